@@ -1,0 +1,38 @@
+# vitalens: the two commands a person needs are `make serve` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP_ENV := PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1
+export HF_HUB_OFFLINE := 1
+
+.PHONY: serve test test-all lint format bench install models clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP_ENV) $(PY) -m pip install -q --upgrade pip
+	$(PIP_ENV) $(PY) -m pip install -q -e ".[all,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+serve: install
+	$(VENV)/bin/vitalens serve --host 127.0.0.1 --port 8000
+
+test: install
+	bash scripts/test.sh
+
+test-all: install
+	$(PY) -m pytest -m "" -q
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+format: install
+	$(VENV)/bin/ruff format src tests bench
+
+bench: install
+	bash scripts/bench.sh
+
+clean:
+	rm -rf .pytest_cache .ruff_cache build dist

@@ -1,0 +1,34 @@
+"""Model artifacts: the typed card, save/verify/load, and the LRU model cache."""
+
+from __future__ import annotations
+
+from vitalens.artifacts._cache import ModelCache, module_nbytes
+from vitalens.artifacts._card import (
+    CARD_FILE,
+    ONNX_FILE,
+    WEIGHTS_FILE,
+    CalibrationSpec,
+    InputSpec,
+    ModelCard,
+    NetSpec,
+    TrainingData,
+)
+from vitalens.artifacts._io import add_file_to_artifact, load_model, save_artifact, sha256_file, verify_artifact
+
+__all__ = [
+    "CARD_FILE",
+    "ONNX_FILE",
+    "WEIGHTS_FILE",
+    "CalibrationSpec",
+    "InputSpec",
+    "ModelCache",
+    "ModelCard",
+    "NetSpec",
+    "TrainingData",
+    "add_file_to_artifact",
+    "load_model",
+    "module_nbytes",
+    "save_artifact",
+    "sha256_file",
+    "verify_artifact",
+]

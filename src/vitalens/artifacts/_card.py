@@ -1,0 +1,172 @@
+"""The model card: a typed object that travels with the weights (``card.json``).
+
+Why typed: inference reads labels, input contract, thresholds and calibration from the card and nothing from
+code, so a card that does not validate must fail at load time, not produce silently wrong numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vitalens.domain import ModelInfo, utcnow
+from vitalens.errors import ArtifactError
+
+__all__ = [
+    "ModelCard",
+    "NetSpec",
+    "InputSpec",
+    "CalibrationSpec",
+    "TrainingData",
+    "CARD_FILE",
+    "WEIGHTS_FILE",
+    "ONNX_FILE",
+]
+
+CARD_FILE = "card.json"
+WEIGHTS_FILE = "model.safetensors"
+ONNX_FILE = "model.onnx"
+
+
+class NetSpec(BaseModel):
+    """Which registered net to build and with which arguments (``vitalens.nets.create_net``)."""
+
+    name: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class InputSpec(BaseModel):
+    """The input contract the analyzer checks before the model runs."""
+
+    modality: Literal["fundus", "oct", "ecg", "cxr"]
+    channels: int = Field(ge=1)
+    size: tuple[int, int] | None = Field(default=None, description="(height, width) the net sees, pixels.")
+    min_size: int | None = Field(default=None, description="Smallest accepted input side, pixels.")
+    fs_hz: float | None = Field(default=None, description="Sampling rate the net expects (signals).")
+    duration_s: float | None = None
+    leads: list[str] | None = None
+    dtype: str = "float32"
+    value_range: tuple[float, float] | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    resize_allowed: bool = True
+    extra: dict[str, Any] = Field(default_factory=dict, description="E.g. age_mean/age_std for fundus.odir.")
+
+
+class CalibrationSpec(BaseModel):
+    """Post-hoc probability calibration fitted on the validation split."""
+
+    method: Literal["none", "temperature", "isotonic", "platt"] = "none"
+    params: dict[str, Any] = Field(default_factory=dict)
+    fitted_on: str | None = None
+
+
+class TrainingData(BaseModel):
+    """What trained the model, said plainly."""
+
+    datasets: list[str]
+    provenance: Literal["real", "synthetic", "mixed"]
+    n_patients: int | None = None
+    n_samples: int | None = None
+    splits: dict[str, Any] = Field(default_factory=dict)
+    description: str = ""
+
+
+class ModelCard(BaseModel):
+    """Everything inference and a reader need to know about one model artifact."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = 1
+    name: str
+    analyzer: str
+    version: str = "0.1.0"
+    labels: list[str] = Field(min_length=1)
+    label_names: dict[str, str] = Field(default_factory=dict)
+    architecture: NetSpec
+    input: InputSpec
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    threshold_method: str = "fixed 0.5"
+    calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
+    training_data: TrainingData
+    demonstration: bool = Field(description="True when synthetic or tiny data trained it: not for clinical use.")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Held-out (test split) metrics.")
+    subgroup_metrics: dict[str, Any] = Field(default_factory=dict)
+    intended_use: str = ""
+    limitations: str = ""
+    licence: str = "Apache-2.0 (code and weights); data under its own terms"
+    paper: str | None = None
+    explanation_method: str | None = None
+    recipe: dict[str, Any] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict, description="File name → sha256 hex digest.")
+    created_at: datetime = Field(default_factory=utcnow)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _thresholds_match_labels(self) -> ModelCard:
+        unknown = set(self.thresholds) - set(self.labels)
+        if unknown:
+            raise ValueError(f"thresholds for labels not in the card: {sorted(unknown)}")
+        for label, t in self.thresholds.items():
+            if not 0.0 <= t <= 1.0:
+                raise ValueError(f"threshold for {label} is {t}, outside [0, 1]")
+        return self
+
+    def threshold(self, label: str) -> float:
+        """The operating threshold of ``label`` (0.5 when the card chose none)."""
+        return self.thresholds.get(label, 0.5)
+
+    def name_of(self, label: str) -> str:
+        return self.label_names.get(label, label)
+
+    @property
+    def trained_on(self) -> str:
+        td = self.training_data
+        n = f"{td.n_patients} patients" if td.n_patients else f"{td.n_samples or '?'} samples"
+        return f"{', '.join(td.datasets)} ({td.provenance}, {n})"
+
+    def model_info(self) -> ModelInfo:
+        return ModelInfo(
+            name=self.name,
+            analyzer=self.analyzer,
+            version=self.version,
+            demonstration=self.demonstration,
+            trained_on=self.trained_on,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The part of the card shown beside every result (UI, API, PDF)."""
+        return {
+            "name": self.name,
+            "analyzer": self.analyzer,
+            "version": self.version,
+            "labels": self.labels,
+            "threshold_method": self.threshold_method,
+            "calibration": self.calibration.method,
+            "training_data": self.training_data.model_dump(),
+            "demonstration": self.demonstration,
+            "metrics": self.metrics,
+            "intended_use": self.intended_use,
+            "limitations": self.limitations,
+            "explanation_method": self.explanation_method,
+        }
+
+    # -- file I/O -------------------------------------------------------------------------------------------
+    def write(self, folder: Path) -> Path:
+        path = Path(folder) / CARD_FILE
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, folder: Path) -> ModelCard:
+        path = Path(folder) / CARD_FILE
+        if not path.is_file():
+            raise ArtifactError(f"no {CARD_FILE} in {folder}: not a model artifact")
+        try:
+            return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise ArtifactError(f"{path} is not a valid model card: {exc}") from exc

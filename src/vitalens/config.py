@@ -1,0 +1,90 @@
+"""One settings object for every entry point (CLI, API, workers), read from ``VITALENS_*`` variables.
+
+Why one class: the same deployment knobs (database, blob folder, model folder, memory budget, secrets) are read
+by the web app, the Celery workers and the CLI; a single validated source stops them drifting apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, computed_field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings", "DEFAULT_SECRET"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SECRET = "change-me-dev-only-secret"  # noqa: S105 - refused outside dev by the validator below
+
+
+def _default_models_dir() -> Path:
+    """The bundled ``models/`` folder of a source checkout, else ``./models``."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "models").is_dir() and (parent / "pyproject.toml").is_file():
+            return parent / "models"
+    return Path.cwd() / "models"
+
+
+class Settings(BaseSettings):
+    """Deployment configuration; every field maps to ``VITALENS_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="VITALENS_", env_file=".env", extra="ignore")
+
+    environment: Literal["dev", "test", "prod"] = "dev"
+    secret_key: str = DEFAULT_SECRET
+    data_dir: Path = Field(default=Path("var"), description="Root for the SQLite file and local blobs.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite under data_dir if unset.")
+    blob_dir: Path | None = None
+    models_dir: Path = Field(default_factory=_default_models_dir)
+    model_cache_mb: int = Field(default=1024, ge=16, description="Memory budget of the model LRU cache.")
+    max_upload_mb: float = Field(default=25.0, gt=0, le=512)
+    max_image_pixels: int = Field(default=40_000_000, ge=4096, description="Decompression-bomb guard.")
+    broker_url: str | None = Field(default=None, description="Celery broker (Redis); in-process jobs if unset.")
+    access_token_minutes: int = Field(default=15, ge=1, le=240)
+    refresh_token_days: int = Field(default=7, ge=1, le=90)
+    cors_origins: list[str] = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    device: str = Field(default="cpu", description="torch device for inference: cpu, cuda, cuda:0, auto.")
+
+    @model_validator(mode="after")
+    def _enforce_non_default_secret(self) -> Settings:
+        if self.secret_key == DEFAULT_SECRET:
+            if self.environment == "prod":
+                raise ValueError(
+                    "VITALENS_SECRET_KEY is the development default; set a random secret "
+                    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) before running in prod"
+                )
+            logger.debug("using the development secret key (environment=%s)", self.environment)
+        elif len(self.secret_key) < 32:
+            raise ValueError("VITALENS_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'vitalens.db').resolve()}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def blob_root(self) -> Path:
+        return self.blob_dir if self.blob_dir is not None else self.data_dir / "blobs"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process (cached); tests build their own ``Settings(...)`` instead."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return Settings()

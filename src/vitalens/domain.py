@@ -1,0 +1,192 @@
+"""The shared vocabulary of vitalens: pydantic types every layer speaks (analyzers, service, store, reports).
+
+Why here and not per layer: a Finding written by an analyzer must be the same object the API returns, the
+store persists and the PDF prints; one definition keeps their fields and constraints in step.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from vitalens import DECISION_SUPPORT_NOTICE
+
+__all__ = [
+    "Modality",
+    "InputName",
+    "RiskBand",
+    "RiskTier",
+    "AnalysisStatus",
+    "Sex",
+    "StudyInputs",
+    "Finding",
+    "Measurement",
+    "Explanation",
+    "ModelInfo",
+    "AnalysisResult",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """Timezone-aware UTC now (naive datetimes are never stored)."""
+    return datetime.now(UTC)
+
+
+class Modality(StrEnum):
+    FUNDUS = "fundus"
+    OCT = "oct"
+    ECG = "ecg"
+    CXR = "cxr"
+
+
+class InputName(StrEnum):
+    """Named input slots an analyzer can declare it needs."""
+
+    FUNDUS_LEFT = "fundus_left"
+    FUNDUS_RIGHT = "fundus_right"
+    AGE = "age"
+    SEX = "sex"
+    OCT = "oct"
+    ECG = "ecg"
+    CXR = "cxr"
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class RiskBand(StrEnum):
+    """Cardiovascular risk band of the eyes → heart proxies (edges in ``vitalens.risk.cardio``)."""
+
+    LOW = "Low"
+    MEDIUM = "Medium"
+    HIGH = "High"
+
+
+class RiskTier(StrEnum):
+    """ECG risk tier from calibrated probabilities (edges in the model card)."""
+
+    LOW = "Low"
+    MODERATE = "Moderate"
+    HIGH = "High"
+
+
+class AnalysisStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+
+
+class StudyInputs(BaseModel):
+    """Decoded, validated inputs of one study, as analyzers receive them.
+
+    Images are RGB ``uint8`` arrays ``(H, W, 3)``; the ECG is an ``io.ecg.ECGRecord`` (signal in mV,
+    leads × samples, with its sampling rate). Only the slots a study has are set.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    fundus_left: np.ndarray | None = None
+    fundus_right: np.ndarray | None = None
+    age_years: float | None = Field(default=None, ge=0, le=120)
+    sex: Sex | None = None
+    oct: np.ndarray | None = None
+    cxr: np.ndarray | None = None
+    ecg: Any | None = None
+
+    def has(self, name: InputName | str) -> bool:
+        """True when the slot ``name`` holds a value (``age`` maps to ``age_years``)."""
+        attr = {"age": "age_years"}.get(str(name), str(name))
+        return getattr(self, attr, None) is not None
+
+
+class Finding(BaseModel):
+    """One label's output: probability, the card's threshold, and whether it is positive."""
+
+    code: str = Field(description="Label code in the card's order, e.g. 'D' or 'MI'.")
+    name: str = Field(description="Human-readable name, e.g. 'Diabetic retinopathy'.")
+    probability: float = Field(ge=0.0, le=1.0)
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    positive: bool
+    calibrated: bool = False
+    tier: RiskTier | None = None
+
+
+class Measurement(BaseModel):
+    """A measured quantity with its unit and reference range; ``value`` is None when it could not be computed."""
+
+    name: str
+    value: float | None
+    unit: str
+    reference_low: float | None = None
+    reference_high: float | None = None
+    flag: str | None = Field(default=None, description="'low', 'high', 'normal' or None when not computed.")
+    method: str | None = None
+
+
+class Explanation(BaseModel):
+    """A saliency map for one target, in the coordinates of one input.
+
+    ``heatmap`` (float32, values in [0, 1], same height/width or sample count as the input) and the rendered
+    ``overlay_png`` are kept out of JSON by default: they are written to files or blobs instead.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    target: str
+    input_name: str
+    method: str
+    heatmap: np.ndarray | None = Field(default=None, exclude=True)
+    overlay_png: bytes | None = Field(default=None, exclude=True)
+    note: str | None = None
+
+
+class ModelInfo(BaseModel):
+    """Which model produced a result (copied from its card)."""
+
+    name: str
+    analyzer: str
+    version: str
+    demonstration: bool = Field(description="True when trained on synthetic or tiny data: not for clinical use.")
+    trained_on: str
+
+
+class AnalysisResult(BaseModel):
+    """What one analyzer returns for one study."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    analyzer: str
+    model: ModelInfo
+    card: dict[str, Any] = Field(default_factory=dict, description="Model card summary shown beside the result.")
+    trained_on: str
+    demonstration: bool
+    decision_support_notice: str = DECISION_SUPPORT_NOTICE
+    findings: list[Finding] = Field(default_factory=list)
+    measurements: list[Measurement] = Field(default_factory=list)
+    explanations: list[Explanation] = Field(default_factory=list)
+    band: RiskBand | None = None
+    tier: RiskTier | None = None
+    proxies: dict[str, float] = Field(default_factory=dict)
+    explanation: str = ""
+    extras: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        return {f.code: f.probability for f in self.findings}
+
+    @property
+    def positive(self) -> list[str]:
+        return [f.code for f in self.findings if f.positive]

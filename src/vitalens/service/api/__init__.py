@@ -1,0 +1,1 @@
+"""HTTP layer: one APIRouter per resource, thin over ``vitalens.service.ops``."""

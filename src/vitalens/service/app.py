@@ -1,0 +1,82 @@
+"""The FastAPI application factory: settings, model registry and database are owned by the lifespan.
+
+Why a factory: tests and workers build apps with their own settings; nothing heavy happens at import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from vitalens import DECISION_SUPPORT_NOTICE, __version__
+from vitalens.config import Settings, get_settings
+from vitalens.errors import ArtifactError, InputError, UnknownNameError, UnsupportedMediaError
+
+__all__ = ["create_app", "ROUTER_MODULES"]
+
+logger = logging.getLogger(__name__)
+
+#: Router modules, each exposing ``router`` (an APIRouter). Adding a resource adds one line.
+ROUTER_MODULES: tuple[str, ...] = (
+    "vitalens.service.api.health",
+    "vitalens.service.api.predict",
+)
+
+#: Optional lifespan hooks ``(app) -> contextmanager`` contributed by other layers (database, jobs, ...).
+LIFESPAN_HOOKS: list[Any] = []
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from vitalens.service.registry import ModelRegistry
+
+        app.state.settings = settings
+        app.state.registry = ModelRegistry(settings)
+        hooks = [hook(app) for hook in LIFESPAN_HOOKS]
+        for cm in hooks:
+            await cm.__aenter__()
+        try:
+            yield
+        finally:
+            for cm in reversed(hooks):
+                await cm.__aexit__(None, None, None)
+
+    app = FastAPI(
+        title="vitalens API",
+        version=__version__,
+        description=f"Explainable multimodal screening. {DECISION_SUPPORT_NOTICE}",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(UnsupportedMediaError)
+    async def _unsupported(_: Request, exc: UnsupportedMediaError) -> JSONResponse:
+        return JSONResponse(status_code=415, content={"detail": str(exc), "field": exc.field})
+
+    @app.exception_handler(InputError)
+    async def _bad_input(_: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc), "field": exc.field})
+
+    @app.exception_handler(UnknownNameError)
+    async def _unknown(_: Request, exc: UnknownNameError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(ArtifactError)
+    async def _artifact(_: Request, exc: ArtifactError) -> JSONResponse:
+        logger.error("model artifact problem: %s", exc)
+        return JSONResponse(status_code=503, content={"detail": f"model unavailable: {exc}"})
+
+    for module_name in ROUTER_MODULES:
+        module = importlib.import_module(module_name)
+        app.include_router(module.router)
+    return app
