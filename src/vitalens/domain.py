@@ -190,3 +190,11 @@ class AnalysisResult(BaseModel):
     @property
     def positive(self) -> list[str]:
         return [f.code for f in self.findings if f.positive]
+
+    def public_dict(self) -> dict[str, Any]:
+        """JSON-ready view shared by the CLI ``--json`` and the API: the fields plus ``probabilities``,
+        ``positive`` and, where this result has them, the proxies and band."""
+        data = self.model_dump(mode="json")
+        data["probabilities"] = self.probabilities
+        data["positive"] = self.positive
+        return data

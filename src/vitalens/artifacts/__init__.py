@@ -14,6 +14,7 @@ from vitalens.artifacts._card import (
     TrainingData,
 )
 from vitalens.artifacts._io import add_file_to_artifact, load_model, save_artifact, sha256_file, verify_artifact
+from vitalens.artifacts.calibration import apply_calibration, sigmoid
 
 __all__ = [
     "CARD_FILE",
@@ -26,6 +27,8 @@ __all__ = [
     "NetSpec",
     "TrainingData",
     "add_file_to_artifact",
+    "apply_calibration",
+    "sigmoid",
     "load_model",
     "module_nbytes",
     "save_artifact",

@@ -81,8 +81,9 @@ class ModelCache(Generic[T]):
             self.loads += 1
             size = int(self._sizeof(value))
             if size > self.budget_bytes:
-                logger.warning("model %s (%d B) exceeds the cache budget (%d B); not cached", key, size,
-                               self.budget_bytes)
+                logger.warning(
+                    "model %s (%d B) exceeds the cache budget (%d B); not cached", key, size, self.budget_bytes
+                )
                 return value
             while self._entries and self.nbytes + size > self.budget_bytes:
                 old_key, _ = self._entries.popitem(last=False)

@@ -47,7 +47,11 @@ OVERALL_WEIGHTS: dict[str, float] = {"hypertension": 0.40, "diabetes": 0.35, "at
 BAND_LOW_MAX = 0.33
 BAND_MEDIUM_MAX = 0.66
 
-_CONDITION_NAMES = {"H": "hypertensive retinopathy", "D": "diabetic retinopathy", "A": "age-related macular degeneration"}
+_CONDITION_NAMES = {
+    "H": "hypertensive retinopathy",
+    "D": "diabetic retinopathy",
+    "A": "age-related macular degeneration",
+}
 
 
 class CardioProxies(BaseModel):

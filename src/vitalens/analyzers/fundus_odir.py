@@ -1,0 +1,165 @@
+"""``fundus.odir``: both eyes + age → 8 ODIR conditions → cardiovascular risk proxies and band.
+
+The EYE HEART CONNECTION design: one shared encoder sees the left and the right fundus, an age MLP adds the
+patient's age, a fusion head gives the 8 ODIR labels (N, D, G, C, A, H, M, O); the probabilities of
+hypertensive retinopathy, diabetic retinopathy and AMD then feed the cardiovascular proxies of
+``vitalens.risk.cardio``. Labels, preprocessing, thresholds and calibration all come from the model card.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vitalens.analyzers._base import Analyzer
+from vitalens.analyzers._registry import register_analyzer
+from vitalens.artifacts import apply_calibration
+from vitalens.domain import AnalysisResult, Explanation, Finding, InputName, Modality, StudyInputs
+from vitalens.errors import InputError
+from vitalens.risk import cardio_proxies, explain_proxies, risk_band
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["FundusOdirAnalyzer"]
+
+logger = logging.getLogger(__name__)
+
+
+@register_analyzer(
+    "fundus.odir",
+    modality=Modality.FUNDUS,
+    inputs=(InputName.FUNDUS_LEFT, InputName.FUNDUS_RIGHT, InputName.AGE),
+    optional_inputs=(InputName.SEX,),
+    default_artifact="fundus-odir",
+    description="Bilateral fundus + age → 8 ODIR conditions → cardiovascular risk proxies and band",
+)
+class FundusOdirAnalyzer(Analyzer):
+    """Bilateral fundus + age → ODIR conditions → cardiovascular proxies."""
+
+    def _check(self, inputs: StudyInputs) -> None:
+        min_side = self.card.input.min_size or 64
+        for name in ("fundus_left", "fundus_right"):
+            image = getattr(inputs, name)
+            if image.ndim != 3 or image.shape[2] != self.card.input.channels or image.dtype != np.uint8:
+                raise InputError(
+                    f"expected an RGB uint8 image (H, W, {self.card.input.channels}), got {image.shape} {image.dtype}",
+                    field=name,
+                )
+            if min(image.shape[:2]) < min_side:
+                raise InputError(
+                    f"image is {image.shape[1]}×{image.shape[0]} px; at least {min_side} px needed", field=name
+                )
+        age = inputs.age_years
+        if age is None or math.isnan(age) or not 0 <= age <= 120:
+            raise InputError(f"age must be a number of years in 0–120, got {age}", field="age")
+
+    def _tensors(self, inputs: StudyInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[Any]]:
+        import torch
+
+        from vitalens.data.transforms import FundusPreprocess
+
+        spec = self.card.input
+        size = spec.size[0] if spec.size else 224
+        pre = FundusPreprocess(size=size, mean=spec.mean, std=spec.std)
+        tensors, geometries = [], []
+        for name in ("fundus_left", "fundus_right"):
+            image = getattr(inputs, name)
+            tensors.append(pre(image).unsqueeze(0).to(self.device))
+            geometries.append(pre.geometry(image) if hasattr(pre, "geometry") else None)
+        age_mean = float(spec.extra.get("age_mean", 0.0))
+        age_std = float(spec.extra.get("age_std", 1.0)) or 1.0
+        age = torch.tensor(
+            [[(float(inputs.age_years or 0.0) - age_mean) / age_std]], dtype=torch.float32, device=self.device
+        )
+        return tensors[0], tensors[1], age, geometries
+
+    def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
+        import torch
+
+        self._check(inputs)
+        card = self.card
+        net = self.model()
+        left, right, age, geometries = self._tensors(inputs)
+        with torch.inference_mode():
+            logits = net(left, right, age).float().cpu().numpy()
+        probs = apply_calibration(card.calibration, logits)[0]
+        findings = []
+        for j, code in enumerate(card.labels):
+            p = float(probs[j])
+            t = card.threshold(code)
+            findings.append(
+                Finding(
+                    code=code,
+                    name=card.name_of(code),
+                    probability=p,
+                    threshold=t,
+                    positive=p >= t,
+                    calibrated=card.calibration.method != "none",
+                )
+            )
+        prob_map = {f.code: f.probability for f in findings}
+        proxies = cardio_proxies(prob_map)
+        band = risk_band(proxies.overall)
+        result = self.base_result(
+            findings=findings,
+            proxies=proxies.as_dict(),
+            band=band,
+            explanation=explain_proxies(prob_map, proxies, band),
+        )
+        if card.demonstration:
+            result.warnings.append(
+                f"Demonstration model trained on {card.trained_on}: not validated, not for clinical use."
+            )
+        if explain:
+            result.explanations.extend(self._explain(net, inputs, left, right, age, geometries, findings))
+        return result
+
+    def _explain(
+        self,
+        net: torch.nn.Module,
+        inputs: StudyInputs,
+        left: torch.Tensor,
+        right: torch.Tensor,
+        age: torch.Tensor,
+        geometries: list[Any],
+        findings: list[Finding],
+    ) -> list[Explanation]:
+        """Grad-CAM for every positive finding, one map per eye, mapped back to the uploaded image."""
+        from vitalens.explain import gradcam_bilateral, overlay_png
+
+        out: list[Explanation] = []
+        for j, finding in enumerate(findings):
+            if not finding.positive:
+                continue
+            for eye, geometry, image in (
+                ("left", geometries[0], inputs.fundus_left),
+                ("right", geometries[1], inputs.fundus_right),
+            ):
+                heat = gradcam_bilateral(net, left, right, age, target_index=j, eye=eye)
+                heat = _to_input_coordinates(heat, geometry, image.shape[:2])
+                out.append(
+                    Explanation(
+                        target=finding.code,
+                        input_name=f"fundus_{eye}",
+                        method="grad-cam",
+                        heatmap=heat,
+                        overlay_png=overlay_png(image, heat),
+                        note=f"Grad-CAM for {finding.name} on the {eye} eye",
+                    )
+                )
+        return out
+
+
+def _to_input_coordinates(heat: np.ndarray, geometry: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Map a heat map from the net's square input back onto the uploaded image (undo pad and crop)."""
+    from PIL import Image
+
+    h, w = shape
+    if geometry is not None and hasattr(geometry, "to_input"):
+        return np.asarray(geometry.to_input(heat), dtype=np.float32)
+    resized = Image.fromarray(np.asarray(heat, dtype=np.float32), mode="F").resize((w, h), Image.BILINEAR)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
