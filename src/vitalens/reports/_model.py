@@ -1,0 +1,120 @@
+"""What a study report contains, as plain pydantic values (no database, no ReportLab).
+
+Why a model of its own: the PDF and the FHIR builders must print exactly what the service stored, and tests
+must be able to render a report without a database. ``vitalens.service.ops.reports`` fills a
+:class:`StudyReport` from the store; the builders only format it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vitalens import DECISION_SUPPORT_NOTICE
+from vitalens.domain import Measurement, utcnow
+
+__all__ = [
+    "ReportImage",
+    "ReportInput",
+    "ReportFinding",
+    "ReportAnalysis",
+    "ReportAnnotation",
+    "ReportSignoff",
+    "StudyReport",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class ReportImage(BaseModel):
+    """One picture of the report: an input thumbnail or an explanation overlay (PNG/JPEG bytes)."""
+
+    title: str
+    data: bytes = Field(repr=False)
+    caption: str = ""
+
+
+class ReportInput(BaseModel):
+    """One input of the study with its explanation overlays."""
+
+    name: str = Field(description="Input slot, e.g. 'fundus_left' or 'ecg'.")
+    kind: str = Field(description="What the input is, e.g. 'image/jpeg 2124x2056' or 'ECG 12 leads, 500 Hz'.")
+    image: ReportImage | None = None
+    overlays: list[ReportImage] = Field(default_factory=list)
+
+
+class ReportFinding(BaseModel):
+    """One finding with the clinician's review of it (``review`` is None while unreviewed)."""
+
+    code: str
+    name: str
+    probability: float = Field(ge=0.0, le=1.0)
+    threshold: float | None = None
+    positive: bool
+    tier: str | None = None
+    review: str | None = Field(default=None, description="'confirmed' or 'corrected' by the clinician.")
+    corrected_positive: bool | None = None
+    review_note: str | None = None
+
+
+class ReportAnalysis(BaseModel):
+    """One analyzer's result as stored: the model that produced it and what it found."""
+
+    analyzer: str
+    status: str = "COMPLETE"
+    model_name: str | None = None
+    model_version: str | None = None
+    demonstration: bool = True
+    trained_on: str | None = None
+    band: str | None = None
+    tier: str | None = None
+    proxies: dict[str, float] = Field(default_factory=dict)
+    explanation: str = ""
+    findings: list[ReportFinding] = Field(default_factory=list)
+    measurements: list[Measurement] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="Why this analyzer failed (PARTIAL analyses).")
+
+
+class ReportAnnotation(BaseModel):
+    """A clinician's region annotation on an input."""
+
+    input_name: str
+    kind: str = Field(description="'box', 'polygon' or 'brush'.")
+    label: str
+    note: str | None = None
+    author: str | None = None
+    version: int = 1
+
+
+class ReportSignoff(BaseModel):
+    """Who signed the study off, when, with which note."""
+
+    clinician: str
+    signed_at: datetime
+    note: str | None = None
+
+
+class StudyReport(BaseModel):
+    """Everything the PDF and the FHIR DiagnosticReport say about one study."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    study_id: str
+    pseudonym: str = Field(description="The patient's pseudonym; reports never carry a name.")
+    site: str | None = None
+    study_created_at: datetime | None = None
+    generated_at: datetime = Field(default_factory=utcnow)
+    age_years: float | None = None
+    sex: str | None = None
+    inputs: list[ReportInput] = Field(default_factory=list)
+    analyses: list[ReportAnalysis] = Field(default_factory=list)
+    annotations: list[ReportAnnotation] = Field(default_factory=list)
+    signoff: ReportSignoff | None = None
+    notice: str = DECISION_SUPPORT_NOTICE
+
+    @property
+    def any_demonstration(self) -> bool:
+        """True when any model behind the report is a demonstration model (not for clinical use)."""
+        return any(a.demonstration for a in self.analyses)
