@@ -366,6 +366,9 @@ class Analysis(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: ``host:pid`` of the process executing the job (crash recovery tells live owners from dead ones).
+    worker: Mapped[str | None] = mapped_column(String(200), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
     study: Mapped[Study] = relationship(back_populates="analyses")
     stages: Mapped[list[AnalysisStage]] = relationship(
