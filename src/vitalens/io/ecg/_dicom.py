@@ -1,0 +1,70 @@
+"""DICOM waveform ECGs (12-lead ECG Waveform Storage and General ECG), read with pydicom.
+
+Why pydicom's ``waveform_array``: it applies each channel's sensitivity, correction factor and baseline, so
+we only choose the rhythm multiplex group, convert its sensitivity unit to mV and map lead names.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vitalens.errors import InputError
+from vitalens.io.ecg._common import build_record, parse_age_years, parse_sex, unit_factor_mv
+from vitalens.io.ecg._record import ECGRecord
+
+__all__ = ["read_dicom"]
+
+logger = logging.getLogger(__name__)
+
+
+def _pick_group(groups: Any) -> int:
+    """Index of the rhythm multiplex group (by label), else the longest one (median beats are short)."""
+    for i, group in enumerate(groups):
+        if str(group.get("MultiplexGroupLabel", "")).strip().upper() == "RHYTHM":
+            return i
+    return int(np.argmax([int(g.NumberOfWaveformSamples) for g in groups]))
+
+
+def read_dicom(path: Path) -> ECGRecord:
+    """Read the rhythm waveform of a DICOM ECG file.
+
+    Raises:
+        InputError: not DICOM, no waveform sequence, or an amplitude unit that is not a voltage.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(str(path))
+    except (InvalidDicomError, OSError, ValueError) as exc:
+        raise InputError(f"not a readable DICOM file: {exc}", field="ecg") from exc
+    groups = ds.get("WaveformSequence")
+    if not groups:
+        raise InputError("DICOM file has no WaveformSequence (not an ECG waveform object)", field="ecg")
+    index = _pick_group(groups)
+    group = groups[index]
+    try:
+        samples = np.asarray(ds.waveform_array(index), dtype=np.float64).T  # (channels, samples)
+    except Exception as exc:  # pydicom raises several types for malformed waveform data
+        raise InputError(f"cannot decode DICOM waveform data: {exc}", field="ecg") from exc
+    labels: list[str] = []
+    factors: list[float] = []
+    for channel in group.ChannelDefinitionSequence:
+        source = channel.ChannelSourceSequence[0]
+        labels.append(str(source.get("CodeMeaning") or source.get("CodeValue")))
+        unit_seq = channel.get("ChannelSensitivityUnitsSequence")
+        unit = str(unit_seq[0].CodeValue) if unit_seq else None
+        factors.append(unit_factor_mv(unit, what="DICOM ChannelSensitivityUnits"))
+    signal = samples * np.asarray(factors)[:, None]
+    meta: dict[str, Any] = {"multiplex_group": str(group.get("MultiplexGroupLabel", index))}
+    if (age := parse_age_years(ds.get("PatientAge"))) is not None:
+        meta["age_years"] = age
+    if (sex := parse_sex(ds.get("PatientSex"))) is not None:
+        meta["sex"] = sex
+    if ds.get("Manufacturer"):
+        meta["device"] = str(ds.Manufacturer)
+    return build_record(signal, float(group.SamplingFrequency), labels, source_format="dicom", meta=meta)
