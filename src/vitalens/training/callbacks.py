@@ -1,0 +1,62 @@
+"""Training callbacks shared by every task: gradual unfreezing of a pretrained encoder.
+
+Why: with a pretrained encoder and a freshly initialised head, the first epochs' large head gradients would wreck
+the encoder's features; training the head alone for N epochs, then everything, is the standard remedy
+(Howard & Ruder, 2018, ULMFiT "gradual unfreezing").
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+
+__all__ = ["GradualUnfreezing", "set_encoder_frozen"]
+
+logger = logging.getLogger(__name__)
+
+
+def set_encoder_frozen(net: Any, frozen: bool) -> bool:
+    """Freeze or unfreeze ``net``'s encoder through ``net.freeze_encoder(bool)``, else ``net.encoder``.
+
+    Returns:
+        True when the net has an encoder to (un)freeze.
+    """
+    if hasattr(net, "freeze_encoder"):
+        net.freeze_encoder(frozen)
+        return True
+    encoder = getattr(net, "encoder", None)
+    if encoder is None:
+        return False
+    for p in encoder.parameters():
+        p.requires_grad_(not frozen)
+    return True
+
+
+class GradualUnfreezing(L.Callback):
+    """Keep the encoder frozen for the first ``unfreeze_after`` epochs (0: never frozen), then train all of it.
+
+    The state is derived from the epoch number on every epoch start, so resuming from a checkpoint lands in the
+    right phase.
+
+    Args:
+        unfreeze_after: number of epochs with the encoder frozen.
+    """
+
+    def __init__(self, unfreeze_after: int = 5) -> None:
+        super().__init__()
+        if unfreeze_after < 0:
+            raise ValueError(f"unfreeze_after must be ≥ 0 epochs, got {unfreeze_after}")
+        self.unfreeze_after = int(unfreeze_after)
+        self.frozen: bool | None = None
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        frozen = trainer.current_epoch < self.unfreeze_after
+        if frozen == self.frozen:
+            return
+        if set_encoder_frozen(pl_module.net, frozen):
+            logger.info("epoch %d: encoder %s", trainer.current_epoch, "frozen" if frozen else "unfrozen")
+        elif frozen:
+            logger.warning("net %s has no encoder to freeze; training all layers", type(pl_module.net).__name__)
+        self.frozen = frozen

@@ -1,0 +1,294 @@
+"""``train()``: one engine for every analyzer — recipe → Lightning fit → thresholds/calibration → artifact + report.
+
+Why in this order: the best epoch is chosen on validation macro-AUROC; calibration and per-label thresholds are
+then fitted on the *validation* predictions only, and the untouched test split is evaluated once at the end, so
+the card's held-out metrics are honest. The artifact (weights + card) and the report are written last, together.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vitalens.errors import InputError
+from vitalens.training.recipe import Recipe, ThresholdSection, default_recipe_path
+
+__all__ = ["train", "resolve_recipe", "choose_thresholds", "build_card"]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_recipe(
+    analyzer: str, recipe: Path | str | dict[str, Any] | Recipe | None = None, overrides: dict[str, Any] | None = None
+) -> Recipe:
+    """Load ``recipe`` (default ``recipes/<analyzer>.yaml``), apply overrides, check it names ``analyzer``.
+
+    Raises:
+        UnknownNameError: no task registered under ``analyzer`` (lists the valid ones).
+        FileNotFoundError: the recipe file does not exist.
+        InputError: the recipe is invalid or was written for another analyzer.
+    """
+    from vitalens.training.tasks import get_task_class
+
+    get_task_class(analyzer)
+    if isinstance(recipe, Recipe):
+        result = Recipe.load(recipe.model_dump(), overrides=overrides) if overrides else recipe
+    else:
+        source = default_recipe_path(analyzer) if recipe is None else recipe
+        result = Recipe.load(source, overrides=overrides)
+    if result.analyzer != analyzer:
+        raise InputError(f"recipe is for analyzer '{result.analyzer}', not '{analyzer}'", field="recipe")
+    return result
+
+
+def choose_thresholds(
+    section: ThresholdSection, labels: list[str], y_val: np.ndarray, probs_val: np.ndarray
+) -> tuple[dict[str, float], str]:
+    """Per-label operating thresholds chosen on validation probabilities, and the card's method text."""
+    from vitalens.risk.thresholds import choose_threshold
+
+    unknown = set(section.per_label) - set(labels)
+    if unknown:
+        raise InputError(f"threshold overrides for unknown labels {sorted(unknown)}; labels are {labels}",
+                         field="thresholds.per_label")
+    thresholds: dict[str, float] = {}
+    for j, label in enumerate(labels):
+        rule = section.rule_for(label)
+        y = y_val[:, j]
+        if rule.method != "fixed" and (y.sum() == 0 or y.sum() == len(y)):
+            logger.warning("label %s has a single class on validation; its threshold falls back to 0.5", label)
+        t = choose_threshold(y, probs_val[:, j], rule.method, target=rule.target, value=rule.value)
+        thresholds[label] = float(min(max(t, 0.0), 1.0))
+    text = f"{section.describe()} on the validation split"
+    if section.per_label:
+        text += "; " + ", ".join(f"{lab}: {r.describe()}" for lab, r in sorted(section.per_label.items()))
+    return thresholds, text
+
+
+def build_card(
+    *,
+    task: Any,
+    recipe: Recipe,
+    bundle: Any,
+    thresholds: dict[str, float],
+    threshold_method: str,
+    calibration: Any,
+    metrics: dict[str, Any],
+    subgroups: dict[str, Any],
+) -> Any:
+    """The model card of a freshly trained artifact."""
+    from vitalens.artifacts import ModelCard, NetSpec
+    from vitalens.training.metrics import nan_to_none
+
+    demonstration = bundle.provenance != "real" or bundle.n_patients < recipe.card.min_real_patients
+    limitations = recipe.card.limitations or task.default_limitations
+    if demonstration:
+        why = "synthetic data" if bundle.provenance != "real" else f"only {bundle.n_patients} patients"
+        limitations = f"DEMONSTRATION MODEL ({why}): not for clinical use. " + limitations
+    return ModelCard(
+        name=recipe.card.name or f"{task.name}-{recipe.net.name}",
+        analyzer=task.name,
+        version=recipe.card.version,
+        labels=list(task.labels),
+        label_names=dict(task.label_names),
+        architecture=NetSpec(name=recipe.net.name, kwargs=task.net_kwargs()),
+        input=task.input_spec(bundle),
+        thresholds=thresholds,
+        threshold_method=threshold_method,
+        calibration=calibration,
+        training_data=task.training_data(bundle),
+        demonstration=demonstration,
+        metrics=nan_to_none(metrics),
+        subgroup_metrics=nan_to_none(subgroups),
+        intended_use=recipe.card.intended_use or task.default_intended_use,
+        limitations=limitations,
+        paper=recipe.card.paper,
+        explanation_method=recipe.card.explanation_method,
+        recipe=recipe.to_dict(),
+        extra=task.card_extra(bundle),
+    )
+
+
+def _card_metrics(split_metrics: dict[str, Any]) -> dict[str, Any]:
+    """The compact held-out metrics stored in the card (no curves, no subgroups)."""
+    keep = ("n", "macro_auroc", "micro_auroc", "macro_ap", "macro_f1", "micro_f1", "macro_sensitivity",
+            "macro_specificity", "ece", "ece_uncalibrated", "odir_score", "notes")
+    out = {k: split_metrics[k] for k in keep if k in split_metrics}
+    out["split"] = "test"
+    out["per_label"] = {
+        lab: {k: m.get(k) for k in ("auroc", "ap", "f1", "sensitivity", "specificity", "threshold", "n_positive")}
+        for lab, m in split_metrics["per_label"].items()
+    }
+    return out
+
+
+def _load_best(module: Any, ckpt_path: str) -> int | None:
+    """Load the best checkpoint's weights into ``module``; returns its epoch."""
+    import torch
+
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    module.load_state_dict(state["state_dict"])
+    return state.get("epoch")
+
+
+def train(
+    analyzer: str,
+    *,
+    data: Path,
+    out: Path,
+    recipe: Path | str | dict[str, Any] | Recipe | None = None,
+    overrides: dict[str, Any] | None = None,
+    resume: bool = False,
+) -> Path:
+    """Train ``analyzer``'s model on the dataset at ``data`` and write artifact + report under ``out``.
+
+    Args:
+        analyzer: registered task name, e.g. ``fundus.odir``.
+        data: dataset root in its published layout (or its synthetic twin).
+        out: output folder: ``checkpoints/``, ``logs/``, ``artifact/``, ``report.{json,md}``, ``*.png``.
+        recipe: YAML path, mapping or :class:`Recipe`; default ``recipes/<analyzer>.yaml``.
+        overrides: dotted recipe overrides, e.g. ``{"train.max_epochs": 2}``.
+        resume: continue from ``out/checkpoints/last.ckpt``.
+
+    Returns:
+        The artifact folder ``out/artifact``.
+
+    Example:
+        >>> train("fundus.odir", data=Path("odir"), out=Path("runs/odir"), overrides={"train.max_epochs": 2})
+    """
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+    from torch.utils.data import DataLoader
+
+    from vitalens.artifacts import save_artifact
+    from vitalens.training.calibration import apply_calibration, fit_calibration, sigmoid
+    from vitalens.training.callbacks import GradualUnfreezing
+    from vitalens.training.losses import build_loss
+    from vitalens.training.module import MONITOR, ClassifierModule
+    from vitalens.training.predict import predict_dataset
+    from vitalens.training.report import evaluate_split, write_report
+    from vitalens.training.samplers import make_weighted_sampler
+    from vitalens.training.tasks import get_task
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    cfg = resolve_recipe(analyzer, recipe, overrides)
+    data, out = Path(data), Path(out)
+    if not data.exists():
+        raise FileNotFoundError(f"data root {data} does not exist")
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = out / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    if resume and not last.is_file():
+        raise InputError(f"cannot resume: {last} does not exist (train once without --resume)", field="resume")
+
+    L.seed_everything(cfg.seed, workers=True)
+    task = get_task(analyzer, cfg)
+    bundle = task.build_data(data)
+    for name, size in bundle.split_sizes.items():
+        if size == 0:
+            raise InputError(f"the {name} split is empty; {bundle.n_patients} patients are too few", field="data")
+    net = task.build_net(bundle)
+    loss = build_loss(cfg.loss, bundle.targets["train"])
+    module = ClassifierModule(task, net, loss, cfg.train)
+
+    tc = cfg.train
+    sampler = make_weighted_sampler(bundle.targets["train"], cfg.seed) if tc.weighted_sampling else None
+    gen = torch.Generator().manual_seed(cfg.seed)
+    loader_kw: dict[str, Any] = {"num_workers": cfg.data.num_workers, "collate_fn": task.collate,
+                                 "persistent_workers": cfg.data.num_workers > 0}
+    train_loader = DataLoader(bundle.train, batch_size=tc.batch_size, shuffle=sampler is None, sampler=sampler,
+                              generator=gen, drop_last=len(bundle.train) > tc.batch_size, **loader_kw)
+    val_loader = DataLoader(bundle.val, batch_size=tc.batch_size, shuffle=False, **loader_kw)
+
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:02d}", monitor=MONITOR, mode="max",
+                                 save_top_k=1, save_last=True)
+    callbacks: list[Any] = [
+        EarlyStopping(monitor=MONITOR, mode="max", patience=tc.early_stopping_patience),
+        checkpoint,
+        GradualUnfreezing(tc.unfreeze_after),
+    ]
+    if tc.progress_bar:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        callbacks.append(RichProgressBar())
+    on_cpu = tc.accelerator == "cpu" or (tc.accelerator == "auto" and not torch.cuda.is_available())
+    deterministic: bool | str = (True if on_cpu else "warn") if tc.deterministic else False
+    trainer = L.Trainer(
+        accelerator=tc.accelerator,
+        devices=1,
+        precision=tc.precision,
+        deterministic=deterministic,
+        max_epochs=tc.max_epochs,
+        callbacks=callbacks,
+        logger=CSVLogger(save_dir=str(out), name="logs"),
+        default_root_dir=str(out),
+        enable_progress_bar=tc.progress_bar,
+        enable_model_summary=False,
+        gradient_clip_val=tc.gradient_clip_val,
+        limit_train_batches=tc.limit_train_batches,
+        limit_val_batches=tc.limit_val_batches,
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
+
+    best_epoch: int | None = None
+    if checkpoint.best_model_path:
+        best_epoch = _load_best(module, checkpoint.best_model_path)
+        logger.info("restored best checkpoint %s (epoch %s)", checkpoint.best_model_path, best_epoch)
+    best_score = checkpoint.best_model_score
+    device = "cuda" if (not on_cpu and torch.cuda.is_available()) else "cpu"
+
+    predict_kw = {"batch_size": tc.batch_size, "num_workers": cfg.data.num_workers}
+    val_logits, val_y, _ = predict_dataset(net, task, bundle.val, device, **predict_kw)
+    test_logits, test_y, _ = predict_dataset(net, task, bundle.test, device, **predict_kw)
+
+    calibration = fit_calibration(cfg.calibration.method, val_logits, val_y, per_label=cfg.calibration.per_label)
+    val_probs = apply_calibration(calibration, val_logits)
+    test_probs = apply_calibration(calibration, test_logits)
+    thresholds, threshold_method = choose_thresholds(cfg.thresholds, list(task.labels), val_y, val_probs)
+    thr = np.asarray([thresholds[lab] for lab in task.labels])
+
+    n_bins = cfg.calibration.n_bins
+    splits = {
+        "val": evaluate_split(task.labels, val_y, val_probs, thr, raw_probs=sigmoid(val_logits),
+                              extra=task.extra_metrics, n_bins=n_bins),
+        "test": evaluate_split(task.labels, test_y, test_probs, thr, raw_probs=sigmoid(test_logits),
+                               groups=bundle.groups.get("test"), extra=task.extra_metrics, n_bins=n_bins),
+    }
+    card = build_card(task=task, recipe=cfg, bundle=bundle, thresholds=thresholds, threshold_method=threshold_method,
+                      calibration=calibration, metrics=_card_metrics(splits["test"]),
+                      subgroups=splits["test"].get("subgroups", {}))
+    artifact = out / "artifact"
+    card = save_artifact(artifact, net.cpu().eval(), card)
+
+    report = {
+        "analyzer": analyzer,
+        "artifact": str(artifact),
+        "data": str(data),
+        "demonstration": card.demonstration,
+        "labels": list(task.labels),
+        "label_names": dict(task.label_names),
+        "training_data": card.training_data.model_dump(mode="json"),
+        "thresholds": thresholds,
+        "threshold_method": threshold_method,
+        "calibration": calibration.model_dump(mode="json"),
+        "training": {
+            "best_epoch": best_epoch,
+            "best_val_macro_auroc": float(best_score) if best_score is not None else None,
+            "epochs_run": trainer.current_epoch,
+            "stopped_early": bool(trainer.should_stop and trainer.current_epoch < tc.max_epochs),
+            "checkpoint": checkpoint.best_model_path or None,
+        },
+        "splits": splits,
+        "recipe": cfg.to_dict(),
+    }
+    write_report(out, report, labels=task.labels, y=test_y, probs=test_probs, plot_split="test")
+    logger.info("trained %s: test macro AUROC %s; artifact %s", analyzer, splits["test"]["macro_auroc"], artifact)
+    return artifact

@@ -1,0 +1,97 @@
+"""``evaluate()``: re-read a dataset with the artifact's task and score the artifact as it would run in service.
+
+Why from the artifact alone: the card holds the recipe (hence the split seed and fractions), the calibration and
+the thresholds, so a researcher can re-score a shipped model on its own held-out split, or on a whole new
+dataset (``split="all"``), without the training run's files.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vitalens._naming import unknown_name_error
+
+__all__ = ["evaluate", "SPLITS"]
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test", "all")
+
+
+def evaluate(artifact: Path, *, data: Path, out: Path, split: str = "test", device: str | None = None) -> dict:
+    """Score ``artifact`` on ``split`` of the dataset at ``data``; write ``report.json``/``.md`` and plots to ``out``.
+
+    Args:
+        artifact: model artifact folder (``card.json`` + weights).
+        data: dataset root in the layout of the artifact's task.
+        out: report folder.
+        split: ``train``, ``val``, ``test`` (the split recorded in the card's recipe) or ``all`` (every patient).
+        device: torch device; CUDA when available by default.
+
+    Returns:
+        The report as a dict (the same content as ``report.json``).
+    """
+    import torch
+    from torch.utils.data import ConcatDataset
+
+    from vitalens.artifacts import load_model
+    from vitalens.training.calibration import apply_calibration, sigmoid
+    from vitalens.training.predict import predict_dataset
+    from vitalens.training.recipe import Recipe
+    from vitalens.training.report import evaluate_split, write_report
+    from vitalens.training.tasks import get_task
+
+    if split not in SPLITS:
+        raise unknown_name_error("split", split, SPLITS)
+    artifact, data, out = Path(artifact), Path(data), Path(out)
+    if not data.exists():
+        raise FileNotFoundError(f"data root {data} does not exist")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    net, card = load_model(artifact, device=device)
+    raw_recipe: dict[str, Any] = dict(card.recipe) if card.recipe else {"analyzer": card.analyzer,
+                                                                          "net": card.architecture.model_dump()}
+    recipe = Recipe.load(raw_recipe, overrides={"task.augment": False} if "augment" in raw_recipe.get("task", {})
+                         else None)
+    task = get_task(card.analyzer, recipe)
+    if list(task.labels) != list(card.labels):
+        raise ValueError(f"card labels {card.labels} differ from task {card.analyzer} labels {task.labels}")
+    bundle = task.build_data(data)
+    if split == "all":
+        dataset = ConcatDataset([bundle.train, bundle.val, bundle.test])
+        groups = {
+            col: np.concatenate([bundle.groups[s][col] for s in ("train", "val", "test")])
+            for col in bundle.groups.get("test", {})
+        }
+    else:
+        dataset = bundle.split(split)
+        groups = bundle.groups.get(split, {})
+    logits, y, _ = predict_dataset(net, task, dataset, device, batch_size=recipe.train.batch_size)
+    probs = apply_calibration(card.calibration, logits)
+    thr = np.asarray([card.threshold(lab) for lab in card.labels])
+    metrics = evaluate_split(card.labels, y, probs, thr, raw_probs=sigmoid(logits), groups=groups,
+                             extra=task.extra_metrics, n_bins=recipe.calibration.n_bins)
+    report = {
+        "analyzer": card.analyzer,
+        "artifact": str(artifact),
+        "model": card.name,
+        "data": str(data),
+        "split": split,
+        "demonstration": card.demonstration,
+        "labels": list(card.labels),
+        "label_names": dict(card.label_names),
+        "training_data": card.training_data.model_dump(mode="json"),
+        "evaluated_on": {"provenance": bundle.provenance, "n_patients": bundle.n_patients},
+        "thresholds": dict(card.thresholds),
+        "threshold_method": card.threshold_method,
+        "calibration": card.calibration.model_dump(mode="json"),
+        "splits": {split: metrics},
+    }
+    if split in ("train", "val"):
+        report["warning"] = f"the {split} split was seen in training or in threshold/calibration fitting"
+    write_report(out, report, labels=card.labels, y=y, probs=probs, plot_split=split)
+    logger.info("evaluated %s on %s (%s): macro AUROC %s", artifact, data, split, metrics["macro_auroc"])
+    return report

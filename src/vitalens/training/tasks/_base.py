@@ -1,0 +1,232 @@
+"""The task plug-in contract of the training engine, and its registry.
+
+Why plug-ins: one engine (optimiser, callbacks, thresholds, calibration, report, artifact) serves every analyzer;
+what differs per task — reading a dataset root into patient-level splits, building the net, running a batch,
+filling the model card — lives in one small module per task under ``training/tasks/``. Adding a task is adding
+one module with ``@register_task("name")``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from vitalens._naming import unknown_name_error
+
+if TYPE_CHECKING:
+    import torch
+
+    from vitalens.artifacts import InputSpec, TrainingData
+    from vitalens.training.recipe import Recipe
+
+__all__ = [
+    "DataBundle",
+    "TaskOptions",
+    "TrainingTask",
+    "register_task",
+    "get_task",
+    "get_task_class",
+    "list_tasks",
+    "is_task",
+    "SYNTHETIC_MARKERS",
+    "detect_synthetic",
+]
+
+logger = logging.getLogger(__name__)
+
+#: A synthetic twin writes one of these files at its root; real dataset roots never hold them.
+SYNTHETIC_MARKERS = ("SYNTHETIC", "SYNTHETIC.md", "SYNTHETIC.txt", ".synthetic", "synthetic.json")
+
+SplitName = Literal["train", "val", "test"]
+
+
+@dataclass
+class DataBundle:
+    """A dataset root read into patient-level splits, ready for the engine.
+
+    Attributes:
+        train, val, test: torch datasets whose items the task's ``forward``/``targets`` understand.
+        targets: split name → ``(N, L)`` 0/1 array, row-aligned with the dataset items.
+        groups: split name → subgroup column (``sex``, ``age_band``...) → ``(N,)`` array of group names,
+            row-aligned; the report computes metrics per group.
+        provenance: ``real`` or ``synthetic``.
+        datasets: names of the public datasets behind it (``ODIR-5K``).
+        n_patients: distinct patients over all splits.
+        meta: anything the card needs (``age_mean``, ``age_std``, split sizes...).
+    """
+
+    train: Any
+    val: Any
+    test: Any
+    targets: dict[str, np.ndarray]
+    provenance: Literal["real", "synthetic"]
+    datasets: list[str]
+    n_patients: int
+    groups: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def split(self, name: str) -> Any:
+        if name not in ("train", "val", "test"):
+            raise unknown_name_error("split", name, ["train", "val", "test"])
+        return getattr(self, name)
+
+    @property
+    def split_sizes(self) -> dict[str, int]:
+        return {name: len(self.split(name)) for name in ("train", "val", "test")}
+
+
+class TaskOptions(BaseModel):
+    """Task-specific recipe options (``task:`` section); subclasses add fields. Unknown keys fail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainingTask:
+    """Base of every task plug-in. Subclasses set the class attributes and implement the abstract methods.
+
+    Class attributes:
+        name: the analyzer name (``fundus.odir``), set by :func:`register_task`.
+        labels: output columns in order (codes, e.g. ``N D G C A H M O``).
+        label_names: code → human name.
+        problem: ``multilabel`` (sigmoid per label) — the engine's loss, calibration and thresholds assume it.
+        Options: pydantic model of the recipe's ``task:`` section.
+    """
+
+    name: ClassVar[str] = ""
+    labels: ClassVar[list[str]] = []
+    label_names: ClassVar[dict[str, str]] = {}
+    problem: ClassVar[Literal["multilabel"]] = "multilabel"
+    Options: ClassVar[type[TaskOptions]] = TaskOptions
+    modality: ClassVar[str] = "fundus"
+    default_intended_use: ClassVar[str] = ""
+    default_limitations: ClassVar[str] = ""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self.options = self.Options.model_validate(recipe.task)
+
+    # -- data -------------------------------------------------------------------------------------------------
+    def build_data(self, data_root: Path) -> DataBundle:
+        """Read ``data_root`` (the dataset's published layout) into patient-level splits."""
+        raise NotImplementedError
+
+    def provenance(self, data_root: Path) -> Literal["real", "synthetic"]:
+        """``synthetic`` when the recipe says so or the root holds a synthetic-twin marker file."""
+        setting = self.recipe.data.provenance
+        if setting != "auto":
+            return setting
+        return "synthetic" if detect_synthetic(data_root) else "real"
+
+    def collate(self, batch: list[Any]) -> Any:
+        """Collate dataset items into a batch (torch's default collate unless overridden)."""
+        from torch.utils.data import default_collate
+
+        return default_collate(batch)
+
+    # -- model ------------------------------------------------------------------------------------------------
+    def net_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``create_net``, recorded in the card so ``load_model`` rebuilds the same net."""
+        return {"num_classes": len(self.labels), **self.recipe.net.kwargs}
+
+    def build_net(self, bundle: DataBundle) -> torch.nn.Module:
+        """Build the recipe's net (pretrained weights per the recipe)."""
+        from vitalens.nets import create_net
+
+        return create_net(self.recipe.net.name, pretrained=self.recipe.net.pretrained, **self.net_kwargs())
+
+    def forward(self, net: torch.nn.Module, batch: Any) -> torch.Tensor:
+        """Run one batch through the net; returns logits ``(B, L)``."""
+        raise NotImplementedError
+
+    def targets(self, batch: Any) -> torch.Tensor:
+        """The batch's 0/1 targets ``(B, L)`` as float."""
+        return batch["target"].float()
+
+    def batch_meta(self, batch: Any) -> dict[str, list[Any]]:
+        """Per-item identifiers kept with predictions (e.g. ``patient_id``)."""
+        return {}
+
+    # -- card -------------------------------------------------------------------------------------------------
+    def input_spec(self, bundle: DataBundle) -> InputSpec:
+        raise NotImplementedError
+
+    def training_data(self, bundle: DataBundle) -> TrainingData:
+        from vitalens.artifacts import TrainingData
+
+        return TrainingData(
+            datasets=bundle.datasets,
+            provenance=bundle.provenance,
+            n_patients=bundle.n_patients,
+            n_samples=sum(bundle.split_sizes.values()),
+            splits={
+                "unit": "patient",
+                "fractions": list(self.recipe.data.fractions),
+                "seed": self.split_seed,
+                "sizes": bundle.split_sizes,
+            },
+            description=f"{'Synthetic twin of ' if bundle.provenance == 'synthetic' else ''}"
+            f"{', '.join(bundle.datasets)}; patient-level {'/'.join(str(f) for f in self.recipe.data.fractions)} "
+            "train/val/test split; thresholds and calibration fitted on val, metrics on test.",
+        )
+
+    def card_extra(self, bundle: DataBundle) -> dict[str, Any]:
+        """Task-specific card fields (``ModelCard.extra``)."""
+        return {}
+
+    def extra_metrics(self, y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> dict[str, Any]:
+        """Task-specific held-out metrics (e.g. the ODIR challenge score)."""
+        return {}
+
+    @property
+    def split_seed(self) -> int:
+        seed = self.recipe.data.split_seed
+        return self.recipe.seed if seed is None else seed
+
+
+_TASKS: dict[str, type[TrainingTask]] = {}
+
+
+def register_task(name: str) -> Callable[[type[TrainingTask]], type[TrainingTask]]:
+    """Class decorator registering a task plug-in under an analyzer name; duplicates are an error."""
+
+    def decorator(cls: type[TrainingTask]) -> type[TrainingTask]:
+        if name in _TASKS:
+            raise ValueError(f"training task '{name}' is already registered")
+        cls.name = name
+        _TASKS[name] = cls
+        return cls
+
+    return decorator
+
+
+def get_task_class(name: str) -> type[TrainingTask]:
+    """The registered task class; unknown names raise ``UnknownNameError`` listing the valid ones."""
+    if name not in _TASKS:
+        raise unknown_name_error("training task", name, _TASKS)
+    return _TASKS[name]
+
+
+def get_task(name: str, recipe: Recipe) -> TrainingTask:
+    """Instantiate the task ``name`` configured by ``recipe``."""
+    return get_task_class(name)(recipe)
+
+
+def list_tasks(pattern: str = "*") -> list[str]:
+    return sorted(n for n in _TASKS if fnmatch.fnmatch(n, pattern))
+
+
+def is_task(name: str) -> bool:
+    return name in _TASKS
+
+
+def detect_synthetic(root: Path) -> bool:
+    """True when ``root`` holds a synthetic-twin marker file (see :data:`SYNTHETIC_MARKERS`)."""
+    root = Path(root)
+    return any((root / marker).exists() for marker in SYNTHETIC_MARKERS)

@@ -1,0 +1,186 @@
+"""The ``fundus.odir`` training task: ODIR-5K, both eyes and age, 8 patient-level labels.
+
+Why a plug-in: the engine knows nothing of eyes or ages; this module reads the ODIR root into patient-level
+stratified splits, z-scores age with statistics of the TRAINING split only (stored in the card so inference
+uses the same numbers), and runs the bilateral fusion net ``net(left, right, age)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import Field
+
+from vitalens.training.tasks._base import DataBundle, TaskOptions, TrainingTask, register_task
+
+if TYPE_CHECKING:
+    import torch
+
+    from vitalens.artifacts import InputSpec
+
+__all__ = ["FundusOdirTask", "FundusOdirOptions", "age_band"]
+
+logger = logging.getLogger(__name__)
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Age bands of the subgroup report, years: [lower, upper).
+AGE_BANDS: tuple[tuple[str, float, float], ...] = (("<50", 0, 50), ("50-64", 50, 65), ("65+", 65, 200))
+
+
+def age_band(age_years: float) -> str:
+    """Band of an age for the subgroup report: ``<50``, ``50-64`` or ``65+`` (lower edge inclusive)."""
+    for name, lo, hi in AGE_BANDS:
+        if lo <= age_years < hi:
+            return name
+    return "unknown"
+
+
+class FundusOdirOptions(TaskOptions):
+    """``task:`` options of ``fundus.odir`` recipes."""
+
+    image_size: int = Field(default=224, ge=32, le=1024, description="Side the net sees, pixels.")
+    augment: bool = True
+    mean: tuple[float, float, float] = _IMAGENET_MEAN
+    std: tuple[float, float, float] = _IMAGENET_STD
+    cache_images: bool = True
+    min_image_size: int = Field(default=128, ge=1, description="Smallest input side accepted at inference, px.")
+
+
+@register_task("fundus.odir")
+class FundusOdirTask(TrainingTask):
+    """ODIR-5K multi-label screening from both fundus photographs and the patient's age."""
+
+    labels = ["N", "D", "G", "C", "A", "H", "M", "O"]
+    label_names = {
+        "N": "Normal",
+        "D": "Diabetic retinopathy",
+        "G": "Glaucoma",
+        "C": "Cataract",
+        "A": "Age-related macular degeneration",
+        "H": "Hypertensive retinopathy",
+        "M": "Pathological myopia",
+        "O": "Other abnormalities",
+    }
+    Options = FundusOdirOptions
+    modality = "fundus"
+    default_intended_use = (
+        "Research and decision support: flags fundus photograph pairs (left and right eye, adult patients) for "
+        "review by an eye-care professional for 8 ODIR-5K categories. Not a diagnosis."
+    )
+    default_limitations = (
+        "ODIR-5K comes from Chinese hospitals with mixed cameras; labels are per patient, not per eye; 'Other' is "
+        "heterogeneous; hypertension and AMD are rare. Performance on other populations, cameras or image quality "
+        "is unknown. Decision support only."
+    )
+    options: FundusOdirOptions
+
+    def build_data(self, data_root: Path) -> DataBundle:
+        from vitalens.data.odir import ODIR_LABELS, OdirDataset
+        from vitalens.data.splits import patient_split
+        from vitalens.data.torch_odir import BilateralOdirDataset, age_stats
+
+        if list(ODIR_LABELS) != self.labels:
+            raise RuntimeError(f"ODIR adapter labels {ODIR_LABELS} differ from the task's {self.labels}")
+        data_root = Path(data_root)
+        if not data_root.exists():
+            raise FileNotFoundError(f"ODIR data root {data_root} does not exist")
+        dataset = OdirDataset(data_root)
+        keep = np.arange(len(dataset))
+        if self.recipe.data.max_patients is not None:
+            keep = keep[: self.recipe.data.max_patients]
+        ids, targets = dataset.patient_ids[keep], dataset.targets[keep]
+        parts = patient_split(ids, targets, fractions=tuple(self.recipe.data.fractions), seed=self.split_seed)
+        index = {name: keep[parts[name]] for name in ("train", "val", "test")}
+        age_mean, age_std = age_stats(dataset.ages[index["train"]])
+        opts = self.options
+        common: dict[str, Any] = {
+            "size": opts.image_size,
+            "mean": opts.mean,
+            "std": opts.std,
+            "age_mean": age_mean,
+            "age_std": age_std,
+            "cache_images": opts.cache_images,
+        }
+        splits = {
+            name: BilateralOdirDataset(
+                dataset, index[name], augment=opts.augment and name == "train", seed=self.recipe.seed, **common
+            )
+            for name in ("train", "val", "test")
+        }
+        ages, sexes = dataset.ages, dataset.sexes
+        groups = {
+            name: {
+                "sex": sexes[index[name]],
+                "age_band": np.asarray([age_band(float(a)) for a in ages[index[name]]]),
+            }
+            for name in ("train", "val", "test")
+        }
+        provenance = self.provenance(data_root)
+        logger.info(
+            "fundus.odir: %d patients (%s) → train %d / val %d / test %d; age mean %.1f, std %.1f (train)",
+            keep.size,
+            provenance,
+            index["train"].size,
+            index["val"].size,
+            index["test"].size,
+            age_mean,
+            age_std,
+        )
+        return DataBundle(
+            train=splits["train"],
+            val=splits["val"],
+            test=splits["test"],
+            targets={name: targets_of(dataset.targets, index[name]) for name in index},
+            provenance=provenance,
+            datasets=["ODIR-5K"],
+            n_patients=int(keep.size),
+            groups=groups,
+            meta={"age_mean": float(age_mean), "age_std": float(age_std), "root": str(data_root)},
+        )
+
+    def forward(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        return net(batch["left"], batch["right"], batch["age"])
+
+    def batch_meta(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        return {"patient_id": list(batch["patient_id"])}
+
+    def input_spec(self, bundle: DataBundle) -> InputSpec:
+        from vitalens.artifacts import InputSpec
+
+        size = self.options.image_size
+        return InputSpec(
+            modality="fundus",
+            channels=3,
+            size=(size, size),
+            min_size=self.options.min_image_size,
+            dtype="uint8",
+            value_range=(0.0, 255.0),
+            mean=list(self.options.mean),
+            std=list(self.options.std),
+            resize_allowed=True,
+            extra={
+                "inputs": ["fundus_left", "fundus_right", "age"],
+                "preprocess": "crop black border, pad to square, resize, scale to [0, 1], normalise",
+                "age_mean": bundle.meta["age_mean"],
+                "age_std": bundle.meta["age_std"],
+                "age_stats_from": "train split",
+            },
+        )
+
+    def card_extra(self, bundle: DataBundle) -> dict[str, Any]:
+        return {"age_mean": bundle.meta["age_mean"], "age_std": bundle.meta["age_std"]}
+
+    def extra_metrics(self, y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> dict[str, Any]:
+        from vitalens.training.metrics import odir_challenge_score
+
+        return {"odir_score": odir_challenge_score(y_true, probs, thresholds)}
+
+
+def targets_of(targets: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Rows ``index`` of the ``(N, 8)`` target matrix as int 0/1."""
+    return np.asarray(targets[index]).astype(int)
