@@ -1,0 +1,15 @@
+"""Synthetic twins of the public datasets, each written in its dataset's published layout.
+
+Why: tests, CI and the offline demo need data the real adapters read unchanged, without shipping binary data or
+patient images in the repository (MONAI's "no binary test data" rule).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from vitalens.synth.odir import write_odir_synth
+
+__all__ = ["write_odir_synth"]
+
+logger = logging.getLogger(__name__)
