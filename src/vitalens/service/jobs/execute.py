@@ -1,0 +1,390 @@
+"""The body of an analysis job: claim it, run each analyzer as a timed stage, store the results in one commit.
+
+Why here and idempotent: the same analysis id can be delivered twice (Celery re-delivery after a worker died,
+a re-queue at restart). A finished analysis is never re-run; a running one is left to its live owner; one whose
+owner died is taken over. Findings, measurements and explanation blobs of an analysis are written in a single
+transaction with its final status, so a crash leaves either all of them or none.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from vitalens.domain import AnalysisResult, AnalysisStatus, StudyInputs
+from vitalens.errors import InputError
+from vitalens.service.jobs._context import JobContext
+
+__all__ = ["execute_analysis", "owner_alive", "FINAL_STATUSES", "VALIDATE_STAGE", "REPORT_STAGE"]
+
+logger = logging.getLogger(__name__)
+
+FINAL_STATUSES = frozenset({AnalysisStatus.COMPLETE, AnalysisStatus.PARTIAL, AnalysisStatus.FAILED})
+VALIDATE_STAGE = "validate"
+REPORT_STAGE = "report"
+
+
+def owner_alive(tag: str | None) -> bool:
+    """Whether the process ``host:pid`` that claimed a job still runs (other hosts: assumed alive)."""
+    if not tag or ":" not in tag:
+        return False
+    host, _, pid_text = tag.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        pid = int(pid_text)
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class _StageOutcome:
+    name: str
+    status: str = "PENDING"
+    error: str | None = None
+    result: AnalysisResult | None = None
+    started: float | None = None
+    duration_ms: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _claim(ctx: JobContext, analysis_id: str) -> bool:
+    """Atomically mark the analysis RUNNING under this process; False when there is nothing to do."""
+    from sqlalchemy import update
+
+    from vitalens.store import Analysis, utcnow
+
+    with ctx.session_factory() as session:
+        analysis = session.get(Analysis, analysis_id)
+        if analysis is None:
+            logger.warning("analysis %s: no such analysis (deleted?); job dropped", analysis_id)
+            return False
+        if analysis.status in FINAL_STATUSES:
+            logger.info("analysis %s already %s; re-delivery ignored", analysis_id, analysis.status)
+            return False
+        if analysis.status == AnalysisStatus.RUNNING and analysis.worker != ctx.tag and owner_alive(analysis.worker):
+            logger.info("analysis %s is running on %s; re-delivery ignored", analysis_id, analysis.worker)
+            return False
+        if analysis.status == AnalysisStatus.RUNNING and analysis.worker == ctx.tag:
+            logger.info("analysis %s already running in this process", analysis_id)
+            return False
+        stmt = (
+            update(Analysis)
+            .where(Analysis.id == analysis_id, Analysis.status == analysis.status)
+            .where(Analysis.worker.is_(None) if analysis.worker is None else Analysis.worker == analysis.worker)
+            .values(
+                status=AnalysisStatus.RUNNING.value,
+                worker=ctx.tag,
+                attempts=Analysis.attempts + 1,
+                started_at=utcnow(),
+                error=None,
+            )
+        )
+        claimed = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+        session.commit()
+        if not claimed:
+            logger.info("analysis %s was claimed by another delivery first", analysis_id)
+        return claimed
+
+
+def _load_inputs(ctx: JobContext, analysis_id: str) -> tuple[StudyInputs, dict[str, str], dict[str, str], list[str]]:
+    """Decode the study's inputs from the blob store.
+
+    Returns:
+        (inputs, slot → input id, slot → decode error, analyzer names requested).
+    """
+    from vitalens.io.images import decode_image
+    from vitalens.store import Analysis
+
+    with ctx.session_factory() as session:
+        analysis = session.get(Analysis, analysis_id)
+        assert analysis is not None
+        study = analysis.study
+        rows = [i for i in study.inputs if i.deleted_at is None]
+        names = list(analysis.analyzers or [])
+        age = study.age_years
+        sex = study.patient.sex if study.patient is not None else None
+        blobs = {r.slot: (r.id, r.blob_key, r.filename, r.media_type) for r in sorted(rows, key=_input_order)}
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    max_pixels = ctx.settings.max_image_pixels if ctx.settings is not None else 40_000_000
+    for slot, (input_id, key, filename, media_type) in blobs.items():
+        ids[slot] = input_id
+        try:
+            data = ctx.blobs.get(key)
+            if slot == "ecg":
+                values["ecg"] = _read_ecg(data, filename=filename, media_type=media_type)
+            elif slot in ("fundus_left", "fundus_right"):
+                values[slot] = decode_image(data, field=slot, max_pixels=max_pixels, colour="rgb")
+            else:
+                values[slot] = decode_image(data, field=slot, max_pixels=max_pixels, colour="gray")
+        except Exception as exc:  # noqa: BLE001 - one bad input fails only the analyzers that need it
+            errors[slot] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, InputError) else str(exc)
+            logger.warning("analysis %s: input %s could not be decoded: %s", analysis_id, slot, exc)
+    if age is not None:
+        values["age_years"] = age
+    if sex and sex != "unknown":
+        values["sex"] = sex
+    return StudyInputs(**values), ids, errors, names
+
+
+def _input_order(row: Any) -> Any:
+    return row.created_at
+
+
+def _read_ecg(data: bytes, *, filename: str, media_type: str) -> Any:
+    """Decode ECG bytes (WFDB zip, DICOM waveform, HL7 aECG, MUSE XML, CSV) into an ``ECGRecord``."""
+    from vitalens.io import ecg as ecg_io
+
+    reader = getattr(ecg_io, "read_ecg_bytes", None)
+    if reader is None:
+        raise InputError("this installation cannot decode ECG uploads (vitalens.io.ecg.read_ecg_bytes)", field="ecg")
+    return reader(data, filename=filename or "ecg")
+
+
+def _run_stage(ctx: JobContext, name: str, inputs: StudyInputs, input_errors: dict[str, str]) -> _StageOutcome:
+    from vitalens.analyzers import get_spec
+
+    out = _StageOutcome(name=name, started=time.perf_counter())
+    try:
+        spec = get_spec(name)
+        bad = [str(n) for n in spec.inputs if str(n) in input_errors]
+        if bad:
+            raise InputError(f"input {bad[0]} could not be read: {input_errors[bad[0]]}", field=bad[0])
+        analyzer = ctx.registry.get(name)
+        out.result = analyzer(inputs, explain=True)
+        out.status = "COMPLETE"
+    except InputError as exc:
+        out.status, out.error = "FAILED", str(exc)
+        logger.info("analysis stage %s: input refused: %s", name, exc)
+    except Exception as exc:  # noqa: BLE001 - an analyzer crash fails its stage, not the job
+        out.status, out.error = "FAILED", f"{type(exc).__name__}: {exc}"
+        logger.exception("analysis stage %s crashed", name)
+    out.duration_ms = (time.perf_counter() - (out.started or 0.0)) * 1000.0
+    return out
+
+
+def _npy_bytes(array: Any) -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array, dtype=np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _set_stage(ctx: JobContext, analysis_id: str, name: str, **values: Any) -> None:
+    from sqlalchemy import update
+
+    from vitalens.store import AnalysisStage
+
+    with ctx.session_factory() as session:
+        session.execute(
+            update(AnalysisStage)
+            .where(AnalysisStage.analysis_id == analysis_id, AnalysisStage.name == name)
+            .values(**values)
+        )
+        session.commit()
+
+
+def _reset_stages(ctx: JobContext, analysis_id: str, analyzer_names: list[str]) -> None:
+    """Drop anything an interrupted attempt left and lay out the stages afresh (validate, analyzers, report)."""
+    from sqlalchemy import delete
+
+    from vitalens.store import AnalysisStage, Explanation, Finding, Measurement
+
+    with ctx.session_factory() as session:
+        for model in (Finding, Measurement, Explanation, AnalysisStage):
+            session.execute(delete(model).where(model.analysis_id == analysis_id))
+        for position, name in enumerate([VALIDATE_STAGE, *analyzer_names, REPORT_STAGE]):
+            session.add(
+                AnalysisStage(
+                    analysis_id=analysis_id,
+                    position=position,
+                    name=name,
+                    analyzer=name if name not in (VALIDATE_STAGE, REPORT_STAGE) else None,
+                    status="PENDING",
+                )
+            )
+        session.commit()
+
+
+def _finish(
+    ctx: JobContext, analysis_id: str, outcomes: list[_StageOutcome], input_ids: dict[str, str], report_started: float
+) -> str:
+    """Write every result row and the final status in one transaction (blobs staged with it)."""
+    from vitalens.store import Analysis, AnalysisStage, Explanation, Finding, Measurement, atomic, utcnow
+
+    ok = [o for o in outcomes if o.status == "COMPLETE"]
+    failed = [o for o in outcomes if o.status != "COMPLETE"]
+    if not outcomes:
+        status, error = AnalysisStatus.FAILED, "no analyzer applies to the study's inputs"
+    elif not ok:
+        status = AnalysisStatus.FAILED
+        error = "; ".join(f"{o.name} failed: {o.error}" for o in failed)
+    elif failed:
+        status = AnalysisStatus.PARTIAL
+        error = "; ".join(f"{o.name} failed: {o.error}" for o in failed)
+    else:
+        status, error = AnalysisStatus.COMPLETE, None
+    with ctx.session_factory() as session, atomic(session, ctx.blobs) as staged:
+        analysis = session.get(Analysis, analysis_id)
+        assert analysis is not None
+        stages = {s.name: s for s in session.query(AnalysisStage).filter_by(analysis_id=analysis_id)}
+        versions: dict[str, Any] = {}
+        for o in outcomes:
+            stage = stages[o.name]
+            stage.status, stage.error, stage.duration_ms = o.status, o.error, o.duration_ms
+            stage.finished_at = utcnow()
+            r = o.result
+            if r is None:
+                continue
+            stage.model_name, stage.model_version, stage.demonstration = r.model.name, r.model.version, r.demonstration
+            stage.result = r.model_dump(mode="json", exclude={"explanations"})
+            versions[o.name] = {
+                "model": r.model.name,
+                "version": r.model.version,
+                "demonstration": r.demonstration,
+                "sha256": (r.card or {}).get("sha256"),
+            }
+            for f in r.findings:
+                session.add(
+                    Finding(
+                        analysis_id=analysis_id,
+                        stage_id=stage.id,
+                        analyzer=o.name,
+                        code=f.code,
+                        label=f.name,
+                        probability=f.probability,
+                        threshold=f.threshold,
+                        positive=f.positive,
+                        calibrated=f.calibrated,
+                        band=r.band.value if r.band else None,
+                        tier=(f.tier or r.tier).value if (f.tier or r.tier) else None,
+                    )
+                )
+            for m in r.measurements:
+                session.add(
+                    Measurement(
+                        analysis_id=analysis_id,
+                        stage_id=stage.id,
+                        analyzer=o.name,
+                        name=m.name,
+                        value=m.value,
+                        unit=m.unit,
+                        reference_low=m.reference_low,
+                        reference_high=m.reference_high,
+                        flag=m.flag,
+                        method=m.method,
+                    )
+                )
+            for e in r.explanations:
+                session.add(
+                    Explanation(
+                        analysis_id=analysis_id,
+                        stage_id=stage.id,
+                        analyzer=o.name,
+                        target=e.target,
+                        input_name=e.input_name,
+                        input_id=input_ids.get(e.input_name),
+                        method=e.method,
+                        heatmap_blob_key=staged.put(_npy_bytes(e.heatmap)) if e.heatmap is not None else None,
+                        overlay_blob_key=staged.put(e.overlay_png) if e.overlay_png else None,
+                        note=e.note,
+                    )
+                )
+        report = stages[REPORT_STAGE]
+        report.status = "COMPLETE"
+        report.started_at = report.finished_at = utcnow()
+        report.duration_ms = (time.perf_counter() - report_started) * 1000.0
+        analysis.status, analysis.error, analysis.versions = status.value, error, versions
+        analysis.finished_at = utcnow()
+    logger.info("analysis %s finished %s", analysis_id, status.value)
+    return status.value
+
+
+def _fail(ctx: JobContext, analysis_id: str, reason: str) -> None:
+    from sqlalchemy import update
+
+    from vitalens.store import Analysis, utcnow
+
+    with ctx.session_factory() as session:
+        session.execute(
+            update(Analysis)
+            .where(Analysis.id == analysis_id, Analysis.status.in_(["PENDING", "RUNNING"]))
+            .values(status="FAILED", error=reason[:4000], finished_at=utcnow())
+        )
+        session.commit()
+
+
+def execute_analysis(analysis_id: str, *, ctx: JobContext) -> str:
+    """Run analysis ``analysis_id`` to a final status (idempotent; safe to call for any delivery).
+
+    Args:
+        analysis_id: the Analysis row's id (also the task key).
+        ctx: this process's sessions, blob store and model registry.
+
+    Returns:
+        The final status (``COMPLETE``/``PARTIAL``/``FAILED``), or ``"SKIPPED"`` when another delivery owns it
+        or it was already finished.
+    """
+    from vitalens.service import metrics
+    from vitalens.store import utcnow
+
+    if not _claim(ctx, analysis_id):
+        return "SKIPPED"
+    t_job = time.perf_counter()
+    try:
+        from vitalens.store import Analysis
+
+        with ctx.session_factory() as session:
+            analysis = session.get(Analysis, analysis_id)
+            names = list(analysis.analyzers or []) if analysis is not None else []
+        _reset_stages(ctx, analysis_id, names)
+        t0 = time.perf_counter()
+        _set_stage(ctx, analysis_id, VALIDATE_STAGE, status="RUNNING", started_at=utcnow())
+        inputs, input_ids, input_errors, names = _load_inputs(ctx, analysis_id)
+        nothing_read = bool(input_errors) and not (input_ids.keys() - input_errors.keys())
+        _set_stage(
+            ctx,
+            analysis_id,
+            VALIDATE_STAGE,
+            status="FAILED" if nothing_read else "COMPLETE",
+            error="; ".join(f"{k}: {v}" for k, v in input_errors.items()) or None,
+            finished_at=utcnow(),
+            duration_ms=(time.perf_counter() - t0) * 1000.0,
+        )
+        outcomes = []
+        for name in names:
+            _set_stage(ctx, analysis_id, name, status="RUNNING", started_at=utcnow())
+            outcome = _run_stage(ctx, name, inputs, input_errors)
+            _set_stage(
+                ctx,
+                analysis_id,
+                name,
+                status=outcome.status,
+                error=outcome.error,
+                duration_ms=outcome.duration_ms,
+                finished_at=utcnow(),
+            )
+            metrics.ANALYZER_SECONDS.labels(analyzer=name, status=outcome.status).observe(
+                (outcome.duration_ms or 0.0) / 1000.0
+            )
+            outcomes.append(outcome)
+        status = _finish(ctx, analysis_id, outcomes, input_ids, time.perf_counter())
+    except Exception as exc:
+        logger.exception("analysis %s: job failed", analysis_id)
+        _fail(ctx, analysis_id, f"job error: {type(exc).__name__}: {exc}")
+        status = AnalysisStatus.FAILED.value
+    metrics.ANALYSES_FINISHED.labels(status=status).inc()
+    metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - t_job)
+    return status
