@@ -146,8 +146,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{td.get('n_patients')} patients); splits {td.get('splits', {}).get('sizes')}",
         ]
     lines += [
-        f"- Thresholds: {report.get('threshold_method')} (chosen on the validation split)",
-        f"- Calibration: {(report.get('calibration') or {}).get('method', 'none')} (fitted on the validation split)",
+        f"- Thresholds: {report.get('threshold_method')}",
+        f"- Calibration: {(report.get('calibration') or {}).get('method', 'none')} "
+        f"(fitted on the {(report.get('calibration') or {}).get('fitted_on') or 'validation'} split)",
     ]
     if report.get("training"):
         tr = report["training"]

@@ -157,7 +157,7 @@ class FundusOdirTask(TrainingTask):
             modality="fundus",
             channels=3,
             size=(size, size),
-            min_size=self.options.min_image_size,
+            min_size=min(self.options.min_image_size, size),
             dtype="uint8",
             value_range=(0.0, 255.0),
             mean=list(self.options.mean),

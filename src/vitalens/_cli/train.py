@@ -1,0 +1,121 @@
+"""``vitalens train`` and ``vitalens evaluate``: thin over :mod:`vitalens.training`.
+
+Why thin: a training run from the CLI and one from a notebook or a bench call the same ``train()``/``evaluate()``
+and write the same artifact and report; the CLI only parses options and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vitalens import DECISION_SUPPORT_NOTICE
+from vitalens.cli import user_errors
+
+__all__ = ["register", "print_summary", "find_recipe"]
+
+logger = logging.getLogger(__name__)
+
+
+def find_recipe(analyzer: str, recipe: Path | None) -> Path:
+    """The recipe file: ``recipe`` as given (or relative to the repository), else ``recipes/<analyzer>.yaml``."""
+    from vitalens.training.recipe import RECIPES_DIR, default_recipe_path
+
+    if recipe is None:
+        path = default_recipe_path(analyzer)
+        if not path.is_file():
+            raise FileNotFoundError(f"no default recipe {path} for analyzer '{analyzer}'; pass --recipe FILE")
+        return path
+    if recipe.is_file():
+        return recipe
+    for candidate in (RECIPES_DIR.parent / recipe, RECIPES_DIR / recipe.name):
+        if not recipe.is_absolute() and candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"recipe file {recipe} does not exist")
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and v != v) else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+
+def print_summary(report: dict[str, Any], split: str, console: Console | None = None) -> None:
+    """A rich table of one split's per-label metrics, the averages and the notice."""
+    console = console or Console()
+    m = report["splits"][split]
+    if report.get("demonstration"):
+        console.print("[bold yellow]DEMONSTRATION MODEL[/] — synthetic or few training data; not for clinical use.")
+    table = Table(title=f"{report['analyzer']} · {split} split (n = {m['n']})")
+    for col in ("label", "name", "n+", "AUROC", "AP", "threshold", "sens", "spec", "F1"):
+        table.add_column(col, justify="left" if col in ("label", "name") else "right")
+    names = report.get("label_names", {})
+    for lab, pl in m["per_label"].items():
+        table.add_row(lab, names.get(lab, lab), str(pl["n_positive"]), _fmt(pl["auroc"]), _fmt(pl["ap"]),
+                      _fmt(pl["threshold"]), _fmt(pl["sensitivity"]), _fmt(pl["specificity"]), _fmt(pl["f1"]))
+    console.print(table)
+    line = (f"macro AUROC {_fmt(m['macro_auroc'])} · micro AUROC {_fmt(m['micro_auroc'])} · "
+            f"macro F1 {_fmt(m['macro_f1'])} · ECE {_fmt(m.get('ece'))}")
+    if "odir_score" in m:
+        line += f" · ODIR score {_fmt(m['odir_score']['final'])}"
+    console.print(line)
+    console.print(f"Thresholds: {report.get('threshold_method')}; calibration: {report['calibration']['method']}")
+    console.print(f"[dim]{DECISION_SUPPORT_NOTICE}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    @user_errors
+    def train_cmd(
+        analyzer: str = typer.Argument(..., help="Analyzer to train, e.g. fundus.odir."),
+        data: Path = typer.Option(..., "--data", help="Dataset root in its published layout (or a synthetic twin)."),
+        out: Path = typer.Option(..., "--out", help="Output folder: checkpoints, artifact/, report, plots."),
+        recipe: Path | None = typer.Option(None, "--recipe", help="Recipe YAML (default recipes/ANALYZER.yaml)."),
+        overrides: list[str] = typer.Option([], "--set", help="Recipe override key.sub=value (repeatable)."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoints/last.ckpt."),
+    ) -> None:
+        """Train ANALYZER's model; thresholds and calibration on validation, metrics on the held-out test split."""
+        import json
+
+        from vitalens.training.recipe import parse_overrides
+        from vitalens.training.tasks import get_task_class
+
+        get_task_class(analyzer)
+        if not data.exists():
+            raise FileNotFoundError(f"data root {data} does not exist")
+        recipe_path = find_recipe(analyzer, recipe)
+        from vitalens.training.engine import train
+
+        artifact = train(analyzer, data=data, out=out, recipe=recipe_path, overrides=parse_overrides(overrides),
+                         resume=resume)
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        print_summary(report, "test")
+        Console().print(f"Artifact: {artifact}\nReport: {out / 'report.md'}")
+
+    @app.command("evaluate")
+    @user_errors
+    def evaluate_cmd(
+        artifact: Path = typer.Argument(..., help="Model artifact folder (card.json + weights)."),
+        data: Path = typer.Option(..., "--data", help="Dataset root in the layout of the artifact's task."),
+        out: Path = typer.Option(..., "--out", help="Report folder."),
+        split: str = typer.Option("test", "--split", help="train, val, test (the card's split) or all."),
+    ) -> None:
+        """Score a model artifact on a dataset split with the card's calibration and thresholds."""
+        from vitalens.training.evaluate import SPLITS
+
+        if split not in SPLITS:
+            from vitalens._naming import unknown_name_error
+
+            raise unknown_name_error("split", split, SPLITS)
+        if not artifact.is_dir():
+            raise FileNotFoundError(f"model artifact folder {artifact} does not exist")
+        if not data.exists():
+            raise FileNotFoundError(f"data root {data} does not exist")
+        from vitalens.training.evaluate import evaluate
+
+        report = evaluate(artifact, data=data, out=out, split=split)
+        print_summary(report, split)
+        Console().print(f"Report: {out / 'report.md'}")
