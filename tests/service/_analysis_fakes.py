@@ -95,10 +95,17 @@ if not is_analyzer("test.echo"):
 
     @register_analyzer("test.wait", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,))
     class WaitAnalyzer(Analyzer):
-        """Test analyzer that waits for ``GATE`` (at most 20 s)."""
+        """Test analyzer that waits for ``GATE`` and while the file ``$VITALENS_TEST_HOLD`` exists (≤ 20 s each)."""
 
         def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
+            import os
+            import time
+
             GATE.wait(20)
+            hold = os.environ.get("VITALENS_TEST_HOLD")
+            deadline = time.monotonic() + 20
+            while hold and Path(hold).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
             return _result("test.wait", findings=[Finding(code="X", name="x", probability=0.1, positive=False)])
 
 
