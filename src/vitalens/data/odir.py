@@ -175,7 +175,7 @@ def read_odir_sheet(path: Path) -> pd.DataFrame:
         if bad.any():
             row = frame.loc[bad, "ID"].iloc[0]
             raise InputError(
-                f"ODIR sheet {path.name}: label {col} of patient {row} is {frame.loc[bad, col].iloc[0]!r}, "
+                f"ODIR sheet {path.name}: label {col} of patient {row} is {frame.loc[bad, col].iloc[0]}, "
                 "expected 0 or 1",
                 field="sheet",
             )
