@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 ROUTER_MODULES: tuple[str, ...] = (
     "vitalens.service.api.health",
     "vitalens.service.api.predict",
+    "vitalens.service.api.auth",
+    "vitalens.service.api.users",
+    "vitalens.service.api.patients",
+    "vitalens.service.api.studies",
 )
 
 #: Optional lifespan hooks ``(app) -> contextmanager`` contributed by other layers (database, jobs, ...).
@@ -42,6 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.state.settings = settings
         app.state.registry = ModelRegistry(settings)
+        from vitalens.service.deps import close_store, open_store
+
+        open_store(app, settings)  # engine, sessions, blobs, rate limiter (SQLite auto-migrates)
         hooks = [hook(app) for hook in LIFESPAN_HOOKS]
         for cm in hooks:
             await cm.__aenter__()
@@ -50,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             for cm in reversed(hooks):
                 await cm.__aexit__(None, None, None)
+            close_store(app)
 
     app = FastAPI(
         title="vitalens API",
@@ -58,6 +66,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+
+    from vitalens.service.middleware import SecurityMiddleware
+    from vitalens.service.ops import OpsError
+
+    if settings.cors_origins:  # CORS is off unless origins are configured
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
+        )
+    app.add_middleware(SecurityMiddleware, hsts=settings.environment == "prod")
+
+    @app.exception_handler(OpsError)
+    async def _ops_error(_: Request, exc: OpsError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.reason}, headers=headers)
 
     @app.exception_handler(UnsupportedMediaError)
     async def _unsupported(_: Request, exc: UnsupportedMediaError) -> JSONResponse:

@@ -183,9 +183,7 @@ def _id_column(**kw: Any) -> Mapped[str]:
 
 
 def _fk(target: str, *, nullable: bool = False, ondelete: str | None = "CASCADE", index: bool = True) -> Any:
-    return mapped_column(
-        String(ID_LEN), ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index
-    )
+    return mapped_column(String(ID_LEN), ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index)
 
 
 # --------------------------------------------------------------------------------------------- people
@@ -375,12 +373,8 @@ class Analysis(Base):
         back_populates="analysis", order_by="AnalysisStage.position", cascade="all, delete-orphan"
     )
     findings: Mapped[list[Finding]] = relationship(back_populates="analysis", cascade="all, delete-orphan")
-    explanations: Mapped[list[Explanation]] = relationship(
-        back_populates="analysis", cascade="all, delete-orphan"
-    )
-    measurements: Mapped[list[Measurement]] = relationship(
-        back_populates="analysis", cascade="all, delete-orphan"
-    )
+    explanations: Mapped[list[Explanation]] = relationship(back_populates="analysis", cascade="all, delete-orphan")
+    measurements: Mapped[list[Measurement]] = relationship(back_populates="analysis", cascade="all, delete-orphan")
 
 
 class AnalysisStage(Base):
@@ -569,9 +563,7 @@ class AuditEvent(Base):
         Index("ix_audit_events_patient_at", "patient_id", "at"),
     )
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor_id: Mapped[str | None] = mapped_column(String(ID_LEN), default=None, index=True)
     actor_email: Mapped[str | None] = mapped_column(String(320), default=None)

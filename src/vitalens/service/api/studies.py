@@ -1,0 +1,208 @@
+"""Study routes: create with multipart inputs (atomic), list, read, add inputs, download an input, soft-delete.
+
+Uploads are multipart ``file`` parts named by slot (``fundus_left``, ``fundus_right``, ``oct``, ``ecg``, ``cxr``);
+size, type and content are checked by :func:`vitalens.service.ops.inputs.validate_upload` (413 / 415 / 422).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import UploadFile
+
+from vitalens.errors import InputError
+from vitalens.service.deps import BlobsDep, CurrentUser, SessionDep, SettingsDep
+from vitalens.service.ops import TooLarge
+from vitalens.service.ops import inputs as input_ops
+from vitalens.service.ops import studies as ops
+from vitalens.service.ops.inputs import SLOT_MODALITY, Upload
+
+__all__ = ["router", "InputPublic", "StudyPublic", "StudyPage"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
+
+#: multipart overhead allowed on top of the file limits before the body is parsed at all
+_MULTIPART_SLACK = 1024 * 1024
+
+
+class InputPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    slot: str
+    modality: str
+    eye: str | None
+    filename: str
+    media_type: str
+    size_bytes: int
+    content_sha256: str
+    width: int | None
+    height: int | None
+    meta: dict[str, Any]
+    created_at: datetime
+
+
+class StudyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    patient_id: str
+    site_id: str
+    study_date: date
+    description: str
+    age_years: float | None
+    created_at: datetime
+    inputs: list[InputPublic] = Field(default_factory=list)
+
+
+class StudyPage(BaseModel):
+    items: list[StudyPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+def study_public(study: Any) -> StudyPublic:
+    """A study with its live inputs only."""
+    out = StudyPublic.model_validate(study)
+    out.inputs = [InputPublic.model_validate(i) for i in study.inputs if i.deleted_at is None]
+    return out
+
+
+def _check_length(request: Request, settings: Any, n_files: int) -> None:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.max_upload_bytes * n_files + _MULTIPART_SLACK:
+        raise TooLarge(
+            f"request body is {int(length) / 1e6:.1f} MB, above the {settings.max_upload_bytes / 1e6:.1f} MB "
+            "per-file upload limit"
+        )
+
+
+def _read_upload(slot: str, part: UploadFile, settings: Any) -> Upload:
+    data = part.file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise TooLarge(f"{slot}: file is above the {settings.max_upload_bytes / 1e6:.1f} MB upload limit")
+    return Upload(slot=slot, data=data, filename=part.filename or "", content_type=part.content_type)
+
+
+async def _form(request: Request, settings: Any, n_files: int) -> Any:
+    _check_length(request, settings, n_files)
+    return await request.form(max_files=n_files, max_fields=20)
+
+
+@router.post("", response_model=StudyPublic, status_code=201)
+async def create_study(
+    request: Request, session: SessionDep, blobs: BlobsDep, settings: SettingsDep, user: CurrentUser
+) -> Any:
+    """Create a study from a multipart form: ``patient_id``, ``study_date`` (YYYY-MM-DD), optional
+    ``description`` and ``age_years``, and up to one file per slot (fields named by slot)."""
+    from starlette.concurrency import run_in_threadpool
+
+    form = await _form(request, settings, len(SLOT_MODALITY))
+    try:
+        study_date = date.fromisoformat(str(form.get("study_date", "")))
+    except ValueError:
+        raise InputError("study_date must be YYYY-MM-DD", field="study_date") from None
+    age_raw = form.get("age_years")
+    try:
+        age = float(str(age_raw)) if age_raw not in (None, "") else None
+    except ValueError:
+        raise InputError(f"age_years {age_raw!r} is not a number", field="age_years") from None
+    unknown = [
+        k for k in form if k not in SLOT_MODALITY and k not in {"patient_id", "study_date", "description", "age_years"}
+    ]
+    if unknown:
+        raise InputError(f"unknown form fields {unknown}; files go in fields named {list(SLOT_MODALITY)}", field="form")
+    uploads = [_read_upload(k, v, settings) for k, v in form.multi_items() if isinstance(v, UploadFile)]
+    study = await run_in_threadpool(
+        ops.create_study,
+        session=session,
+        blobs=blobs,
+        settings=settings,
+        user=user,
+        patient_id=str(form.get("patient_id", "")),
+        study_date=study_date,
+        description=str(form.get("description", "")),
+        age_years=age,
+        uploads=uploads,
+    )
+    return study_public(study)
+
+
+@router.get("", response_model=StudyPage)
+def list_studies(
+    session: SessionDep,
+    user: CurrentUser,
+    patient_id: str | None = Query(None, max_length=64),
+    date_from: date | None = None,
+    date_to: date | None = None,
+    q: str | None = Query(None, max_length=200),
+    limit: int = Query(50, ge=1, le=200),
+    offset: int = Query(0, ge=0),
+) -> Any:
+    page = ops.list_studies(
+        session=session,
+        user=user,
+        patient_id=patient_id,
+        date_from=date_from,
+        date_to=date_to,
+        q=q,
+        limit=limit,
+        offset=offset,
+    )
+    return StudyPage(
+        items=[study_public(s) for s in page.items], total=page.total, limit=page.limit, offset=page.offset
+    )
+
+
+@router.get("/{study_id}", response_model=StudyPublic)
+def get_study(study_id: str, session: SessionDep, user: CurrentUser) -> Any:
+    return study_public(ops.get_study(session=session, user=user, study_id=study_id))
+
+
+@router.delete("/{study_id}", status_code=204)
+def delete_study(study_id: str, session: SessionDep, user: CurrentUser) -> Response:
+    ops.delete_study(session=session, user=user, study_id=study_id)
+    return Response(status_code=204)
+
+
+@router.post("/{study_id}/inputs", response_model=list[InputPublic], status_code=201)
+async def add_inputs(
+    study_id: str, request: Request, session: SessionDep, blobs: BlobsDep, settings: SettingsDep, user: CurrentUser
+) -> Any:
+    """Add (or replace) inputs: multipart file fields named by slot."""
+    from starlette.concurrency import run_in_threadpool
+
+    form = await _form(request, settings, len(SLOT_MODALITY))
+    unknown = [k for k in form if k not in SLOT_MODALITY]
+    if unknown:
+        raise InputError(f"unknown input slots {unknown}; expected {list(SLOT_MODALITY)}", field="slot")
+    uploads = [_read_upload(k, v, settings) for k, v in form.multi_items() if isinstance(v, UploadFile)]
+    rows = await run_in_threadpool(
+        ops.add_inputs, session=session, blobs=blobs, settings=settings, user=user, study_id=study_id, uploads=uploads
+    )
+    return [InputPublic.model_validate(r) for r in rows]
+
+
+@router.get("/{study_id}/inputs/{input_id}/content")
+def download_input(study_id: str, input_id: str, session: SessionDep, blobs: BlobsDep, user: CurrentUser) -> Response:
+    """The original bytes, as an attachment (never rendered inline)."""
+    from vitalens.service.ops import NotFound
+
+    ops.visible_study(session=session, user=user, study_id=study_id)
+    row, data = input_ops.read_input_bytes(session=session, blobs=blobs, user=user, input_id=input_id)
+    if row.study_id != study_id:
+        raise NotFound("input not found")
+    safe_type = row.media_type if row.media_type.startswith("image/") else "application/octet-stream"
+    return Response(
+        content=data,
+        media_type=safe_type,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.filename)}"},
+    )

@@ -1,0 +1,132 @@
+"""User, site and audit-log routes for admins (users are created by admins; there is no self sign-up)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from vitalens.service.deps import CurrentUser, SessionDep
+from vitalens.service.ops import audit as audit_ops
+from vitalens.service.ops import sites as site_ops
+from vitalens.service.ops import users as ops
+
+__all__ = ["router", "UserCreate", "UserPublic", "SiteCreate", "SitePublic", "AuditEventPublic"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+
+
+class UserCreate(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    role: Literal["clinician", "reviewer", "admin"]
+    full_name: str = Field(default="", max_length=200)
+    site_id: str | None = Field(default=None, description="Defaults to the admin's own site.")
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    email: str
+    full_name: str
+    role: str
+    site_id: str
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class SiteCreate(BaseModel):
+    name: str = Field(max_length=200)
+
+
+class SitePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    created_at: datetime
+
+
+class AuditEventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor_id: str | None
+    actor_email: str | None
+    action: str
+    record_type: str
+    record_id: str | None
+    patient_id: str | None
+    outcome: str
+    ip: str | None
+    request_id: str | None
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEventPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.post("/users", response_model=UserPublic, status_code=201)
+def create_user(body: UserCreate, session: SessionDep, user: CurrentUser) -> Any:
+    """Create a user (admins only)."""
+    return ops.create_user(session=session, user=user, **body.model_dump())
+
+
+@router.get("/users", response_model=list[UserPublic])
+def list_users(session: SessionDep, user: CurrentUser) -> Any:
+    """Users of the admin's site."""
+    return ops.list_users(session=session, user=user)
+
+
+@router.get("/users/{user_id}", response_model=UserPublic)
+def get_user(user_id: str, session: SessionDep, user: CurrentUser) -> Any:
+    return ops.get_user(session=session, user=user, user_id=user_id)
+
+
+@router.post("/users/{user_id}/deactivate", response_model=UserPublic)
+def deactivate_user(user_id: str, session: SessionDep, user: CurrentUser) -> Any:
+    """Deactivate a user and revoke their sessions (admins only)."""
+    return ops.deactivate_user(session=session, user=user, user_id=user_id)
+
+
+@router.post("/sites", response_model=SitePublic, status_code=201)
+def create_site(body: SiteCreate, session: SessionDep, user: CurrentUser) -> Any:
+    return site_ops.create_site(session=session, user=user, name=body.name)
+
+
+@router.get("/sites", response_model=list[SitePublic])
+def list_sites(session: SessionDep, user: CurrentUser) -> Any:
+    return site_ops.list_sites(session=session, user=user)
+
+
+@router.get("/audit-events", response_model=AuditPage)
+def list_audit_events(
+    session: SessionDep,
+    user: CurrentUser,
+    patient_id: str | None = None,
+    action: str | None = None,
+    limit: int = Query(50, ge=1, le=200),
+    offset: int = Query(0, ge=0),
+) -> Any:
+    """The audit trail of the admin's site, newest first (admins only)."""
+    page = audit_ops.list_events(
+        session=session, user=user, patient_id=patient_id, action=action, limit=limit, offset=offset
+    )
+    return AuditPage(
+        items=[AuditEventPublic.model_validate(e) for e in page.items],
+        total=page.total,
+        limit=page.limit,
+        offset=page.offset,
+    )
