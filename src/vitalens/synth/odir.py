@@ -255,7 +255,7 @@ def render_fundus(rng: np.random.Generator, size: int, side: str, findings: EyeF
         theta = np.arctan2(yy - disc[1], xx - disc[0])
         warp = 4.0 * _smooth_noise(rng, size, 7)
         stripes = 0.5 + 0.5 * np.sin(30.0 * theta + warp + 0.03 * np.hypot(xx - disc[0], yy - disc[1]) / s)
-        shade *= 1.0 - 0.22 * stripes**3
+        shade *= 1.0 - 0.28 * stripes**2
     img = shade[..., None] * base
     if "M" in codes:
         img[..., 2] *= 0.8
