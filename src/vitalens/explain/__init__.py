@@ -6,7 +6,7 @@ Heavy imports (torch, pytorch-grad-cam, captum) happen inside the functions that
 
 from __future__ import annotations
 
-from vitalens.explain.gradcam import gradcam_1d, gradcam_2d, gradcam_bilateral, resolve_layer
+from vitalens.explain.gradcam import bilateral_eye_model, gradcam_1d, gradcam_2d, gradcam_bilateral, resolve_layer
 from vitalens.explain.overlay import colorize, overlay_png
 from vitalens.explain.saliency import saliency_2d
 from vitalens.explain.sanity import (
@@ -21,6 +21,7 @@ from vitalens.explain.sanity import (
 
 __all__ = [
     "SanityStep",
+    "bilateral_eye_model",
     "cascading_randomization",
     "colorize",
     "gradcam_1d",

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["resolve_layer", "gradcam_2d", "gradcam_bilateral", "gradcam_1d"]
+__all__ = ["resolve_layer", "gradcam_2d", "gradcam_bilateral", "gradcam_1d", "bilateral_eye_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,30 +113,45 @@ def gradcam_2d(
     return _finish(maps, squeeze)
 
 
-class _OneEye:
-    """Builds a module ``f(eye_image) -> logits`` with the other eye's features and age held fixed."""
+def bilateral_eye_model(
+    net: nn.Module, left: torch.Tensor, right: torch.Tensor, age: torch.Tensor, eye: Literal["left", "right"]
+) -> tuple[nn.Module, torch.Tensor]:
+    """A module ``f(eye_image) -> logits`` with the other eye's features and age held fixed, and that eye's image.
 
-    @staticmethod
-    def build(net: nn.Module, other: torch.Tensor, age: torch.Tensor, eye: str) -> nn.Module:
-        import torch
-        from torch import nn
+    The other eye's pooled features are computed once, without gradient, so any single-input explainer (Grad-CAM,
+    gradient × input...) sees only the chosen eye as the differentiable input and the shared encoder runs once.
 
-        with torch.no_grad():
-            other_feat = net.encode(other).detach()
+    Args:
+        net: a bilateral net with ``encode`` and ``forward_head`` (e.g. BilateralFusionNet).
+        left, right: (B, C, H, W) preprocessed images.
+        age: (B,) or (B, 1) normalised age.
+        eye: ``"left"`` or ``"right"``.
+    """
+    import torch
+    from torch import nn
 
-        class OneEye(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.net = net
+    if eye not in ("left", "right"):
+        raise InputError(f"eye is '{eye}'; expected 'left' or 'right'", field="eye")
+    for name in ("encode", "forward_head"):
+        if not hasattr(net, name):
+            raise InputError(f"{type(net).__name__} has no '{name}': not a bilateral net", field="net")
+    image, other = (left, right) if eye == "left" else (right, left)
+    with torch.no_grad():
+        other_feat = net.encode(other).detach()
 
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                feat = self.net.encode(x)
-                fixed = other_feat.expand(feat.shape[0], -1)
-                if eye == "left":
-                    return self.net.forward_head(feat, fixed, age)
-                return self.net.forward_head(fixed, feat, age)
+    class OneEye(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
 
-        return OneEye()
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            feat = self.net.encode(x)
+            fixed = other_feat.expand(feat.shape[0], -1)
+            if eye == "left":
+                return self.net.forward_head(feat, fixed, age)
+            return self.net.forward_head(fixed, feat, age)
+
+    return OneEye(), image
 
 
 def gradcam_bilateral(
@@ -163,16 +178,10 @@ def gradcam_bilateral(
     Returns:
         (H, W) float32 in [0, 1] in the chosen eye's *input* coordinates for B = 1, else (B, H, W).
     """
-    if eye not in ("left", "right"):
-        raise InputError(f"eye is '{eye}'; expected 'left' or 'right'", field="eye")
-    for name in ("encode", "forward_head", "target_layer"):
-        if not hasattr(net, name):
-            raise InputError(f"{type(net).__name__} has no '{name}': not a bilateral net", field="net")
-    image, other = (left, right) if eye == "left" else (right, left)
-    layer = resolve_layer(net, net.target_layer)
+    layer = resolve_layer(net, getattr(net, "target_layer", None))
     with _mode_kept(net):
         net.eval()
-        wrapper = _OneEye.build(net, other, age, eye)
+        wrapper, image = bilateral_eye_model(net, left, right, age, eye)
         return gradcam_2d(wrapper, image, target_index, layer)
 
 
