@@ -30,6 +30,11 @@ ROUTER_MODULES: tuple[str, ...] = (
     "vitalens.service.api.users",
     "vitalens.service.api.patients",
     "vitalens.service.api.studies",
+    "vitalens.service.api.analyses",
+    "vitalens.service.api.annotations",
+    "vitalens.service.api.feedback",
+    "vitalens.service.api.reports",
+    "vitalens.service.api.ops_status",
 )
 
 #: Optional lifespan hooks ``(app) -> contextmanager`` contributed by other layers (database, jobs, ...).
@@ -107,4 +112,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module_name in ROUTER_MODULES:
         module = importlib.import_module(module_name)
         app.include_router(module.router)
+        if callable(getattr(module, "install", None)):  # a router module may add middleware (metrics)
+            module.install(app)
     return app

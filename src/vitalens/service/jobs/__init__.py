@@ -54,6 +54,10 @@ async def jobs_lifespan(app: Any) -> AsyncIterator[None]:
     """
     settings: Settings = app.state.settings
     state = app.state
+    if getattr(state, "session_factory", None) is None:
+        from vitalens.service.deps import open_store
+
+        open_store(app, settings)
     ctx = build_job_context(settings, registry=getattr(state, "registry", None))
     if getattr(state, "session_factory", None) is not None:
         ctx.session_factory = state.session_factory

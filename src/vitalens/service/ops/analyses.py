@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from vitalens.service.ops import NotFound, require
 from vitalens.service.ops.audit import record_event
-from vitalens.store.models import Analysis, Input, Study, User
+from vitalens.store.models import Analysis, Explanation, Input, Study, User
 
 __all__ = [
     "applicable_analyzers",
@@ -159,3 +159,22 @@ def list_analyses(*, session: Session, user: User, study_id: str) -> list[Analys
     )
     session.commit()
     return items
+
+
+def get_explanation(*, session: Session, user: User, explanation_id: str) -> Explanation:
+    """An explanation of an analysis of the user's site (audited read)."""
+    require(user, "analysis.read")
+    explanation = session.get(Explanation, explanation_id)
+    if explanation is None:
+        raise NotFound(f"explanation {explanation_id} not found")
+    analysis = scoped_analysis(session, user, explanation.analysis_id)
+    record_event(
+        session=session,
+        actor=user,
+        action="explanation.read",
+        record_type="explanation",
+        record_id=explanation.id,
+        patient_id=analysis.study.patient_id,
+    )
+    session.commit()
+    return explanation

@@ -1,0 +1,272 @@
+"""Study reports: gather what the store holds into a :class:`~vitalens.reports.StudyReport`, render the PDF or the
+FHIR DiagnosticReport, and sign a study off.
+
+Why signing pins bytes: once signed, the exact PDF is stored as a blob with its sha256 and served from then on,
+so what the clinician signed is what anyone later reads. Before sign-off the report is a draft rendered on demand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vitalens.service.ops import Conflict, require
+from vitalens.service.ops.analyses import scoped_study
+from vitalens.service.ops.audit import record_event
+from vitalens.store.blobs import BlobStore
+from vitalens.store.models import Analysis, Annotation, Report, Study, User, utcnow
+
+__all__ = ["build_report_data", "study_report_pdf", "study_report_fhir", "sign_off", "signed_report"]
+
+logger = logging.getLogger(__name__)
+
+_FINISHED = ("COMPLETE", "PARTIAL")
+
+
+def _latest_analysis(session: Session, study: Study) -> Analysis | None:
+    return session.scalar(
+        select(Analysis)
+        .where(Analysis.study_id == study.id, Analysis.status.in_(_FINISHED))
+        .order_by(Analysis.created_at.desc())
+        .limit(1)
+    )
+
+
+def signed_report(session: Session, study: Study) -> Report | None:
+    """The newest signed report of ``study``, if any."""
+    return session.scalar(
+        select(Report)
+        .where(Report.study_id == study.id, Report.status == "signed")
+        .order_by(Report.signed_at.desc())
+        .limit(1)
+    )
+
+
+def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signoff: Any | None = None) -> Any:
+    """A :class:`vitalens.reports.StudyReport` of ``study`` from its newest finished analysis (no access check)."""
+    from vitalens.domain import Measurement as MeasurementValue
+    from vitalens.reports import (
+        ReportAnalysis,
+        ReportAnnotation,
+        ReportFinding,
+        ReportImage,
+        ReportInput,
+        StudyReport,
+    )
+    from vitalens.service.ops.feedback import latest_feedback
+    from vitalens.store.models import User as UserRow
+
+    analysis = _latest_analysis(session, study)
+    inputs = [i for i in study.inputs if i.deleted_at is None]
+    overlays: dict[str, list[Any]] = {}
+    analyses: list[Any] = []
+    if analysis is not None:
+        reviews = latest_feedback(session, analysis.id)
+        for e in analysis.explanations:
+            if e.overlay_blob_key:
+                try:
+                    data = blobs.get(e.overlay_blob_key)
+                except KeyError:
+                    continue
+                overlays.setdefault(e.input_name, []).append(
+                    ReportImage(title=f"{e.method} {e.target}", data=data, caption=e.analyzer)
+                )
+        for stage in analysis.stages:
+            if stage.analyzer is None:
+                continue
+            result = stage.result or {}
+            findings = []
+            for f in (x for x in analysis.findings if x.analyzer == stage.analyzer):
+                fb = reviews.get(f.id)
+                findings.append(
+                    ReportFinding(
+                        code=f.code,
+                        name=f.label,
+                        probability=f.probability,
+                        threshold=f.threshold,
+                        positive=f.positive,
+                        tier=f.tier,
+                        review={"confirm": "confirmed", "correct": "corrected", "reject": "rejected"}.get(fb.action)
+                        if fb
+                        else None,
+                        corrected_positive=fb.corrected_positive if fb else None,
+                        review_note=(fb.comment or None) if fb else None,
+                    )
+                )
+            analyses.append(
+                ReportAnalysis(
+                    analyzer=stage.analyzer,
+                    status=stage.status,
+                    model_name=stage.model_name,
+                    model_version=stage.model_version,
+                    demonstration=stage.demonstration if stage.demonstration is not None else True,
+                    trained_on=result.get("trained_on"),
+                    band=result.get("band"),
+                    tier=result.get("tier"),
+                    proxies=result.get("proxies") or {},
+                    explanation=result.get("explanation") or "",
+                    findings=findings,
+                    measurements=[
+                        MeasurementValue(
+                            name=m.name,
+                            value=m.value,
+                            unit=m.unit,
+                            reference_low=m.reference_low,
+                            reference_high=m.reference_high,
+                            flag=m.flag,
+                            method=m.method,
+                        )
+                        for m in analysis.measurements
+                        if m.analyzer == stage.analyzer
+                    ],
+                    error=stage.error,
+                )
+            )
+    report_inputs = []
+    for inp in inputs:
+        image = None
+        if inp.media_type.startswith("image/") and inp.media_type in ("image/jpeg", "image/png"):
+            try:
+                image = ReportImage(title=inp.slot, data=blobs.get(inp.blob_key))
+            except KeyError:
+                image = None
+        size = f" {inp.width}x{inp.height} px" if inp.width and inp.height else ""
+        report_inputs.append(
+            ReportInput(name=inp.slot, kind=f"{inp.media_type}{size}", image=image, overlays=overlays.get(inp.slot, []))
+        )
+    annotations = session.scalars(
+        select(Annotation)
+        .where(Annotation.study_id == study.id, Annotation.is_current.is_(True), Annotation.deleted_at.is_(None))
+        .order_by(Annotation.created_at)
+    ).all()
+    slot_of = {i.id: i.slot for i in inputs}
+    authors = {
+        u.id: u.email
+        for u in session.scalars(
+            select(UserRow).where(UserRow.id.in_({a.author_id for a in annotations if a.author_id}))
+        ).all()
+    }
+    return StudyReport(
+        study_id=study.id,
+        pseudonym=study.patient.pseudonym,
+        site=None,
+        study_created_at=study.created_at,
+        age_years=study.age_years,
+        sex=study.patient.sex,
+        inputs=report_inputs,
+        analyses=analyses,
+        annotations=[
+            ReportAnnotation(
+                input_name=slot_of.get(a.input_id or "", "study"),
+                kind=a.shape,
+                label=a.label or "(no label)",
+                note=a.text or None,
+                author=authors.get(a.author_id or ""),
+                version=a.version,
+            )
+            for a in annotations
+        ],
+        signoff=signoff,
+    )
+
+
+def study_report_pdf(*, session: Session, blobs: BlobStore, user: User, study_id: str) -> bytes:
+    """The study's PDF: the signed one when signed, else a draft rendered now (audited read)."""
+    from vitalens.reports import build_study_report
+
+    require(user, "report.read")
+    study = scoped_study(session, user, study_id)
+    signed = signed_report(session, study)
+    if signed is not None and signed.blob_key:
+        pdf = blobs.get(signed.blob_key)
+    else:
+        pdf = build_study_report(build_report_data(session, blobs, study))
+    record_event(
+        session=session,
+        actor=user,
+        action="report.read",
+        record_type="study",
+        record_id=study.id,
+        patient_id=study.patient_id,
+        detail={"signed": signed is not None},
+    )
+    session.commit()
+    return pdf
+
+
+def study_report_fhir(*, session: Session, blobs: BlobStore, user: User, study_id: str) -> dict[str, Any]:
+    """The study as a FHIR R4 DiagnosticReport (audited read)."""
+    from vitalens.reports import ReportSignoff, build_diagnostic_report
+
+    require(user, "report.read")
+    study = scoped_study(session, user, study_id)
+    signed = signed_report(session, study)
+    signoff = None
+    if signed is not None and signed.signed_at is not None:
+        signer = session.get(User, signed.signed_by_id) if signed.signed_by_id else None
+        signoff = ReportSignoff(
+            clinician=signer.full_name or signer.email if signer else "unknown", signed_at=signed.signed_at
+        )
+    resource = build_diagnostic_report(build_report_data(session, blobs, study, signoff=signoff))
+    record_event(
+        session=session,
+        actor=user,
+        action="report.read",
+        record_type="study",
+        record_id=study.id,
+        patient_id=study.patient_id,
+        detail={"format": "fhir"},
+    )
+    session.commit()
+    return resource
+
+
+def sign_off(*, session: Session, blobs: BlobStore, user: User, study_id: str, note: str | None = None) -> Report:
+    """Sign the study off: render the PDF with the sign-off, store it pinned by sha256, record who and when.
+
+    Raises:
+        NotFound: no such study in the user's site.
+        Conflict: the study is already signed, or has no finished analysis to sign.
+    """
+    from vitalens.reports import ReportSignoff, build_study_report
+    from vitalens.store import atomic
+
+    require(user, "report.sign")
+    study = scoped_study(session, user, study_id)
+    if signed_report(session, study) is not None:
+        raise Conflict(f"study {study.id} is already signed off")
+    analysis = _latest_analysis(session, study)
+    if analysis is None:
+        raise Conflict(f"study {study.id} has no finished analysis to sign off")
+    now = utcnow()
+    signoff = ReportSignoff(clinician=user.full_name or user.email, signed_at=now, note=note)
+    pdf = build_study_report(build_report_data(session, blobs, study, signoff=signoff))
+    with atomic(session, blobs) as staged:
+        report = Report(
+            study_id=study.id,
+            analysis_id=analysis.id,
+            status="signed",
+            blob_key=staged.put(pdf),
+            content_sha256=hashlib.sha256(pdf).hexdigest(),
+            size_bytes=len(pdf),
+            signed_by_id=user.id,
+            signed_at=now,
+            created_by_id=user.id,
+        )
+        session.add(report)
+        session.flush()
+        record_event(
+            session=session,
+            actor=user,
+            action="report.sign",
+            record_type="report",
+            record_id=report.id,
+            patient_id=study.patient_id,
+            detail={"analysis_id": analysis.id, "note": note or ""},
+        )
+    logger.info("study %s signed off by %s", study.id, user.id)
+    return report
