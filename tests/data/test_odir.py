@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +164,18 @@ def test_real_kaggle_table_collapses_to_3358_patients() -> None:
     ds = OdirDataset(root, sheet=root / "full_df.csv", require_images=False)
     assert len(ds) == 3358
     assert len(set(ds.patient_ids)) == 3358
+
+
+def test_importing_the_data_package_does_not_import_torch() -> None:
+    code = "import sys, vitalens.data; assert 'torch' not in sys.modules; print(vitalens.data.ODIR_LABELS[0])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "N"
+
+
+def test_lazy_torch_names_resolve() -> None:
+    import vitalens.data as data
+
+    assert data.BilateralOdirDataset.__name__ == "BilateralOdirDataset"
+    assert data.FundusPreprocess(16).size == 16
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        data.Nope  # noqa: B018
