@@ -121,3 +121,14 @@ def test_saliency_2d() -> None:
     _is_map(heat, (20, 30))
     assert heat.max() == pytest.approx(1.0, abs=1e-5)
     assert rank_correlation(heat, saliency_2d(model, x, 0)) < 0.999
+
+
+@pytest.mark.gpu
+def test_bilateral_gradcam_on_cuda(pair) -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    torch.manual_seed(0)
+    net = create_net("odir_test").cuda().eval()
+    left, right, age = (t.cuda() for t in pair)
+    assert net.target_layer == "encoder.bn2"  # the probe runs on the net's device
+    _is_map(gradcam_bilateral(net, left, right, age, target_index=1, eye="right"), (96, 80))

@@ -51,7 +51,11 @@ def find_feature_map_layer(encoder: nn.Module, in_chans: int = 3, size: int = 64
     try:
         encoder.eval()
         with torch.no_grad():
-            features = encoder.forward_features(torch.zeros(1, in_chans, size, size))
+            param = next(encoder.parameters(), None)
+            probe = torch.zeros(1, in_chans, size, size)
+            if param is not None:
+                probe = probe.to(device=param.device, dtype=param.dtype)
+            features = encoder.forward_features(probe)
     finally:
         encoder.train(was_training)
         for handle in handles:
@@ -77,7 +81,7 @@ class BilateralFusionNet(nn.Module):
         in_chans: image channels.
         age_dim: width of the age embedding (2-layer MLP from the 1 normalised age value).
         head_hidden: widths of the two hidden layers of the fusion head.
-        drop_rate: dropout before each hidden layer's output is used by the next layer of the head.
+        drop_rate: dropout after each of the two hidden layers of the head.
         act: activation of the age MLP and head (name or callable, :func:`vitalens.nets._layers.get_act`).
         backbone_kwargs: extra timm arguments for the encoder (``drop_path_rate``...).
 
