@@ -139,3 +139,16 @@ def test_augment_rejects_bad_parameters_and_inputs() -> None:
         FundusAugment(hflip_p=1.5)
     with pytest.raises(InputError, match="expected a \\(3, H, W\\) tensor"):
         FundusAugment()(torch.zeros(4, 4, 3, dtype=torch.uint8))
+
+
+def test_geometry_maps_heat_back_onto_the_original_image() -> None:
+    img = _bordered()  # field of view rows 5..24, cols 10..49 of a 40 × 60 image
+    pre = FundusPreprocess(20)
+    geom = pre.geometry(img)
+    assert (geom.input_shape, geom.crop, geom.pad, geom.side) == ((40, 60), (5, 10, 20, 40), (10, 0), 40)
+    back = geom.to_input(np.ones((20, 20), dtype=np.float32))
+    assert back.shape == (40, 60) and back.dtype == np.float32
+    assert (back[5:25, 10:50] == 1.0).all()
+    assert back.sum() == 20 * 40  # nothing outside the crop
+    with pytest.raises(InputError, match=r"heat map is \(8, 8\), expected \(20, 20\)"):
+        geom.to_input(np.zeros((8, 8)))

@@ -47,6 +47,7 @@ def test_layout_and_exact_columns(synth_root: Path) -> None:
     assert tuple(labels.columns) == ODIR_SHEET_COLUMNS
     assert tuple(full.columns) == (*ODIR_SHEET_COLUMNS, "filepath", "labels", "target", "filename")
     assert len(labels) == 16 and len(full) == 32 and labels["ID"].is_unique
+    assert "Synthetic ODIR-5K twin" in (synth_root / "SYNTHETIC.md").read_text(encoding="utf-8")
     assert set(full["filename"]) == set(labels["Left-Fundus"]) | set(labels["Right-Fundus"])
     for name in full["filename"]:
         with Image.open(synth_root / "images" / name) as im:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ __all__ = [
     "ResizeSquare",
     "ToNormalizedTensor",
     "FundusPreprocess",
+    "FundusGeometry",
     "FundusAugment",
 ]
 
@@ -101,8 +103,8 @@ class CropFundusBorder:
         self.threshold = float(threshold)
         self.min_fraction = float(min_fraction)
 
-    def __call__(self, image: np.ndarray | Image.Image) -> np.ndarray:
-        """``(H, W, 3)`` uint8 → ``(h, w, 3)`` uint8 view cropped to the field of view."""
+    def box(self, image: np.ndarray | Image.Image) -> tuple[int, int, int, int]:
+        """``(top, left, height, width)`` of the field of view, pixels (the whole image when none is found)."""
         array = as_rgb_array(image)
         lum = array @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         mask = lum > self.threshold
@@ -110,8 +112,14 @@ class CropFundusBorder:
         cols = np.flatnonzero(mask.sum(axis=0) > self.min_fraction * array.shape[0])
         if rows.size == 0 or cols.size == 0:
             logger.debug("CropFundusBorder: no pixel above luminance %.1f; image left uncropped", self.threshold)
-            return array
-        return array[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+            return 0, 0, array.shape[0], array.shape[1]
+        return int(rows[0]), int(cols[0]), int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+    def __call__(self, image: np.ndarray | Image.Image) -> np.ndarray:
+        """``(H, W, 3)`` uint8 → ``(h, w, 3)`` uint8 view cropped to the field of view."""
+        array = as_rgb_array(image)
+        top, left, h, w = self.box(array)
+        return array[top : top + h, left : left + w]
 
 
 class ResizeSquare:
@@ -176,6 +184,37 @@ class ToNormalizedTensor:
         return (chw.to(torch.float32) / 255.0 - self._mean) / self._std
 
 
+@dataclass(frozen=True)
+class FundusGeometry:
+    """Where the net's ``size × size`` input came from in the original image (crop, then centred pad, then resize).
+
+    Attributes:
+        input_shape: ``(H, W)`` of the original image, pixels.
+        crop: ``(top, left, height, width)`` of the field-of-view crop in the original, pixels.
+        pad: ``(top, left)`` offset of the crop inside the padded square, pixels.
+        side: side of the padded square before resizing, pixels.
+        size: side the net sees, pixels.
+    """
+
+    input_shape: tuple[int, int]
+    crop: tuple[int, int, int, int]
+    pad: tuple[int, int]
+    side: int
+    size: int
+
+    def to_input(self, heat: np.ndarray) -> np.ndarray:
+        """Map a ``(size, size)`` map (e.g. Grad-CAM) onto the original ``(H, W)``; float32, 0 outside the crop."""
+        heat = np.asarray(heat, dtype=np.float32)
+        if heat.shape != (self.size, self.size):
+            raise InputError(f"heat map is {heat.shape}, expected ({self.size}, {self.size})", field="heat")
+        resized = Image.fromarray(heat).resize((self.side, self.side), Image.Resampling.BILINEAR)  # mode "F"
+        square = np.asarray(resized, dtype=np.float32)
+        top, left, h, w = self.crop
+        out = np.zeros(self.input_shape, dtype=np.float32)
+        out[top : top + h, left : left + w] = square[self.pad[0] : self.pad[0] + h, self.pad[1] : self.pad[1] + w]
+        return out
+
+
 class FundusPreprocess:
     """The deterministic fundus pipeline: :class:`CropFundusBorder` → :class:`ResizeSquare` → normalise.
 
@@ -213,6 +252,19 @@ class FundusPreprocess:
     def __call__(self, image: np.ndarray | Image.Image) -> torch.Tensor:
         """uint8 ``(H, W, 3)`` → float32 ``(3, size, size)``."""
         return self.normalize(self.square(image))
+
+    def geometry(self, image: np.ndarray | Image.Image) -> FundusGeometry:
+        """How ``image`` maps onto the net's square input, to carry heat maps back (see :class:`FundusGeometry`)."""
+        array = as_rgb_array(image)
+        top, left, h, w = self.crop.box(array)
+        side = max(h, w)
+        return FundusGeometry(
+            input_shape=(array.shape[0], array.shape[1]),
+            crop=(top, left, h, w),
+            pad=((side - h) // 2, (side - w) // 2),
+            side=side,
+            size=self.size,
+        )
 
     def config(self) -> dict[str, Any]:
         """Parameters for the model card's input spec (``size``, ``mean``, ``std`` and the crop/resize knobs)."""

@@ -7,7 +7,7 @@ find. Nothing here resembles a patient; every artifact trained on it says so in 
 Layout written (as the official sheet and Kaggle's table):
     ``root/labels.csv`` (one row per patient, the official columns), ``root/full_df.csv`` (one row per image,
     Kaggle's extra ``filepath, labels, target, filename`` columns), ``root/images/<ID>_left.jpg`` and
-    ``<ID>_right.jpg``.
+    ``<ID>_right.jpg``, and a ``SYNTHETIC.md`` marker so provenance detection labels anything trained on it.
 
 Signs drawn per eye: D microaneurysms, blot haemorrhages and hard exudates (more with grade); G a large
 cup-to-disc ratio; C global haze and blur; A drusen around the macula; H narrow bright arterioles, AV nicking and
@@ -54,6 +54,8 @@ OTHER_LESIONS: tuple[str, ...] = (
     "branch retinal vein occlusion",
 )
 KEYWORD_SEP = "，"
+#: Marker file that tells provenance detection (``training.tasks.SYNTHETIC_MARKERS``) the folder is synthetic.
+SYNTHETIC_MARKER = "SYNTHETIC.md"
 NORMAL_KEYWORD = "normal fundus"
 
 #: Share of patients per primary label after the first eight (one of each, so every label occurs).
@@ -455,5 +457,11 @@ def write_odir_synth(root: Path, n_patients: int = 48, *, image_size: int = 256,
     full = pd.DataFrame(per_image).merge(sheet, on="ID", how="left")
     full = full.loc[:, [*ODIR_SHEET_COLUMNS, "filepath", "labels", "target", "filename"]]
     full.to_csv(root / "full_df.csv", index=False)
+    (root / SYNTHETIC_MARKER).write_text(
+        f"# Synthetic ODIR-5K twin\n\nWritten by vitalens.synth.odir.write_odir_synth(n_patients={n_patients}, "
+        f"image_size={image_size}, seed={seed}). Procedural images, no patient data: models trained on it are "
+        "for tests and demos only. Decision support, not a diagnosis.\n",
+        encoding="utf-8",
+    )
     logger.info("write_odir_synth: %d patients, %d images of %d px in %s", n_patients, 2 * n_patients, image_size, root)
     return root
