@@ -132,3 +132,23 @@ def test_bilateral_gradcam_on_cuda(pair) -> None:
     left, right, age = (t.cuda() for t in pair)
     assert net.target_layer == "encoder.bn2"  # the probe runs on the net's device
     _is_map(gradcam_bilateral(net, left, right, age, target_index=1, eye="right"), (96, 80))
+
+
+def test_gradcam_on_imagenet_lite0_points_at_the_tie() -> None:
+    """Real behaviour: with the offline ImageNet weights, the 'bow tie' map peaks on Grace Hopper's tie."""
+    from matplotlib import cbook
+    from PIL import Image
+
+    from vitalens.nets.pretrained import LITE0_MEAN, LITE0_STD, create_backbone
+
+    model = create_backbone("efficientnet_lite0", pretrained="lite0").eval()
+    with cbook.get_sample_data("grace_hopper.jpg") as fh:
+        rgb = np.asarray(Image.open(fh).convert("RGB").resize((224, 224)))
+    x = torch.from_numpy(rgb / 255.0).float().permute(2, 0, 1)
+    x = (x - torch.tensor(LITE0_MEAN)[:, None, None]) / torch.tensor(LITE0_STD)[:, None, None]
+    bow_tie = gradcam_2d(model, x, target_index=457, target_layer="bn2")
+    _is_map(bow_tie, (224, 224))
+    row, col = np.unravel_index(int(bow_tie.argmax()), bow_tie.shape)
+    assert 140 <= row <= 210 and 80 <= col <= 145  # the tie, below the chin, centre-left (observed 176, 112)
+    uniform = gradcam_2d(model, x, target_index=652, target_layer="bn2")
+    assert rank_correlation(bow_tie, uniform) < 0.95
