@@ -152,3 +152,8 @@ def test_geometry_maps_heat_back_onto_the_original_image() -> None:
     assert back.sum() == 20 * 40  # nothing outside the crop
     with pytest.raises(InputError, match=r"heat map is \(8, 8\), expected \(20, 20\)"):
         geom.to_input(np.zeros((8, 8)))
+
+
+def test_missing_card_statistics_mean_imagenet_defaults() -> None:
+    pre = FundusPreprocess(8, mean=None, std=None)
+    assert pre.config()["mean"] == [0.485, 0.456, 0.406] and pre.config()["std"] == [0.229, 0.224, 0.225]

@@ -74,8 +74,12 @@ def as_rgb_array(image: np.ndarray | Image.Image, *, field: str = "image") -> np
     return array
 
 
-def _check_stats(mean: Sequence[float], std: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    m, s = tuple(float(v) for v in mean), tuple(float(v) for v in std)
+def _check_stats(
+    mean: Sequence[float] | None, std: Sequence[float] | None
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Validate RGB statistics; ``None`` (a card without them) means the ImageNet defaults."""
+    m = tuple(float(v) for v in (IMAGENET_MEAN if mean is None else mean))
+    s = tuple(float(v) for v in (IMAGENET_STD if std is None else std))
     if len(m) != 3 or len(s) != 3:
         raise InputError(f"mean/std need 3 values (RGB), got {len(m)} and {len(s)}", field="mean")
     if min(s) <= 0:
@@ -159,11 +163,13 @@ class ToNormalizedTensor:
     """uint8 image → float32 tensor ``(3, H, W)``, ``(x / 255 − mean) / std`` per channel.
 
     Args:
-        mean: per-channel mean on the [0, 1] scale (RGB).
-        std: per-channel standard deviation on the [0, 1] scale, each > 0.
+        mean: per-channel mean on the [0, 1] scale (RGB); ``None`` → ImageNet.
+        std: per-channel standard deviation on the [0, 1] scale, each > 0; ``None`` → ImageNet.
     """
 
-    def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
+    def __init__(
+        self, mean: Sequence[float] | None = IMAGENET_MEAN, std: Sequence[float] | None = IMAGENET_STD
+    ) -> None:
         self.mean, self.std = _check_stats(mean, std)
         self._mean = torch.tensor(self.mean, dtype=torch.float32).view(3, 1, 1)
         self._std = torch.tensor(self.std, dtype=torch.float32).view(3, 1, 1)
@@ -231,8 +237,8 @@ class FundusPreprocess:
     def __init__(
         self,
         size: int,
-        mean: Sequence[float] = IMAGENET_MEAN,
-        std: Sequence[float] = IMAGENET_STD,
+        mean: Sequence[float] | None = IMAGENET_MEAN,
+        std: Sequence[float] | None = IMAGENET_STD,
         *,
         threshold: float = 10.0,
         interpolation: str = "bilinear",
