@@ -68,7 +68,7 @@ def read_csv(path: Path, *, fs_hz: float | None = None, units: str | None = None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot parse ECG CSV: {exc}", field="ecg") from exc
     columns = [str(c).strip() for c in frame.columns]
-    if all(_is_number(c) for c in columns):
+    if _first_row_numeric(Path(path)):
         raise InputError("ECG CSV needs a header row naming the leads (I, II, III, aVR, ..., V6)", field="ecg")
     time_fs: float | None = None
     lead_cols: list[int] = []
@@ -94,6 +94,15 @@ def read_csv(path: Path, *, fs_hz: float | None = None, units: str | None = None
     factors = np.array([unit_factor_mv(units or cu or "mV", what="ECG CSV") for cu in col_units])
     return build_record(data * factors[:, None], fs, labels, source_format="csv",
                         meta={"units_in_file": units or next((u for u in col_units if u), "mV")})
+
+
+def _first_row_numeric(path: Path) -> bool:
+    """True when the first non-comment line holds only numbers (no header row)."""
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.strip() and not line.lstrip().startswith("#"):
+                return all(_is_number(cell.strip()) for cell in line.split(",") if cell.strip())
+    return False
 
 
 def _is_number(text: str) -> bool:

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 #: A lead whose peak-to-peak range is below this (mV) carries no ECG: electrode off or a zero-filled channel.
 FLAT_PTP_MV = 0.01
-#: Robust amplitude (99th percentile of |x − median| over all leads) above this (mV) is not a surface ECG in
+#: Robust amplitude (largest per-lead 99th percentile of |x − median|) above this (mV) is not a surface ECG in
 #: mV; real 12-lead ECGs sit around 0.5–2 mV (PTB-XL: median 0.86 mV, max 10 mV). Values ~1000× too large
 #: mean the samples are in µV.
 MAX_PLAUSIBLE_AMPLITUDE_MV = 20.0
@@ -36,9 +36,13 @@ MIN_PLAUSIBLE_AMPLITUDE_MV = 0.02
 
 
 def ecg_amplitude_mv(signal: np.ndarray) -> float:
-    """Robust amplitude of a ``(leads, samples)`` signal: 99th percentile of |x − per-lead median|, in its units."""
+    """Robust amplitude of a ``(leads, samples)`` signal, in its units.
+
+    The largest over leads of each lead's 99th percentile of |x − median|, so one good lead among flat ones
+    still shows the signal's scale (flat leads are reported separately).
+    """
     centred = signal - np.median(signal, axis=1, keepdims=True)
-    return float(np.percentile(np.abs(centred), 99))
+    return float(np.percentile(np.abs(centred), 99, axis=1).max())
 
 
 def validate_ecg(
@@ -52,7 +56,7 @@ def validate_ecg(
     """Raise ``InputError`` when ``record`` cannot be analysed as asked; return ``None`` when it can.
 
     Checks, in order: a known positive sampling rate (and ``fs_hz`` when given), the required ``leads``,
-    NaN/inf samples, flat leads, a plausible amplitude in mV, and the duration.
+    NaN/inf samples, a plausible amplitude in mV (µV or V files say so), flat leads, and the duration.
 
     Args:
         record: the ECG to check.
@@ -85,14 +89,6 @@ def validate_ecg(
         rows = np.flatnonzero(bad.any(axis=1))
         names = ", ".join(f"{record.leads[r]} ({int(bad[r].sum())} samples)" for r in rows)
         raise InputError(f"ECG contains NaN/inf values in lead(s) {names}", field="ecg")
-    ptp = np.ptp(sig, axis=1)
-    flat = [record.leads[i] for i in np.flatnonzero(ptp < FLAT_PTP_MV)]
-    if flat:
-        raise InputError(
-            f"ECG lead(s) {', '.join(flat)} are a flat line (peak-to-peak < {FLAT_PTP_MV} mV): electrode off "
-            "or empty channel",
-            field="ecg",
-        )
     amp = ecg_amplitude_mv(sig)
     if amp > MAX_PLAUSIBLE_AMPLITUDE_MV:
         raise InputError(
@@ -100,10 +96,18 @@ def validate_ecg(
             "the samples are probably in µV, not mV (divide by 1000 or pass units='uV')",
             field="ecg",
         )
-    if amp < MIN_PLAUSIBLE_AMPLITUDE_MV:
+    ptp = np.ptp(sig, axis=1)
+    if amp < MIN_PLAUSIBLE_AMPLITUDE_MV and ptp.max() > 0:
         raise InputError(
             f"implausible ECG amplitude {amp:.4g} mV (expected about 0.1–{MAX_PLAUSIBLE_AMPLITUDE_MV:g} mV): "
             "the samples are probably in V, not mV (multiply by 1000 or pass units='V')",
+            field="ecg",
+        )
+    flat = [record.leads[i] for i in np.flatnonzero(ptp < FLAT_PTP_MV)]
+    if flat:
+        raise InputError(
+            f"ECG lead(s) {', '.join(flat)} are a flat line (peak-to-peak < {FLAT_PTP_MV} mV): electrode off "
+            "or empty channel",
             field="ecg",
         )
     dur = record.duration_s()
