@@ -206,11 +206,16 @@ def train(
                               generator=gen, drop_last=len(bundle.train) > tc.batch_size, **loader_kw)
     val_loader = DataLoader(bundle.val, batch_size=tc.batch_size, shuffle=False, **loader_kw)
 
+    # Best epoch by validation macro-AUROC; and, separately, the latest epoch as last.ckpt for --resume (Lightning's
+    # save_last only refreshes when a new best is saved). Both at the end of the training epoch, when it is complete.
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:02d}", monitor=MONITOR, mode="max",
-                                 save_top_k=1, save_last=True)
+                                 save_top_k=1, save_on_train_epoch_end=True)
+    latest = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+                             save_on_train_epoch_end=True, enable_version_counter=False)
     callbacks: list[Any] = [
         EarlyStopping(monitor=MONITOR, mode="max", patience=tc.early_stopping_patience),
         checkpoint,
+        latest,
         GradualUnfreezing(tc.unfreeze_after),
     ]
     if tc.progress_bar:

@@ -180,7 +180,13 @@ class Recipe(_Closed):
 
         if is_task(self.analyzer):
             cls = get_task_class(self.analyzer)
-            self.task = cls.Options.model_validate(self.task).model_dump()
+            try:
+                self.task = cls.Options.model_validate(self.task).model_dump()
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"task.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+                )
+                raise ValueError(problems) from None
         return self
 
     @classmethod
