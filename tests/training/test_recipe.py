@@ -66,8 +66,12 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 
 
 def test_per_label_threshold_rules() -> None:
-    r = Recipe.load({**MINIMAL, "thresholds": {"method": "f1", "per_label": {"D": {"method": "target_sensitivity",
-                                                                                    "target": 0.95}}}})
+    r = Recipe.load(
+        {
+            **MINIMAL,
+            "thresholds": {"method": "f1", "per_label": {"D": {"method": "target_sensitivity", "target": 0.95}}},
+        }
+    )
     assert r.thresholds.rule_for("D").method == "target_sensitivity"
     assert r.thresholds.rule_for("G").method == "f1"
 

@@ -54,11 +54,22 @@ def print_summary(report: dict[str, Any], split: str, console: Console | None = 
         table.add_column(col, justify="left" if col in ("label", "name") else "right")
     names = report.get("label_names", {})
     for lab, pl in m["per_label"].items():
-        table.add_row(lab, names.get(lab, lab), str(pl["n_positive"]), _fmt(pl["auroc"]), _fmt(pl["ap"]),
-                      _fmt(pl["threshold"]), _fmt(pl["sensitivity"]), _fmt(pl["specificity"]), _fmt(pl["f1"]))
+        table.add_row(
+            lab,
+            names.get(lab, lab),
+            str(pl["n_positive"]),
+            _fmt(pl["auroc"]),
+            _fmt(pl["ap"]),
+            _fmt(pl["threshold"]),
+            _fmt(pl["sensitivity"]),
+            _fmt(pl["specificity"]),
+            _fmt(pl["f1"]),
+        )
     console.print(table)
-    line = (f"macro AUROC {_fmt(m['macro_auroc'])} · micro AUROC {_fmt(m['micro_auroc'])} · "
-            f"macro F1 {_fmt(m['macro_f1'])} · ECE {_fmt(m.get('ece'))}")
+    line = (
+        f"macro AUROC {_fmt(m['macro_auroc'])} · micro AUROC {_fmt(m['micro_auroc'])} · "
+        f"macro F1 {_fmt(m['macro_f1'])} · ECE {_fmt(m.get('ece'))}"
+    )
     if "odir_score" in m:
         line += f" · ODIR score {_fmt(m['odir_score']['final'])}"
     console.print(line)
@@ -89,8 +100,9 @@ def register(app: typer.Typer) -> None:
         recipe_path = find_recipe(analyzer, recipe)
         from vitalens.training.engine import train
 
-        artifact = train(analyzer, data=data, out=out, recipe=recipe_path, overrides=parse_overrides(overrides),
-                         resume=resume)
+        artifact = train(
+            analyzer, data=data, out=out, recipe=recipe_path, overrides=parse_overrides(overrides), resume=resume
+        )
         report = json.loads((out / "report.json").read_text(encoding="utf-8"))
         print_summary(report, "test")
         Console().print(f"Artifact: {artifact}\nReport: {out / 'report.md'}")

@@ -53,8 +53,10 @@ def choose_thresholds(
 
     unknown = set(section.per_label) - set(labels)
     if unknown:
-        raise InputError(f"threshold overrides for unknown labels {sorted(unknown)}; labels are {labels}",
-                         field="thresholds.per_label")
+        raise InputError(
+            f"threshold overrides for unknown labels {sorted(unknown)}; labels are {labels}",
+            field="thresholds.per_label",
+        )
     thresholds: dict[str, float] = {}
     for j, label in enumerate(labels):
         rule = section.rule_for(label)
@@ -115,8 +117,20 @@ def build_card(
 
 def _card_metrics(split_metrics: dict[str, Any]) -> dict[str, Any]:
     """The compact held-out metrics stored in the card (no curves, no subgroups)."""
-    keep = ("n", "macro_auroc", "micro_auroc", "macro_ap", "macro_f1", "micro_f1", "macro_sensitivity",
-            "macro_specificity", "ece", "ece_uncalibrated", "odir_score", "notes")
+    keep = (
+        "n",
+        "macro_auroc",
+        "micro_auroc",
+        "macro_ap",
+        "macro_f1",
+        "micro_f1",
+        "macro_sensitivity",
+        "macro_specificity",
+        "ece",
+        "ece_uncalibrated",
+        "odir_score",
+        "notes",
+    )
     out = {k: split_metrics[k] for k in keep if k in split_metrics}
     out["split"] = "test"
     out["per_label"] = {
@@ -200,18 +214,40 @@ def train(
     tc = cfg.train
     sampler = make_weighted_sampler(bundle.targets["train"], cfg.seed) if tc.weighted_sampling else None
     gen = torch.Generator().manual_seed(cfg.seed)
-    loader_kw: dict[str, Any] = {"num_workers": cfg.data.num_workers, "collate_fn": task.collate,
-                                 "persistent_workers": cfg.data.num_workers > 0}
-    train_loader = DataLoader(bundle.train, batch_size=tc.batch_size, shuffle=sampler is None, sampler=sampler,
-                              generator=gen, drop_last=len(bundle.train) > tc.batch_size, **loader_kw)
+    loader_kw: dict[str, Any] = {
+        "num_workers": cfg.data.num_workers,
+        "collate_fn": task.collate,
+        "persistent_workers": cfg.data.num_workers > 0,
+    }
+    train_loader = DataLoader(
+        bundle.train,
+        batch_size=tc.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        generator=gen,
+        drop_last=len(bundle.train) > tc.batch_size,
+        **loader_kw,
+    )
     val_loader = DataLoader(bundle.val, batch_size=tc.batch_size, shuffle=False, **loader_kw)
 
     # Best epoch by validation macro-AUROC; and, separately, the latest epoch as last.ckpt for --resume (Lightning's
     # save_last only refreshes when a new best is saved). Both at the end of the training epoch, when it is complete.
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best-{epoch:02d}", monitor=MONITOR, mode="max",
-                                 save_top_k=1, save_on_train_epoch_end=True)
-    latest = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
-                             save_on_train_epoch_end=True, enable_version_counter=False)
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best-{epoch:02d}",
+        monitor=MONITOR,
+        mode="max",
+        save_top_k=1,
+        save_on_train_epoch_end=True,
+    )
+    latest = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="last",
+        monitor=None,
+        save_top_k=1,
+        save_on_train_epoch_end=True,
+        enable_version_counter=False,
+    )
     callbacks: list[Any] = [
         EarlyStopping(monitor=MONITOR, mode="max", patience=tc.early_stopping_patience),
         checkpoint,
@@ -262,14 +298,30 @@ def train(
 
     n_bins = cfg.calibration.n_bins
     splits = {
-        "val": evaluate_split(task.labels, val_y, val_probs, thr, raw_probs=sigmoid(val_logits),
-                              extra=task.extra_metrics, n_bins=n_bins),
-        "test": evaluate_split(task.labels, test_y, test_probs, thr, raw_probs=sigmoid(test_logits),
-                               groups=bundle.groups.get("test"), extra=task.extra_metrics, n_bins=n_bins),
+        "val": evaluate_split(
+            task.labels, val_y, val_probs, thr, raw_probs=sigmoid(val_logits), extra=task.extra_metrics, n_bins=n_bins
+        ),
+        "test": evaluate_split(
+            task.labels,
+            test_y,
+            test_probs,
+            thr,
+            raw_probs=sigmoid(test_logits),
+            groups=bundle.groups.get("test"),
+            extra=task.extra_metrics,
+            n_bins=n_bins,
+        ),
     }
-    card = build_card(task=task, recipe=cfg, bundle=bundle, thresholds=thresholds, threshold_method=threshold_method,
-                      calibration=calibration, metrics=_card_metrics(splits["test"]),
-                      subgroups=splits["test"].get("subgroups", {}))
+    card = build_card(
+        task=task,
+        recipe=cfg,
+        bundle=bundle,
+        thresholds=thresholds,
+        threshold_method=threshold_method,
+        calibration=calibration,
+        metrics=_card_metrics(splits["test"]),
+        subgroups=splits["test"].get("subgroups", {}),
+    )
     artifact = out / "artifact"
     card = save_artifact(artifact, net.cpu().eval(), card)
 

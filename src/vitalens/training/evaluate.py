@@ -52,10 +52,12 @@ def evaluate(artifact: Path, *, data: Path, out: Path, split: str = "test", devi
         raise FileNotFoundError(f"data root {data} does not exist")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     net, card = load_model(artifact, device=device)
-    raw_recipe: dict[str, Any] = dict(card.recipe) if card.recipe else {"analyzer": card.analyzer,
-                                                                          "net": card.architecture.model_dump()}
-    recipe = Recipe.load(raw_recipe, overrides={"task.augment": False} if "augment" in raw_recipe.get("task", {})
-                         else None)
+    raw_recipe: dict[str, Any] = (
+        dict(card.recipe) if card.recipe else {"analyzer": card.analyzer, "net": card.architecture.model_dump()}
+    )
+    recipe = Recipe.load(
+        raw_recipe, overrides={"task.augment": False} if "augment" in raw_recipe.get("task", {}) else None
+    )
     task = get_task(card.analyzer, recipe)
     if list(task.labels) != list(card.labels):
         raise ValueError(f"card labels {card.labels} differ from task {card.analyzer} labels {task.labels}")
@@ -72,8 +74,16 @@ def evaluate(artifact: Path, *, data: Path, out: Path, split: str = "test", devi
     logits, y, _ = predict_dataset(net, task, dataset, device, batch_size=recipe.train.batch_size)
     probs = apply_calibration(card.calibration, logits)
     thr = np.asarray([card.threshold(lab) for lab in card.labels])
-    metrics = evaluate_split(card.labels, y, probs, thr, raw_probs=sigmoid(logits), groups=groups,
-                             extra=task.extra_metrics, n_bins=recipe.calibration.n_bins)
+    metrics = evaluate_split(
+        card.labels,
+        y,
+        probs,
+        thr,
+        raw_probs=sigmoid(logits),
+        groups=groups,
+        extra=task.extra_metrics,
+        n_bins=recipe.calibration.n_bins,
+    )
     report = {
         "analyzer": card.analyzer,
         "artifact": str(artifact),

@@ -45,9 +45,7 @@ def predict_dataset(
     from lightning.fabric.utilities.apply_func import move_data_to_device
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=task.collate
-    )
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=task.collate)
     net.eval().to(device)
     logits: list[np.ndarray] = []
     targets: list[np.ndarray] = []

@@ -117,8 +117,9 @@ def plot_reliability(curves: dict[str, dict[str, list[float]]], path: Path, titl
         fp = np.asarray(curve["frac_positive"], dtype=float)
         ok = ~np.isnan(mp)
         ax.plot(mp[ok], fp[ok], "o-", label=name)
-    ax.set(xlabel="mean predicted probability", ylabel="observed fraction positive", title=title,
-           xlim=(0, 1), ylim=(0, 1))
+    ax.set(
+        xlabel="mean predicted probability", ylabel="observed fraction positive", title=title, xlim=(0, 1), ylim=(0, 1)
+    )
     ax.legend(fontsize=8, loc="upper left")
     fig.text(0.01, 0.005, DECISION_SUPPORT_NOTICE, fontsize=5)
     fig.savefig(path, dpi=120, bbox_inches="tight")

@@ -46,5 +46,6 @@ def make_weighted_sampler(targets: np.ndarray, seed: int = 0) -> WeightedRandomS
     """A with-replacement sampler drawing ``N`` samples per epoch by :func:`multilabel_sample_weights`."""
     weights = multilabel_sample_weights(targets)
     gen = torch.Generator().manual_seed(int(seed))
-    return WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(weights), replacement=True,
-                                 generator=gen)
+    return WeightedRandomSampler(
+        torch.as_tensor(weights, dtype=torch.double), len(weights), replacement=True, generator=gen
+    )
