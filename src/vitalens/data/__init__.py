@@ -30,6 +30,7 @@ _LAZY = {
     "ToNormalizedTensor": "vitalens.data.transforms",
     "FundusPreprocess": "vitalens.data.transforms",
     "FundusAugment": "vitalens.data.transforms",
+    "FundusGeometry": "vitalens.data.transforms",
     "IMAGENET_MEAN": "vitalens.data.transforms",
     "IMAGENET_STD": "vitalens.data.transforms",
     "BilateralOdirDataset": "vitalens.data.torch_odir",
