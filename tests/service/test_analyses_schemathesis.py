@@ -1,0 +1,56 @@
+"""Schemathesis over the authenticated OpenAPI spec: no generated input may make the server answer 5xx.
+
+Bounded (a few examples per operation) so it stays in the default run; ``bench/schemathesis_run.py`` runs longer.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+import tests.service._analysis_fakes  # noqa: F401 - the test.* analyzers exist for generated requests
+from vitalens.config import Settings
+from vitalens.service.app import create_app
+
+pytestmark = pytest.mark.integration
+
+_SPEC_APP = create_app(Settings(environment="test", secret_key="x" * 40))
+_FULL = schemathesis.openapi.from_dict(_SPEC_APP.openapi())
+#: The default run covers the analysis, annotation, feedback, report and ops routes; the slow test covers all.
+schema = _FULL.include(tag_regex="^(analyses|annotations|feedback|reports|ops)$")
+
+
+def _check(case, client, world, db_engine) -> None:
+    if db_engine.dialect.name != "sqlite":
+        pytest.skip("the bounded run uses SQLite; bench/schemathesis_run.py covers PostgreSQL")
+    headers = {**(case.headers or {}), **world.a.headers["clinician"]}
+    kwargs = case.as_transport_kwargs(base_url="http://testserver", headers=headers)
+    kwargs.pop("verify", None)
+    kwargs.pop("cert", None)
+    response = client.request(
+        **{
+            k: v
+            for k, v in kwargs.items()
+            if k in ("method", "url", "headers", "params", "json", "data", "content", "files")
+        }
+    )
+    if case.formatted_path == "/ready" and response.status_code == 503:
+        return  # "not ready" (e.g. no bundled model) is the documented answer, not a crash
+    assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"
+
+
+_SETTINGS = settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+@schema.parametrize()
+@_SETTINGS
+def test_no_server_error(case, client, world, db_engine) -> None:
+    _check(case, client, world, db_engine)
+
+
+@pytest.mark.slow
+@_FULL.parametrize()
+@_SETTINGS
+def test_no_server_error_whole_api(case, client, world, db_engine) -> None:
+    _check(case, client, world, db_engine)
