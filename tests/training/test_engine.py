@@ -141,3 +141,17 @@ def test_weighted_sampler_favours_rare_labels() -> None:
     y = np.array([[1, 0], [1, 0], [1, 0], [0, 1]])
     w = multilabel_sample_weights(y)
     assert w[3] == pytest.approx(3 * w[0]) and w.mean() == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_one_epoch_on_real_odir(tmp_path: Path) -> None:
+    from tests.conftest import shared_data_path
+
+    root = shared_data_path("fundus", "odir")
+    out = tmp_path / "real"
+    train("fundus.odir", data=root, out=out, overrides={**TINY, "train.max_epochs": 1, "train.batch_size": 32})
+    _, card = load_model(out / "artifact", expected_analyzer="fundus.odir")
+    assert card.training_data.provenance == "real"
+    assert card.demonstration is True  # a few hundred patients < 1000
+    assert card.training_data.n_patients == sum(card.training_data.splits["sizes"].values())

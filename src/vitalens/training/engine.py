@@ -260,10 +260,14 @@ def train(
         callbacks.append(RichProgressBar())
     on_cpu = tc.accelerator == "cpu" or (tc.accelerator == "auto" and not torch.cuda.is_available())
     deterministic: bool | str = (True if on_cpu else "warn") if tc.deterministic else False
+    precision = tc.precision
+    if on_cpu and precision.startswith("16"):
+        logger.warning("precision %s needs a GPU; training in 32-true on CPU", precision)
+        precision = "32-true"
     trainer = L.Trainer(
         accelerator=tc.accelerator,
         devices=1,
-        precision=tc.precision,
+        precision=precision,
         deterministic=deterministic,
         max_epochs=tc.max_epochs,
         callbacks=callbacks,
