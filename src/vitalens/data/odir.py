@@ -281,15 +281,9 @@ class OdirDataset:
         pid = values["ID"]
         age = pd.to_numeric(values["Patient Age"], errors="coerce")
         if pd.isna(age) or not 0 <= float(age) <= 120:
-            raise InputError(
-                f"ODIR patient {pid}: age {values['Patient Age']!r}, expected 0–120 years", field="sheet"
-            )
-        left_name = (
-            str(values["Left-Fundus"]).strip() if pd.notna(values["Left-Fundus"]) else f"{pid}_left.jpg"
-        )
-        right_name = (
-            str(values["Right-Fundus"]).strip() if pd.notna(values["Right-Fundus"]) else f"{pid}_right.jpg"
-        )
+            raise InputError(f"ODIR patient {pid}: age {values['Patient Age']!r}, expected 0–120 years", field="sheet")
+        left_name = str(values["Left-Fundus"]).strip() if pd.notna(values["Left-Fundus"]) else f"{pid}_left.jpg"
+        right_name = str(values["Right-Fundus"]).strip() if pd.notna(values["Right-Fundus"]) else f"{pid}_right.jpg"
         return OdirRecord(
             patient_id=pid,
             age_years=float(age),

@@ -30,9 +30,7 @@ logger = logging.getLogger(__name__)
 SPLIT_NAMES: tuple[str, str, str] = ("train", "val", "test")
 
 
-def patient_targets(
-    patient_ids: Sequence[str], targets: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def patient_targets(patient_ids: Sequence[str], targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Group samples by patient.
 
     Args:
@@ -49,13 +47,9 @@ def patient_targets(
     ids = np.asarray([str(p) for p in patient_ids])
     y = np.asarray(targets)
     if ids.ndim != 1 or ids.size == 0:
-        raise InputError(
-            f"patient_ids must be a non-empty 1-D sequence, got shape {ids.shape}", field="patient_ids"
-        )
+        raise InputError(f"patient_ids must be a non-empty 1-D sequence, got shape {ids.shape}", field="patient_ids")
     if y.shape[:1] != ids.shape:
-        raise InputError(
-            f"targets have {y.shape[0] if y.ndim else 0} rows, patient_ids {ids.size}", field="targets"
-        )
+        raise InputError(f"targets have {y.shape[0] if y.ndim else 0} rows, patient_ids {ids.size}", field="targets")
     if y.ndim == 1:
         classes, codes = np.unique(y, return_inverse=True)
         y = np.eye(len(classes), dtype=np.uint8)[codes]
@@ -64,9 +58,7 @@ def patient_targets(
             raise InputError("multi-label targets must be 0/1", field="targets")
         y = y.astype(np.uint8)
     else:
-        raise InputError(
-            f"targets must be 1-D classes or 2-D multi-label, got shape {y.shape}", field="targets"
-        )
+        raise InputError(f"targets must be 1-D classes or 2-D multi-label, got shape {y.shape}", field="targets")
     patients, inverse = np.unique(ids, return_inverse=True)
     patient_y = np.zeros((patients.size, y.shape[1]), dtype=np.uint8)
     np.maximum.at(patient_y, inverse, y)
@@ -78,9 +70,7 @@ def _samples_of(patient_idx: np.ndarray, inverse: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.isin(inverse, patient_idx)).astype(np.int64)
 
 
-def _stratified_holdout(
-    y: np.ndarray, pool: np.ndarray, n_out: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_holdout(y: np.ndarray, pool: np.ndarray, n_out: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split ``pool`` (patient indices) into (kept, held-out of size ``n_out``), iteratively stratified."""
     if n_out <= 0:
         return pool, pool[:0]
@@ -109,9 +99,7 @@ def _repair_train_coverage(y: np.ndarray, parts: dict[str, np.ndarray]) -> None:
         chosen = candidates[np.argmin(y[candidates].sum(axis=1))]
         parts[donor] = parts[donor][parts[donor] != chosen]
         parts["train"] = np.sort(np.append(parts["train"], chosen))
-        logger.info(
-            "patient_split: moved one patient from %s to train so label %d is trained on", donor, label
-        )
+        logger.info("patient_split: moved one patient from %s to train so label %d is trained on", donor, label)
 
 
 def patient_split(
