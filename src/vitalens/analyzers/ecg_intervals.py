@@ -1,8 +1,9 @@
 """ECG interval measurements (``ecg.intervals``): rate, rhythm regularity, PR, QRS, QT, QTc and frontal axis.
 
 Why neurokit2 and not a model: intervals are measured, not learned. R peaks come from lead II
-(``nk.ecg_peaks``); each lead is delineated with ``nk.ecg_delineate(method="cwt")`` (``"dwt"`` when CWT fails
-on a lead), which runs offline. Per beat, the global QRS onset/offset, P onset and T offset are the median
+(``nk.ecg_peaks``; from I or V5 when those two agree on a different beat count, e.g. a tall T wave in II
+counted twice). Each lead is delineated with ``nk.ecg_delineate(method="cwt")`` (``"dwt"`` when CWT fails on
+a lead), which runs offline. Per beat, the global QRS onset/offset, P onset and T offset are the median
 across leads of each lead's fiducial (a robust stand-in for the devices' "global" measurement over all leads),
 and each interval is the median over beats. On the three real ECGs with device measurements here (two GE
 MUSE, one HL7 aECG) CWT with the cross-lead median was closest to the devices (see
@@ -51,7 +52,11 @@ logger = logging.getLogger(__name__)
 #: Below this rate the record is resampled to ``ANALYSIS_FS_HZ`` before delineation.
 MIN_DELINEATION_FS_HZ = 250.0
 ANALYSIS_FS_HZ = 500.0
-DELINEATOR = "neurokit2 ecg_delineate (cwt, dwt fallback); R peaks from lead II; cross-lead median per beat"
+DELINEATOR = (
+    "neurokit2 ecg_delineate (cwt, dwt fallback); R peaks from lead II (I or V5 when both disagree with II); "
+    "cross-lead median per beat, median over beats"
+)
+
 
 #: Search windows (ms relative to the R peak) for each fiducial, and which candidate to keep.
 _WINDOWS_MS: dict[str, tuple[float, float, str]] = {
@@ -153,6 +158,27 @@ def _delineate_lead(cleaned: np.ndarray, rpeaks: np.ndarray, fs: float) -> dict[
     return None
 
 
+def _r_peaks(cleaned: dict[str, np.ndarray], fs: float) -> tuple[np.ndarray, str]:
+    """R peaks from lead II, unless leads I and V5 agree on another beat count (a tall T wave in II can be
+    counted as a second beat); the lead whose count is the median of the three is used, II preferred."""
+    import neurokit2 as nk
+
+    found: dict[str, np.ndarray] = {}
+    for lead in ("II", "I", "V5"):
+        if lead not in cleaned:
+            continue
+        try:
+            _, info = nk.ecg_peaks(cleaned[lead], sampling_rate=int(round(fs)))
+            found[lead] = np.asarray(info["ECG_R_Peaks"], dtype=int)
+        except Exception as exc:  # neurokit2 fails on signals without detectable beats
+            logger.info("no R peaks in lead %s: %s", lead, exc)
+            found[lead] = np.array([], dtype=int)
+    counts = sorted(len(p) for p in found.values())
+    median = counts[len(counts) // 2]
+    lead = "II" if len(found["II"]) == median else next(ld for ld, p in found.items() if len(p) == median)
+    return found[lead], lead
+
+
 def _nanmedian(values: np.ndarray | list[float]) -> float | None:
     arr = np.asarray(values, dtype=np.float64)
     arr = arr[np.isfinite(arr)]
@@ -194,12 +220,9 @@ def measure_ecg_intervals(record: ECGRecord) -> IntervalMeasurements:
     fs = rec.fs_hz
     cleaned = {ld: np.asarray(nk.ecg_clean(rec.signal[i].astype(np.float64), sampling_rate=int(round(fs))))
                for i, ld in enumerate(rec.leads)}
-    try:
-        _, info = nk.ecg_peaks(cleaned["II"], sampling_rate=int(round(fs)))
-        rpeaks = np.asarray(info["ECG_R_Peaks"], dtype=int)
-    except Exception as exc:  # neurokit2 fails on signals without detectable beats
-        logger.info("no R peaks in lead II: %s", exc)
-        rpeaks = np.array([], dtype=int)
+    rpeaks, rpeak_lead = _r_peaks(cleaned, fs)
+    if rpeak_lead != "II":
+        notes.append(f"R peaks taken from lead {rpeak_lead}: lead II disagreed with leads I and V5 on the beat count")
     empty = {k: None for k in ("HR_bpm", "RR_ms", "PR_ms", "QRS_ms", "QT_ms", "QTc_bazett_ms",
                                "QTc_fridericia_ms", "QRS_axis_deg")}
     if rpeaks.size < 3:
