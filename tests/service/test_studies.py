@@ -128,7 +128,12 @@ def test_bad_inputs_are_refused_and_store_nothing(
     elif payload == "tiny":
         payload = f.png_bytes(32, 32)
     before = {p for p in client.app.state.blobs.root.rglob("*") if p.is_file()}
-    resp = _create(client, world.a.headers["clinician"], world.a.patient.id, files={slot: ("x.csv" if slot == "ecg" else "x.bin", payload)})
+    resp = _create(
+        client,
+        world.a.headers["clinician"],
+        world.a.patient.id,
+        files={slot: ("x.csv" if slot == "ecg" else "x.bin", payload)},
+    )
     assert resp.status_code == status, resp.text
     assert message in resp.json()["detail"]
     after = {p for p in client.app.state.blobs.root.rglob("*") if p.is_file()}
@@ -187,6 +192,7 @@ def test_list_filter_and_soft_delete(client: TestClient, db: Session, world: Wor
     searched = client.get("/api/v1/studies", params={"patient_id": patient.id, "q": "<b>"}, headers=h).json()
     assert [s["description"] for s in searched["items"]] == ["baseline <b>visit</b>"]
     target = listed["items"][0]["id"]
+    assert client.get(f"/api/v1/studies/{target}", headers=h).json()["description"] == "follow-up 2"
     assert client.delete(f"/api/v1/studies/{target}", headers=h).status_code == 204
     assert client.get(f"/api/v1/studies/{target}", headers=h).status_code == 404
     assert client.get("/api/v1/studies", params={"patient_id": patient.id}, headers=h).json()["total"] == 2
