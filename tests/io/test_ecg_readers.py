@@ -161,3 +161,19 @@ def test_unknown_format_lists_formats(tmp_path: Path):
     assert isinstance(info.value, InputError) and isinstance(info.value, UnknownNameError)
     with pytest.raises(UnknownNameError, match="Did you mean 'dicom'"):
         read_ecg(weird, format="dicm")
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(("rel", "upload_name", "fmt"), [
+    ("ge_muse_xml/braveheart_example2.xml", "muse export.xml", "muse"),
+    ("hl7_aecg/Example_aECG.xml", "Example aECG.xml", "aecg"),
+    ("dicom/waveform_ecg.dcm", "ECG0001", "dicom"),  # PACS files often have no suffix: sniffed by DICM magic
+    ("cpsc2018_mat/A1980.mat", "A1980.mat", "mat"),
+])
+def test_real_files_upload_as_bytes(rel, upload_name, fmt):
+    from vitalens.io.ecg import read_ecg_bytes
+
+    data = shared_data_path("ecg", "formats", *rel.split("/")).read_bytes()
+    record = read_ecg_bytes(data, filename=upload_name)
+    assert record.source_format == fmt
+    validate_ecg(record.to_standard12())

@@ -107,7 +107,7 @@ def qtc_fridericia_ms(qt_ms: float, rr_ms: float) -> float:
     Over-corrects less than Bazett at high rates. QT 400 ms at RR 1000 ms gives 400.0 ms. NaN in, NaN out.
     """
     qt, rr = _positive_ms(qt_ms, "qt_ms"), _positive_ms(rr_ms, "rr_ms")
-    return qt / (rr / 1000.0) ** (1.0 / 3.0)
+    return float(qt / (rr / 1000.0) ** (1.0 / 3.0))
 
 
 def frontal_axis_deg(net_i_mv: float, net_avf_mv: float) -> float:
