@@ -142,7 +142,7 @@ def _write_record(folder: Path, name: str, signal: np.ndarray, fs: int) -> None:
 def write_ptbxl_synth(root: Path | str, n_records: int = 60, *, seed: int = 0, sampling_rate: int = 100) -> Path:
     """Write a synthetic PTB-XL in its published layout under ``root`` and return ``root``.
 
-    Record ``i`` (``ecg_id = i + 1``) has superclass ``PTBXL_LABELS[i % 5]``; every tenth record of a
+    Record ``i`` (``ecg_id = i + 1``) has superclass ``PTBXL_LABELS[(i + i // 10) % 5]``; every tenth record of a
     non-normal class also carries a second class (multilabel). Two consecutive records share a patient, and
     patients are spread over the ten ``strat_fold`` values (so every fold holds several classes).
     ``records100/`` is always written; ``records500/`` too when ``sampling_rate`` is 500.
@@ -163,7 +163,7 @@ def write_ptbxl_synth(root: Path | str, n_records: int = 60, *, seed: int = 0, s
     rows = []
     for i in range(n_records):
         ecg_id = i + 1
-        label = PTBXL_LABELS[i % len(PTBXL_LABELS)]
+        label = PTBXL_LABELS[(i + i // 10) % len(PTBXL_LABELS)]
         codes: dict[str, float] = {SYNTH_CODES[label]: 100.0, "SR": 0.0}
         if label != "NORM" and i % 10 == 9:
             codes["ISC_"] = 50.0
@@ -201,5 +201,9 @@ def write_ptbxl_synth(root: Path | str, n_records: int = 60, *, seed: int = 0, s
     )
     statements["diagnostic_class"] = statements["diagnostic_class"].replace("", np.nan)
     statements.to_csv(root / "scp_statements.csv", index=False)
+    (root / "SYNTHETIC.md").write_text(
+        "Synthetic twin of PTB-XL written by vitalens.synth.ptbxl: not real patients, not for clinical use.\n",
+        encoding="utf-8",
+    )
     logger.info("wrote %d synthetic PTB-XL records at %d Hz to %s", n_records, sampling_rate, root)
     return root
