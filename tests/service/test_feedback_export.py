@@ -161,7 +161,8 @@ def test_odir_export_reads_back_with_corrections(db, world, blobs, tmp_path) -> 
     )
     manifest = json.loads((out / "EXPORT.json").read_text())
     assert manifest["counts"]["odir_records"] == 1 and "not a diagnosis" in manifest["notice"].lower()
-    assert manifest["records"][0]["study_id"] == reviewed.id and len(manifest["records"][0]["feedback_ids"]) == 8  # newest per label
+    provenance = manifest["records"][0]
+    assert provenance["study_id"] == reviewed.id and len(provenance["feedback_ids"]) == 8  # newest per label
     assert reviewed.patient.pseudonym not in (out / "odir" / "labels.csv").read_text()
 
     # with --include-unreviewed the partial and unreviewed studies are filled from the model
