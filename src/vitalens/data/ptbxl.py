@@ -56,8 +56,8 @@ PTBXL_LABEL_NAMES: dict[str, str] = {
     "HYP": "Hypertrophy",
 }
 
-#: Lead order of the WFDB records (PTB-XL header order).
-PTBXL_LEADS: tuple[str, ...] = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
+#: Lead order of the WFDB records (PTB-XL header order, standard spelling; the headers write ``AVR``).
+PTBXL_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 TRAIN_FOLDS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
 VAL_FOLDS: tuple[int, ...] = (9,)
@@ -206,7 +206,7 @@ class PTBXLDataset:
 
         signal, fields = wfdb.rdsamp(str(self.root / self.filenames[i]))
         names = [n.upper() for n in fields["sig_name"]]
-        order = [names.index(lead) for lead in PTBXL_LEADS]
+        order = [names.index(lead.upper()) for lead in PTBXL_LEADS]
         x = np.nan_to_num(signal[:, order].T.astype(np.float32))
         return x
 

@@ -95,12 +95,12 @@ def synth_ecg(label: str, *, fs: int = 100, duration_s: float = 10.0, seed: int 
         qrs_mask[_window(n, r, -0.05, 0.05, fs)] = True
     if label == "MI":
         for r in peaks:
-            for lead in ("II", "III", "AVF"):
+            for lead in ("II", "III", "aVF"):
                 x[_IDX[lead], _window(n, r, -0.06, -0.02, fs)] -= 0.35
                 x[_IDX[lead], _window(n, r, 0.06, 0.26, fs)] += 0.25
     elif label == "STTC":
         for r in peaks:
-            for lead in ("I", "AVL", "V4", "V5", "V6"):
+            for lead in ("I", "aVL", "V4", "V5", "V6"):
                 i = _IDX[lead]
                 x[i, _window(n, r, 0.06, 0.18, fs)] -= 0.15
                 t = _window(n, r, 0.18, 0.42, fs)
@@ -113,7 +113,7 @@ def synth_ecg(label: str, *, fs: int = 100, duration_s: float = 10.0, seed: int 
         x = x + 0.8 * delayed
     elif label == "HYP":
         scale = np.ones(12, dtype=np.float32)
-        for lead in ("I", "AVL", "V1", "V2", "V3", "V4", "V5", "V6"):
+        for lead in ("I", "aVL", "V1", "V2", "V3", "V4", "V5", "V6"):
             scale[_IDX[lead]] = 2.6
         x = np.where(qrs_mask[None, :], x * scale[:, None], x)
     t = np.arange(n) / fs
