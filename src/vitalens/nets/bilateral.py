@@ -182,14 +182,39 @@ class BilateralFusionNet(nn.Module):
         self.num_classes = num_classes
         self.classifier = nn.Linear(self.head_hidden[1], num_classes)
 
-    def freeze_encoder(self, frozen: bool = True) -> None:
+    def encoder_stages(self) -> list[nn.Module]:
+        """The encoder's modules from input to output, top-level containers expanded one level.
+
+        For timm EfficientNets this is ``[conv_stem, bn1, blocks.0, …, blocks.6, conv_head, bn2]``; for ResNets
+        ``[conv1, bn1, act1, maxpool, layer1, …, layer4]``. Used to unfreeze only the last stages.
+        """
+        stages: list[nn.Module] = []
+        for child in self.encoder.children():
+            if isinstance(child, nn.Sequential | nn.ModuleList):
+                stages.extend(child.children())
+            elif any(True for _ in child.parameters()):
+                stages.append(child)
+        return stages
+
+    def freeze_encoder(self, frozen: bool = True, *, trainable_tail: int | None = None) -> None:
         """Stop (or restart) gradient updates of the shared encoder, for gradual unfreezing.
+
+        Args:
+            frozen: True freezes the encoder, False makes it trainable.
+            trainable_tail: with ``frozen=False``, unfreeze only the last this-many :meth:`encoder_stages`
+                (the rest stay frozen). Backpropagation then stops at the first trainable stage, which makes
+                fine-tuning several times cheaper on a CPU and regularises small datasets.
 
         Only ``requires_grad`` changes; BatchNorm statistics still follow ``train()``/``eval()``.
         """
         for param in self.encoder.parameters():
-            param.requires_grad_(not frozen)
-        logger.debug("encoder %s", "frozen" if frozen else "trainable")
+            param.requires_grad_(not frozen if trainable_tail is None else False)
+        if not frozen and trainable_tail is not None:
+            stages = self.encoder_stages()
+            for stage in stages[max(0, len(stages) - int(trainable_tail)) :]:
+                for param in stage.parameters():
+                    param.requires_grad_(True)
+        logger.debug("encoder %s", "frozen" if frozen else f"trainable (tail={trainable_tail})")
 
 
 def _create(variant: dict[str, Any], pretrained: bool | str, **kwargs: Any) -> BilateralFusionNet:

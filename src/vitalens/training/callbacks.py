@@ -17,14 +17,19 @@ __all__ = ["GradualUnfreezing", "set_encoder_frozen"]
 logger = logging.getLogger(__name__)
 
 
-def set_encoder_frozen(net: Any, frozen: bool) -> bool:
+def set_encoder_frozen(net: Any, frozen: bool, *, trainable_tail: int | None = None) -> bool:
     """Freeze or unfreeze ``net``'s encoder through ``net.freeze_encoder(bool)``, else ``net.encoder``.
+
+    ``trainable_tail`` (with ``frozen=False``) unfreezes only the encoder's last stages where the net supports it.
 
     Returns:
         True when the net has an encoder to (un)freeze.
     """
     if hasattr(net, "freeze_encoder"):
-        net.freeze_encoder(frozen)
+        if trainable_tail is not None and not frozen:
+            net.freeze_encoder(frozen, trainable_tail=trainable_tail)
+        else:
+            net.freeze_encoder(frozen)
         return True
     encoder = getattr(net, "encoder", None)
     if encoder is None:
@@ -42,20 +47,22 @@ class GradualUnfreezing(L.Callback):
 
     Args:
         unfreeze_after: number of epochs with the encoder frozen.
+        unfreeze_stages: after that, unfreeze only the encoder's last this-many stages (None: all of it).
     """
 
-    def __init__(self, unfreeze_after: int = 5) -> None:
+    def __init__(self, unfreeze_after: int = 5, unfreeze_stages: int | None = None) -> None:
         super().__init__()
         if unfreeze_after < 0:
             raise ValueError(f"unfreeze_after must be ≥ 0 epochs, got {unfreeze_after}")
         self.unfreeze_after = int(unfreeze_after)
+        self.unfreeze_stages = unfreeze_stages
         self.frozen: bool | None = None
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         frozen = trainer.current_epoch < self.unfreeze_after
         if frozen == self.frozen:
             return
-        if set_encoder_frozen(pl_module.net, frozen):
+        if set_encoder_frozen(pl_module.net, frozen, trainable_tail=None if frozen else self.unfreeze_stages):
             logger.info("epoch %d: encoder %s", trainer.current_epoch, "frozen" if frozen else "unfrozen")
         elif frozen:
             logger.warning("net %s has no encoder to freeze; training all layers", type(pl_module.net).__name__)

@@ -252,7 +252,7 @@ def train(
         EarlyStopping(monitor=MONITOR, mode="max", patience=tc.early_stopping_patience),
         checkpoint,
         latest,
-        GradualUnfreezing(tc.unfreeze_after),
+        GradualUnfreezing(tc.unfreeze_after, tc.unfreeze_stages),
     ]
     if tc.progress_bar:
         from lightning.pytorch.callbacks import RichProgressBar
@@ -270,6 +270,7 @@ def train(
         precision=precision,
         deterministic=deterministic,
         max_epochs=tc.max_epochs,
+        max_time={"minutes": tc.max_time_minutes} if tc.max_time_minutes else None,
         callbacks=callbacks,
         logger=CSVLogger(save_dir=str(out), name="logs"),
         default_root_dir=str(out),

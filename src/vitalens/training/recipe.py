@@ -55,6 +55,19 @@ class DataSection(_Closed):
         default="auto", description="'auto' detects a synthetic twin by its marker file."
     )
     max_patients: int | None = Field(default=None, ge=3, description="Use only the first N patients (smoke runs).")
+    fold: int | None = Field(
+        default=None,
+        ge=0,
+        description="k-fold cross-validation: hold out patient fold `fold` of `n_folds` as the test split "
+        "(train/val are split from the rest by the val share of `fractions`); null uses `fractions`.",
+    )
+    n_folds: int = Field(default=5, ge=2)
+
+    @model_validator(mode="after")
+    def _fold_in_range(self) -> DataSection:
+        if self.fold is not None and self.fold >= self.n_folds:
+            raise ValueError(f"data.fold must be < data.n_folds ({self.n_folds}), got {self.fold}")
+        return self
 
     @field_validator("fractions")
     @classmethod
@@ -78,6 +91,12 @@ class TrainSection(_Closed):
     batch_size: int = Field(default=16, ge=1)
     max_epochs: int = Field(default=25, ge=1)
     unfreeze_after: int = Field(default=5, ge=0, description="Epochs with the encoder frozen (0: never frozen).")
+    unfreeze_stages: int | None = Field(
+        default=None, ge=1, description="After unfreezing, train only the encoder's last N stages (None: all)."
+    )
+    max_time_minutes: float | None = Field(
+        default=None, gt=0, description="Wall-clock budget; training stops after it (best epoch kept)."
+    )
     lr_head: float = Field(default=3e-4, gt=0)
     lr_encoder: float = Field(default=1e-4, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)

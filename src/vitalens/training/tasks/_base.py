@@ -230,3 +230,20 @@ def detect_synthetic(root: Path) -> bool:
     """True when ``root`` holds a synthetic-twin marker file (see :data:`SYNTHETIC_MARKERS`)."""
     root = Path(root)
     return any((root / marker).exists() for marker in SYNTHETIC_MARKERS)
+
+
+def kfold_or_split(ids: np.ndarray, targets: np.ndarray, data: Any, *, seed: int) -> dict[str, np.ndarray]:
+    """Patient-level train/val/test indices: ``data.fractions``, or fold ``data.fold`` of ``data.n_folds``.
+
+    With a fold, the held-out fold is the test split and the validation split is one iteratively stratified
+    fold of the remaining patients, sized by the validation share of ``data.fractions``.
+    """
+    from vitalens.data.splits import patient_kfold, patient_split
+
+    if data.fold is None:
+        return patient_split(ids, targets, fractions=tuple(data.fractions), seed=seed)
+    rest, test = patient_kfold(ids, targets, k=data.n_folds, seed=seed)[data.fold]
+    f_train, f_val, _ = data.fractions
+    k_val = max(2, round((f_train + f_val) / f_val))
+    train, val = patient_kfold(ids[rest], targets[rest], k=k_val, seed=seed)[0]
+    return {"train": rest[train], "val": rest[val], "test": test}

@@ -81,8 +81,8 @@ class FundusOdirTask(TrainingTask):
 
     def build_data(self, data_root: Path) -> DataBundle:
         from vitalens.data.odir import ODIR_LABELS, OdirDataset
-        from vitalens.data.splits import patient_split
         from vitalens.data.torch_odir import BilateralOdirDataset, age_stats
+        from vitalens.training.tasks._base import kfold_or_split
 
         if list(ODIR_LABELS) != self.labels:
             raise RuntimeError(f"ODIR adapter labels {ODIR_LABELS} differ from the task's {self.labels}")
@@ -94,7 +94,7 @@ class FundusOdirTask(TrainingTask):
         if self.recipe.data.max_patients is not None:
             keep = keep[: self.recipe.data.max_patients]
         ids, targets = dataset.patient_ids[keep], dataset.targets[keep]
-        parts = patient_split(ids, targets, fractions=tuple(self.recipe.data.fractions), seed=self.split_seed)
+        parts = kfold_or_split(ids, targets, self.recipe.data, seed=self.split_seed)
         index = {name: keep[parts[name]] for name in ("train", "val", "test")}
         age_mean, age_std = age_stats(dataset.ages[index["train"]])
         opts = self.options
