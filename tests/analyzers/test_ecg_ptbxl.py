@@ -1,0 +1,113 @@
+"""ecg.ptbxl analyzer end to end on a tiny artifact saved in the test (random weights, fixed seed)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vitalens.analyzers import create_analyzer
+from vitalens.analyzers.ecg_ptbxl import ATTRIBUTION_BINS, prepare_ecg
+from vitalens.artifacts import CalibrationSpec, InputSpec, ModelCard, NetSpec, TrainingData, save_artifact
+from vitalens.domain import RiskTier, StudyInputs
+from vitalens.errors import InputError
+from vitalens.io.ecg import STANDARD_LEADS, ECGRecord
+from vitalens.nets import create_net
+from vitalens.synth.ptbxl import synth_ecg
+
+LABELS = ["NORM", "MI", "STTC", "CD", "HYP"]
+
+
+def make_tiny_ecg_artifact(folder: Path, *, resample_allowed: bool = True) -> Path:
+    """A random-weight ``ecg_se_resnet1d_test`` artifact with a complete ecg.ptbxl card."""
+    torch.manual_seed(0)
+    net = create_net("ecg_se_resnet1d_test", num_classes=5)
+    card = ModelCard(
+        name="ecg-ptbxl-test",
+        analyzer="ecg.ptbxl",
+        labels=LABELS,
+        label_names={"MI": "Myocardial infarction"},
+        architecture=NetSpec(name="ecg_se_resnet1d_test", kwargs={"num_classes": 5}),
+        input=InputSpec(
+            modality="ecg",
+            channels=12,
+            fs_hz=100.0,
+            duration_s=10.0,
+            leads=list(STANDARD_LEADS),
+            mean=[0.0] * 12,
+            std=[0.2] * 12,
+            resize_allowed=resample_allowed,
+        ),
+        thresholds={"NORM": 0.5, "MI": 0.3, "STTC": 0.5, "CD": 0.5, "HYP": 0.5},
+        calibration=CalibrationSpec(method="temperature", params={"temperature": 2.0}, fitted_on="val"),
+        training_data=TrainingData(datasets=["PTB-XL (synthetic twin)"], provenance="synthetic", n_samples=10),
+        demonstration=True,
+        explanation_method="saliency",
+        extra={"tier_edges": [0.2, 0.5]},
+    )
+    save_artifact(folder, net, card)
+    return folder
+
+
+def _record(fs: float = 100.0, seconds: float = 10.0) -> ECGRecord:
+    x = synth_ecg("MI", fs=100, seed=1)
+    if fs != 100.0 or seconds != 10.0:
+        from scipy.signal import resample
+
+        x = resample(x, int(fs * 10), axis=1).astype(np.float32)[:, : int(fs * seconds)]
+    return ECGRecord(signal=x, fs_hz=fs, leads=STANDARD_LEADS, source_format="derived")
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_ecg_artifact(tmp_path_factory.mktemp("ecg") / "ecg-ptbxl")
+
+
+def test_end_to_end(artifact: Path) -> None:
+    analyzer = create_analyzer("ecg.ptbxl", artifact=artifact)
+    result = analyzer(StudyInputs(ecg=_record()))
+    assert [f.code for f in result.findings] == LABELS
+    assert all(0.0 <= f.probability <= 1.0 and f.calibrated for f in result.findings)
+    mi = next(f for f in result.findings if f.code == "MI")
+    assert mi.threshold == 0.3 and mi.positive == (mi.probability >= 0.3) and mi.tier is not None
+    assert next(f for f in result.findings if f.code == "NORM").tier is None
+    assert result.tier in set(RiskTier) and result.demonstration
+    assert result.extras["tier_edges"] == [0.2, 0.5] and result.extras["explanation_method"] == "saliency"
+    (code, attr), *_ = result.extras["attribution"].items()
+    assert np.asarray(attr["per_lead"]).shape == (12, ATTRIBUTION_BINS)
+    ex = result.explanations[0]
+    assert ex.target == code and ex.heatmap.shape == (12, 1000) and 0 <= ex.heatmap.min() <= ex.heatmap.max() <= 1
+    assert "decision support" in result.decision_support_notice.lower()
+    assert result.model_dump_json()  # JSON-able (heatmaps excluded)
+
+
+def test_resample_crop_pad_notes(artifact: Path, caplog) -> None:
+    analyzer = create_analyzer("ecg.ptbxl", artifact=artifact)
+    with caplog.at_level(logging.INFO):
+        result = analyzer(StudyInputs(ecg=_record(fs=500.0)), explain=False)
+    assert any("resampled from 500 Hz to 100 Hz" in w for w in result.warnings)
+    assert not result.explanations
+    x, notes = prepare_ecg(
+        _record(seconds=8.0), leads=list(STANDARD_LEADS), fs_hz=100, duration_s=10, mean=None, std=None
+    )
+    assert x.shape == (12, 1000) and np.all(x[:, 800:] == 0) and "zero-padded" in notes[0]
+    ramp = np.sin(np.arange(1200, dtype=np.float32) / 7.0)
+    long = ECGRecord(np.tile(ramp, (12, 1)), 100.0, STANDARD_LEADS)
+    x, notes = prepare_ecg(long, leads=list(STANDARD_LEADS), fs_hz=100, duration_s=10, mean=None, std=None)
+    np.testing.assert_array_equal(x[0], ramp[100:1100])  # the central 10 s
+    assert "cropped" in notes[0]
+
+
+def test_contract_errors(tmp_path: Path) -> None:
+    strict = make_tiny_ecg_artifact(tmp_path / "strict", resample_allowed=False)
+    with pytest.raises(InputError, match="500 Hz"):
+        create_analyzer("ecg.ptbxl", artifact=strict)(StudyInputs(ecg=_record(fs=500.0)))
+    rec = _record()
+    chest_missing = ECGRecord(rec.signal[:8], 100.0, STANDARD_LEADS[:8])
+    with pytest.raises(InputError, match="V3"):
+        create_analyzer("ecg.ptbxl", artifact=strict)(StudyInputs(ecg=chest_missing))
+    with pytest.raises(InputError, match="ecg"):
+        create_analyzer("ecg.ptbxl", artifact=strict)(StudyInputs())
