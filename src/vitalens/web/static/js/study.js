@@ -1,0 +1,75 @@
+// Results / review page: heat-map opacity, confirm / correct findings, sign-off, "analyse now", live stages.
+import { api, showError } from './api.js';
+import { mountAnnotator } from './annotate.js';
+
+const root = document.getElementById('study');
+const studyId = root.dataset.studyId;
+
+document.querySelectorAll('input.opacity').forEach((slider) => {
+  const overlay = slider.closest('figure').querySelector('img.overlay');
+  const apply = () => { overlay.style.opacity = String(Number(slider.value) / 100); };
+  slider.addEventListener('input', apply);
+  apply();
+});
+
+document.querySelectorAll('tr[data-finding-id]').forEach((row) => {
+  row.querySelectorAll('button[data-action]').forEach((btn) => {
+    btn.addEventListener('click', async () => {
+      const errorEl = row.querySelector('.error');
+      showError(errorEl, null);
+      const action = btn.dataset.action;
+      const body = { action };
+      if (action === 'correct') body.corrected_positive = row.dataset.positive !== 'true';
+      try {
+        await api(`/api/v1/findings/${row.dataset.findingId}/feedback`, { method: 'POST', json: body });
+        row.querySelector('.review-state').textContent = action === 'confirm' ? 'Confirmed'
+          : `Corrected → ${body.corrected_positive ? 'Positive' : 'Negative'}`;
+      } catch (err) { showError(errorEl, err); }
+    });
+  });
+});
+
+const signoff = document.getElementById('signoff');
+if (signoff) {
+  signoff.addEventListener('click', async () => {
+    const errorEl = document.getElementById('signoff-error');
+    showError(errorEl, null);
+    signoff.disabled = true;
+    try {
+      const note = document.getElementById('signoff-note').value.trim();
+      await api(`/api/v1/studies/${studyId}/signoff`, { method: 'POST', json: { note: note || null } });
+      window.location.reload();
+    } catch (err) { showError(errorEl, err); signoff.disabled = false; }
+  });
+}
+
+const analyse = document.getElementById('analyse');
+if (analyse) {
+  analyse.addEventListener('click', async () => {
+    const errorEl = document.getElementById('analyse-error');
+    showError(errorEl, null);
+    try {
+      await api(`/api/v1/studies/${studyId}/analyses`, { method: 'POST', json: {} });
+      window.location.reload();
+    } catch (err) { showError(errorEl, err); }
+  });
+}
+
+if (root.dataset.running === 'true' && root.dataset.analysisId) {
+  const list = document.getElementById('stages');
+  const poll = async () => {
+    try {
+      const a = await api(`/api/v1/analyses/${root.dataset.analysisId}`);
+      list.replaceChildren(...a.stages.map((s) => {
+        const li = document.createElement('li');
+        li.textContent = `${s.name}: ${s.status.toLowerCase()}${s.error ? ` — ${s.error}` : ''}`;
+        return li;
+      }));
+      if (['COMPLETE', 'PARTIAL', 'FAILED'].includes(a.status)) { window.location.reload(); return; }
+    } catch (err) { /* shown on reload */ }
+    setTimeout(poll, 800);
+  };
+  poll();
+}
+
+document.querySelectorAll('.annotator').forEach((el) => mountAnnotator(el));

@@ -1,0 +1,260 @@
+"""View models of the web pages, assembled from the same ``service/ops`` functions the API calls.
+
+Why a separate module: the route handlers stay thin (parse, call a builder, render), and the builders are plain
+functions of ``(session, user, ...)`` that tests can call without a browser. Every record is read through ops, so
+the per-site authorisation (404 for another site's records) and the audit trail are those of the API.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from vitalens.store.models import User
+from vitalens.web.charts import Bar, TimelinePoint, probability_bars_svg, timeline_svg
+
+__all__ = [
+    "BAND_CLASS",
+    "AnalyzerView",
+    "StudyRow",
+    "StudyView",
+    "analysis_view",
+    "missing_analyzer_slots",
+    "study_view",
+    "timeline_view",
+    "worklist_rows",
+]
+
+logger = logging.getLogger(__name__)
+
+_FINISHED = ("COMPLETE", "PARTIAL")
+#: band / tier text → CSS class (the text itself is always shown: colour is never the only cue)
+BAND_CLASS: dict[str, str] = {
+    "low": "ok",
+    "medium": "warn",
+    "moderate": "warn",
+    "high": "bad",
+}
+
+
+def band_class(value: str | None) -> str:
+    """CSS class for a band or tier value (``neutral`` when unknown)."""
+    return BAND_CLASS.get((value or "").lower(), "neutral")
+
+
+@dataclass
+class StudyRow:
+    """One worklist line."""
+
+    study: Any
+    status: str
+    bands: list[tuple[str, str, str]]  # (analyzer, kind "band"/"tier", value)
+    signed: bool
+    needs_review: bool
+
+
+def _latest(analyses: list[Any]) -> Any | None:
+    return analyses[-1] if analyses else None
+
+
+def _badges(analysis: Any | None) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    if analysis is None:
+        return out
+    for stage in analysis.stages:
+        result = stage.result or {}
+        for kind in ("band", "tier"):
+            if result.get(kind):
+                out.append((stage.analyzer or "", kind, str(result[kind])))
+    return out
+
+
+def worklist_rows(
+    *, session: Session, user: User, q: str | None = None, needs_review: bool = False, limit: int = 50
+) -> list[StudyRow]:
+    """The site's studies, newest first; ``q`` matches the patient pseudonym or the description.
+
+    Args:
+        q: search text (pseudonym substring via the patients op, description substring via the studies op).
+        needs_review: keep only studies with a finished analysis that nobody has signed off.
+        limit: at most this many rows.
+    """
+    from vitalens.service.ops import analyses as analysis_ops
+    from vitalens.service.ops import patients as patient_ops
+    from vitalens.service.ops import reports as report_ops
+    from vitalens.service.ops import studies as study_ops
+
+    q = (q or "").strip() or None
+    studies = {s.id: s for s in study_ops.list_studies(session=session, user=user, q=q, limit=limit).items}
+    if q:
+        for patient in patient_ops.list_patients(session=session, user=user, q=q, limit=20).items:
+            for s in study_ops.list_studies(session=session, user=user, patient_id=patient.id, limit=limit).items:
+                studies.setdefault(s.id, s)
+    ordered = sorted(studies.values(), key=lambda s: (s.study_date, s.created_at), reverse=True)[:limit]
+    rows = []
+    for study in ordered:
+        latest = _latest(analysis_ops.list_analyses(session=session, user=user, study_id=study.id))
+        signed = report_ops.signed_report(session, study) is not None
+        status = latest.status if latest is not None else "NOT ANALYSED"
+        review = latest is not None and latest.status in _FINISHED and not signed
+        if needs_review and not review:
+            continue
+        rows.append(StudyRow(study=study, status=status, bands=_badges(latest), signed=signed, needs_review=review))
+    return rows
+
+
+@dataclass
+class AnalyzerView:
+    """One analyzer's results on the results page."""
+
+    name: str
+    status: str
+    error: str | None
+    model_name: str | None
+    model_version: str | None
+    demonstration: bool
+    trained_on: str | None
+    band: str | None
+    tier: str | None
+    proxies: dict[str, float]
+    explanation: str
+    warnings: list[str]
+    card: list[tuple[str, str]]
+    findings: list[Any]
+    measurements: list[Any]
+    chart_svg: str | None
+
+
+def _card_items(card: dict[str, Any]) -> list[tuple[str, str]]:
+    import json
+
+    items = []
+    for key, value in card.items():
+        if value in (None, "", [], {}):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        items.append((key.replace("_", " "), text if len(text) <= 240 else text[:237] + "…"))
+    return items
+
+
+def analysis_view(analysis: Any) -> list[AnalyzerView]:
+    """The per-analyzer sections of a finished (or failed) analysis."""
+    views = []
+    for stage in analysis.stages:
+        if stage.analyzer is None:
+            continue
+        result = stage.result or {}
+        findings = sorted(
+            (f for f in analysis.findings if f.analyzer == stage.analyzer), key=lambda f: f.probability, reverse=True
+        )
+        chart = (
+            probability_bars_svg([Bar(f.label, f.probability, f.threshold, f.positive) for f in findings])
+            if findings
+            else None
+        )
+        demo = stage.demonstration if stage.demonstration is not None else bool(result.get("demonstration", True))
+        views.append(
+            AnalyzerView(
+                name=stage.analyzer,
+                status=stage.status,
+                error=stage.error,
+                model_name=stage.model_name,
+                model_version=stage.model_version,
+                demonstration=bool(demo),
+                trained_on=result.get("trained_on"),
+                band=result.get("band"),
+                tier=result.get("tier"),
+                proxies=dict(result.get("proxies") or {}),
+                explanation=str(result.get("explanation") or ""),
+                warnings=list(result.get("warnings") or []),
+                card=_card_items(dict(result.get("card") or {})),
+                findings=findings,
+                measurements=[m for m in analysis.measurements if m.analyzer == stage.analyzer],
+                chart_svg=chart,
+            )
+        )
+    return views
+
+
+@dataclass
+class StudyView:
+    """Everything the results / review page shows."""
+
+    study: Any
+    patient: Any
+    inputs: list[Any]
+    analysis: Any | None
+    running: bool
+    analyzers: list[AnalyzerView] = field(default_factory=list)
+    explanations: dict[str, list[Any]] = field(default_factory=dict)  # input slot → explanations with overlays
+    feedback: dict[str, Any] = field(default_factory=dict)  # finding id → latest feedback
+    signed: Any | None = None
+    has_ecg: bool = False
+
+
+def study_view(*, session: Session, user: User, study_id: str) -> StudyView:
+    """The study with its newest analysis, review state and sign-off (404 via ops for other sites)."""
+    from vitalens.service.ops import analyses as analysis_ops
+    from vitalens.service.ops import reports as report_ops
+    from vitalens.service.ops import studies as study_ops
+    from vitalens.service.ops.feedback import latest_feedback
+
+    study = study_ops.get_study(session=session, user=user, study_id=study_id)
+    inputs = [i for i in study.inputs if i.deleted_at is None]
+    analyses = analysis_ops.list_analyses(session=session, user=user, study_id=study.id)
+    latest = _latest(analyses)
+    view = StudyView(
+        study=study,
+        patient=study.patient,
+        inputs=inputs,
+        analysis=latest,
+        running=latest is not None and latest.status in ("PENDING", "RUNNING"),
+        signed=report_ops.signed_report(session, study),
+        has_ecg=any(i.slot == "ecg" for i in inputs),
+    )
+    if latest is not None:
+        view.analyzers = analysis_view(latest)
+        view.feedback = latest_feedback(session, latest.id)
+        for e in latest.explanations:
+            if e.overlay_blob_key:
+                view.explanations.setdefault(e.input_name, []).append(e)
+    return view
+
+
+def timeline_view(*, session: Session, user: User, patient_id: str) -> tuple[Any, list[Any], str]:
+    """The patient, its studies (newest first) and the SVG of finding probabilities over the studies.
+
+    Each series is one finding label; each point is that finding's probability in the study's newest finished
+    analysis, linked to the study page.
+    """
+    from vitalens.service.ops import analyses as analysis_ops
+    from vitalens.service.ops import patients as patient_ops
+    from vitalens.service.ops import studies as study_ops
+
+    patient = patient_ops.get_patient(session=session, user=user, patient_id=patient_id)
+    studies = study_ops.list_studies(session=session, user=user, patient_id=patient.id, limit=200).items
+    points: list[TimelinePoint] = []
+    for study in studies:
+        finished = [
+            a
+            for a in analysis_ops.list_analyses(session=session, user=user, study_id=study.id)
+            if a.status in _FINISHED
+        ]
+        if not finished:
+            continue
+        when: date = study.study_date
+        for f in finished[-1].findings:
+            points.append(TimelinePoint(f.label, when, f.probability, f"/studies/{study.id}"))
+    return patient, list(studies), timeline_svg(points)
+
+
+def missing_analyzer_slots() -> dict[str, bool]:
+    """For each optional modality slot (``oct``, ``cxr``): True when some registered analyzer reads it."""
+    from vitalens.analyzers import get_spec, list_analyzers
+
+    used = {str(i) for n in list_analyzers() for i in (*get_spec(n).inputs, *get_spec(n).optional_inputs)}
+    return {slot: slot in used for slot in ("oct", "cxr")}
