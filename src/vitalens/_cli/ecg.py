@@ -1,0 +1,139 @@
+"""``vitalens analyze ecg RECORD``: one 12-lead ECG → superclasses, tier, intervals and attribution summary.
+
+Why here and shared: the CLI and ``POST /api/v1/predict/ecg`` return the same JSON (:func:`ecg_json`), built from
+the same two analyzers (``ecg.ptbxl`` for the classes, ``ecg.intervals`` for the measurements).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from vitalens._cli.analyze import analyze_app, print_result
+from vitalens.cli import user_errors
+
+__all__ = ["register", "ecg_json", "run_ecg", "attribution_summary"]
+
+logger = logging.getLogger(__name__)
+
+
+def attribution_summary(result: Any, top_k: int = 3) -> dict[str, Any]:
+    """Per explained class: the leads with the most attribution and the time (s) of the pooled peak."""
+    out: dict[str, Any] = {}
+    leads = result.extras.get("leads", [])
+    for code, a in result.extras.get("attribution", {}).items():
+        import numpy as np
+
+        per_lead = np.asarray(a["per_lead"], dtype=float)
+        pooled = np.asarray(a["pooled"], dtype=float)
+        order = np.argsort(-per_lead.sum(axis=1))[:top_k]
+        out[code] = {
+            "method": a["method"],
+            "top_leads": [leads[i] for i in order] if leads else [int(i) for i in order],
+            "peak_time_s": round(float(pooled.argmax()) * float(a["bin_s"]), 2),
+        }
+    return out
+
+
+def ecg_json(result: Any, intervals: Any | None = None) -> dict[str, Any]:
+    """The documented JSON of an ECG analysis (CLI ``--json`` and ``POST /api/v1/predict/ecg``)."""
+    body: dict[str, Any] = {
+        "classes": [f.code for f in result.findings],
+        "probabilities": result.probabilities,
+        "calibrated": all(f.calibrated for f in result.findings),
+        "thresholds": {f.code: f.threshold for f in result.findings},
+        "positive": result.positive,
+        "tiers": {f.code: f.tier.value for f in result.findings if f.tier is not None},
+        "tier": result.tier.value if result.tier else None,
+        "tier_edges": result.extras.get("tier_edges"),
+        "intervals": [m.model_dump(mode="json") for m in intervals.measurements] if intervals is not None else [],
+        "attribution": attribution_summary(result),
+        "explanation_method": result.extras.get("explanation_method"),
+        "explanation": result.explanation,
+        "model": result.model.model_dump(mode="json"),
+        "trained_on": result.trained_on,
+        "demonstration": result.demonstration,
+        "warnings": list(result.warnings) + (list(intervals.warnings) if intervals is not None else []),
+        "decision_support_notice": result.decision_support_notice,
+    }
+    return body
+
+
+def run_ecg(record: Any, *, registry_get: Any, explain: bool = True) -> tuple[Any, Any | None]:
+    """Run ``ecg.ptbxl`` and ``ecg.intervals`` on one record; an interval failure becomes a warning."""
+    from vitalens.domain import StudyInputs
+    from vitalens.errors import VitalensError
+
+    inputs = StudyInputs(ecg=record)
+    result = registry_get("ecg.ptbxl")(inputs, explain=explain)
+    intervals = None
+    try:
+        intervals = registry_get("ecg.intervals")(inputs)
+    except VitalensError as exc:
+        logger.warning("ECG intervals not measured: %s", exc)
+        result.warnings.append(f"intervals not measured: {exc}")
+    return result, intervals
+
+
+@analyze_app.command("ecg")
+@user_errors
+def analyze_ecg(
+    record: Path = typer.Argument(..., help="ECG file: WFDB .hea (or .zip), DICOM, HL7 aECG, GE MUSE XML, CSV."),
+    fmt: str | None = typer.Option(None, "--format", help="wfdb | dicom | aecg | muse | csv (default: detect)."),
+    fs: float | None = typer.Option(None, "--fs", help="Sampling rate in Hz (needed for CSV without one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write the 12-lead sheet with the attribution (PNG)."),
+    artifact: Path | None = typer.Option(None, "--artifact", help="Model artifact folder (default: bundled)."),
+) -> None:
+    """A 12-lead ECG → PTB-XL superclasses (calibrated), risk tier, intervals and where the model looked."""
+    from vitalens.analyzers import create_analyzer
+    from vitalens.io.ecg import read_ecg
+
+    rec = read_ecg(record, format=fmt, fs_hz=fs)
+
+    def get(name: str) -> Any:
+        return create_analyzer(name, artifact=artifact if name == "ecg.ptbxl" else None)
+
+    result, intervals = run_ecg(rec, registry_get=get)
+    if plot is not None:
+        _plot(rec, result, plot)
+    if as_json:
+        typer.echo(json.dumps(ecg_json(result, intervals), indent=2))
+        return
+    print_result(result)
+    if intervals is not None and intervals.measurements:
+        for m in intervals.measurements:
+            value = "not computed" if m.value is None else f"{m.value:.0f} {m.unit}"
+            typer.echo(f"  {m.name}: {value}" + (f" ({m.flag})" if m.flag else ""))
+    for code, s in attribution_summary(result).items():
+        leads = ", ".join(s["top_leads"])
+        typer.echo(f"  {code} attribution ({s['method']}): leads {leads}, peak at {s['peak_time_s']} s")
+
+
+def _plot(rec: Any, result: Any, out: Path) -> None:
+    """The 12-lead sheet with the first explanation's attribution, mapped back to the record's leads and length."""
+    import numpy as np
+
+    from vitalens.plots.ecg import plot_12lead
+
+    std = rec.to_standard12()
+    attribution = None
+    if result.explanations and result.explanations[0].heatmap is not None:
+        heat = np.asarray(result.explanations[0].heatmap)
+        card_leads = list(result.extras.get("leads", []))
+        n = std.signal.shape[1]
+        positions = np.linspace(0, heat.shape[1] - 1, n)
+        attribution = np.zeros((len(std.leads), n), dtype=np.float32)
+        for i, lead in enumerate(std.leads):
+            if lead in card_leads:
+                attribution[i] = np.interp(positions, np.arange(heat.shape[1]), heat[card_leads.index(lead)])
+    plot_12lead(std, attribution=attribution, title=f"{result.model.name}: tier {result.tier}", out=out)
+    logger.info("wrote %s", out)
+
+
+def register(app: typer.Typer) -> None:
+    """Nothing to add at the root: ``analyze ecg`` lives on the shared ``analyze`` sub-app."""

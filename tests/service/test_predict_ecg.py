@@ -1,0 +1,90 @@
+"""POST /api/v1/predict/ecg with a tiny artifact: WFDB zip and CSV uploads, and the 4xx answers."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.analyzers.test_ecg_ptbxl import make_tiny_ecg_artifact
+from vitalens.config import Settings
+from vitalens.io.ecg import STANDARD_LEADS
+from vitalens.service.app import create_app
+from vitalens.synth.ptbxl import synth_ecg
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    root = tmp_path_factory.mktemp("predict_ecg")
+    make_tiny_ecg_artifact(root / "models" / "ecg-ptbxl")
+    settings = Settings(environment="test", data_dir=root / "var", models_dir=root / "models")
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def _wfdb_zip(tmp: Path) -> bytes:
+    import wfdb
+
+    x = synth_ecg("MI", fs=100, seed=2)
+    wfdb.wrsamp(
+        "rec",
+        fs=100,
+        units=["mV"] * 12,
+        sig_name=list(STANDARD_LEADS),
+        p_signal=x.T.astype(float),
+        fmt=["16"] * 12,
+        adc_gain=[1000.0] * 12,
+        baseline=[0] * 12,
+        write_dir=str(tmp),
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for suffix in (".hea", ".dat"):
+            zf.write(tmp / f"rec{suffix}", f"rec{suffix}")
+    return buf.getvalue()
+
+
+def test_wfdb_zip(client: TestClient, tmp_path: Path) -> None:
+    r = client.post(
+        "/api/v1/predict/ecg",
+        files={"file": ("rec.zip", _wfdb_zip(tmp_path), "application/zip")},
+        data={"explain": "true"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["classes"] == ["NORM", "MI", "STTC", "CD", "HYP"]
+    assert set(body["probabilities"]) == set(body["classes"]) and body["tier"] in ("Low", "Moderate", "High")
+    assert body["decision_support_notice"].startswith("Decision support")
+    assert body["demonstration"] is True and body["attribution"]
+    (code, arrays), *_ = body["attribution_arrays"].items()
+    assert np.asarray(arrays["per_lead"]).shape[0] == 12
+
+
+def test_csv_with_rate(client: TestClient) -> None:
+    x = synth_ecg("NORM", fs=100, seed=4)
+    text = ",".join(STANDARD_LEADS) + "\n" + "\n".join(",".join(f"{v:.4f}" for v in row) for row in x.T)
+    r = client.post(
+        "/api/v1/predict/ecg", files={"file": ("ecg.csv", text.encode(), "text/csv")}, data={"fs_hz": "100"}
+    )
+    assert r.status_code == 200, r.text
+    assert len(r.json()["probabilities"]) == 5
+
+
+def test_missing_leads_is_422(client: TestClient) -> None:
+    x = synth_ecg("NORM", fs=100, seed=4)[6:]
+    text = ",".join(STANDARD_LEADS[6:]) + "\n" + "\n".join(",".join(f"{v:.4f}" for v in row) for row in x.T)
+    r = client.post(
+        "/api/v1/predict/ecg", files={"file": ("ecg.csv", text.encode(), "text/csv")}, data={"fs_hz": "100"}
+    )
+    assert r.status_code == 422
+    assert "ecg" in r.json()["detail"]
+
+
+def test_not_an_ecg_is_rejected(client: TestClient) -> None:
+    r = client.post("/api/v1/predict/ecg", files={"file": ("x.exe", b"MZ\x90\x00", "application/octet-stream")})
+    assert r.status_code in (415, 422)
