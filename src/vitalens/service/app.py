@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 ROUTER_MODULES: tuple[str, ...] = (
     "vitalens.service.api.health",
     "vitalens.service.api.predict",
+    "vitalens.service.api.predict_ecg",
     "vitalens.service.api.auth",
     "vitalens.service.api.users",
     "vitalens.service.api.patients",
@@ -35,6 +36,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "vitalens.service.api.feedback",
     "vitalens.service.api.reports",
     "vitalens.service.api.ops_status",
+    "vitalens.web",
 )
 
 #: Optional lifespan hooks ``(app) -> contextmanager`` contributed by other layers (database, jobs, ...).
