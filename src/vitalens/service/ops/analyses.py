@@ -167,7 +167,10 @@ def get_explanation(*, session: Session, user: User, explanation_id: str) -> Exp
     explanation = session.get(Explanation, explanation_id)
     if explanation is None:
         raise NotFound(f"explanation {explanation_id} not found")
-    analysis = scoped_analysis(session, user, explanation.analysis_id)
+    try:
+        analysis = scoped_analysis(session, user, explanation.analysis_id)
+    except NotFound:  # another site's record: answer exactly as for a missing id, so ids do not leak
+        raise NotFound(f"explanation {explanation_id} not found") from None
     record_event(
         session=session,
         actor=user,

@@ -130,7 +130,10 @@ def _current(session: Session, user: User, annotation_id: str) -> Annotation:
     current = session.scalar(select(Annotation).where(Annotation.root_id == root, Annotation.is_current.is_(True)))
     if current is None or current.deleted_at is not None:
         raise NotFound(f"annotation {annotation_id} not found")
-    scoped_study(session, user, current.study_id)
+    try:
+        scoped_study(session, user, current.study_id)
+    except NotFound:  # another site's record: answer exactly as for a missing id, so ids do not leak
+        raise NotFound(f"annotation {annotation_id} not found") from None
     return current
 
 
@@ -303,7 +306,10 @@ def annotation_history(*, session: Session, user: User, annotation_id: str) -> l
     row = session.get(Annotation, annotation_id)
     if row is None:
         raise NotFound(f"annotation {annotation_id} not found")
-    study = scoped_study(session, user, row.study_id)
+    try:
+        study = scoped_study(session, user, row.study_id)
+    except NotFound:  # another site's record: answer exactly as for a missing id
+        raise NotFound(f"annotation {annotation_id} not found") from None
     rows = list(
         session.scalars(select(Annotation).where(Annotation.root_id == row.root_id).order_by(Annotation.version)).all()
     )
