@@ -86,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'method':<22}{'ρ after top layer':>19}{'ρ fully random':>16}{'passes':>8}"
     lines = [header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{r['method']:<22}{r['top_layer_rho_mean']:>19.3f}{r['final_rho_mean']:>16.3f}"
-                     f"{'yes' if r['passes'] else 'no':>8}")
+        lines.append(
+            f"{r['method']:<22}{r['top_layer_rho_mean']:>19.3f}{r['final_rho_mean']:>16.3f}"
+            f"{'yes' if r['passes'] else 'no':>8}"
+        )
     sys.stdout.write("\n".join(lines) + "\n")
     passing = [r["method"] for r in rows if r["passes"]]
     result = {

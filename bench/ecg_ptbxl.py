@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
-            f"{r['net']:<24}{r['macro_auroc']:>10.3f}" + "".join(f"{r['auroc'][lab]:>7.3f}" for lab in LABELS)
+            f"{r['net']:<24}{r['macro_auroc']:>10.3f}"
+            + "".join(f"{r['auroc'][lab]:>7.3f}" for lab in LABELS)
             + f"{r['ece']:>7.3f}{r['mi_sensitivity']:>9.1%}{r['mi_specificity']:>9.1%}{r['train_seconds']:>9.0f}"
         )
     lines.append("published (all PTB-XL records, Strodthoff et al. 2021): resnet1d_wang macro AUC 0.930")

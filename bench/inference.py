@@ -94,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'engine':<8}{'batch':>6}{'p50 ms/ECG':>12}{'p95 ms/ECG':>12}{'peak RSS MB':>13}"
     lines = [header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{r['engine']:<8}{r['batch']:>6}{r['p50_ms_per_ecg']:>12.2f}{r['p95_ms_per_ecg']:>12.2f}"
-                     f"{r['peak_rss_mb']:>13.0f}")
+        lines.append(
+            f"{r['engine']:<8}{r['batch']:>6}{r['p50_ms_per_ecg']:>12.2f}{r['p95_ms_per_ecg']:>12.2f}"
+            f"{r['peak_rss_mb']:>13.0f}"
+        )
     sys.stdout.write("\n".join(lines) + "\n")
     result = {
         "bench": "inference",

@@ -33,5 +33,3 @@ def test_cli(tmp_path: Path) -> None:
     assert (folder / ONNX_FILE).is_file() and "verified" in result.output
     missing = CliRunner().invoke(app, ["export", str(tmp_path / "nope")])
     assert missing.exit_code == 2
-
-

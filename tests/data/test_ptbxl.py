@@ -81,7 +81,13 @@ def test_metadata_and_age_bands(synth_root: Path) -> None:
     assert set(meta["sex"]) <= {"male", "female"}
     assert meta["age_years"].max() <= 90.0  # 300 (over 89) is mapped to 90
     assert [age_band(a) for a in (39.9, 40.0, 59.9, 60.0, 79.9, 80.0, None)] == [
-        "<40", "40-59", "40-59", "60-79", "60-79", ">=80", "unknown",
+        "<40",
+        "40-59",
+        "40-59",
+        "60-79",
+        "60-79",
+        ">=80",
+        "unknown",
     ]
 
 

@@ -30,7 +30,7 @@ def test_build_data(root: Path) -> None:
     bundle = task.build_data(root)
     assert bundle.provenance == "synthetic"
     train_ids = bundle.meta["ecg_ids"]["train"]
-    n_norm_only = int(((bundle.targets["train"][: len(train_ids), 0] == 1)).sum())
+    n_norm_only = int((bundle.targets["train"][: len(train_ids), 0] == 1).sum())
     assert len(bundle.train) == len(train_ids) + round(0.5 * n_norm_only) == len(bundle.targets["train"])
     assert bundle.targets["train"][-1].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]  # noisy normals are NORM only
     # statistics from the training folds only: z-scored train signals have mean ~0 per lead, clean val items too

@@ -100,9 +100,7 @@ def aggregate_superclasses(scp_codes: dict[str, float], diagnostic: pd.DataFrame
     Returns:
         The distinct superclasses in ``PTBXL_LABELS`` order (empty when the record has no diagnostic code).
     """
-    classes = {
-        str(diagnostic.loc[code, "diagnostic_class"]) for code in scp_codes if code in diagnostic.index
-    }
+    classes = {str(diagnostic.loc[code, "diagnostic_class"]) for code in scp_codes if code in diagnostic.index}
     return [label for label in PTBXL_LABELS if label in classes]
 
 
@@ -144,9 +142,7 @@ class PTBXLDataset:
         stats: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         if sampling_rate not in (100, 500):
-            raise InputError(
-                f"sampling_rate must be 100 or 500 Hz, got {sampling_rate}", field="sampling_rate"
-            )
+            raise InputError(f"sampling_rate must be 100 or 500 Hz, got {sampling_rate}", field="sampling_rate")
         self.root = Path(root)
         self.sampling_rate = sampling_rate
         self.folds = tuple(sorted(int(f) for f in folds)) if folds is not None else None
@@ -160,9 +156,7 @@ class PTBXLDataset:
         if self.folds is not None:
             db = db[db["strat_fold"].isin(self.folds)]
         column = "filename_lr" if sampling_rate == 100 else "filename_hr"
-        present = db[column].apply(
-            lambda f: (self.root / f"{f}.hea").is_file() and (self.root / f"{f}.dat").is_file()
-        )
+        present = db[column].apply(lambda f: (self.root / f"{f}.hea").is_file() and (self.root / f"{f}.dat").is_file())
         n_missing = int((~present).sum())
         if n_missing:
             logger.info(
@@ -191,9 +185,7 @@ class PTBXLDataset:
         ages = db["age"].to_numpy(dtype=float)
         self.age_years: np.ndarray = np.where(ages >= 300, 90.0, ages)  # PTB-XL codes ages > 89 as 300
         # PTB-XL: sex 0 = male, 1 = female
-        self.sex: list[str] = [
-            "male" if s == 0 else "female" if s == 1 else "unknown" for s in db["sex"].tolist()
-        ]
+        self.sex: list[str] = ["male" if s == 0 else "female" if s == 1 else "unknown" for s in db["sex"].tolist()]
         self.stats = stats
         self._signals: np.ndarray | None = None
 
@@ -267,9 +259,7 @@ def lead_stats(signals: np.ndarray, *, min_std: float = 1e-3) -> tuple[np.ndarra
     A lead with std below ``min_std`` gets ``min_std`` so z-scoring never divides by zero.
     """
     if signals.ndim != 3:
-        raise InputError(
-            f"signals must be (records, leads, samples), got shape {signals.shape}", field="signals"
-        )
+        raise InputError(f"signals must be (records, leads, samples), got shape {signals.shape}", field="signals")
     mean = signals.mean(axis=(0, 2), dtype=np.float64)
     std = np.maximum(signals.std(axis=(0, 2), dtype=np.float64), min_std)
     return mean.astype(np.float32), std.astype(np.float32)

@@ -50,7 +50,10 @@ def predict_ecg(
     settings = request.app.state.settings
     data = read_upload(file, field="ecg", max_bytes=settings.max_upload_bytes)
     record = read_ecg_bytes(
-        data, filename=file.filename or "upload", format=format or None, fs_hz=fs_hz,
+        data,
+        filename=file.filename or "upload",
+        format=format or None,
+        fs_hz=fs_hz,
         max_bytes=settings.max_upload_bytes,
     )
     result, intervals = run_ecg(record, registry_get=request.app.state.registry.get)
