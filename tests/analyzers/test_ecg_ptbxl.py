@@ -111,3 +111,35 @@ def test_contract_errors(tmp_path: Path) -> None:
         create_analyzer("ecg.ptbxl", artifact=strict)(StudyInputs(ecg=chest_missing))
     with pytest.raises(InputError, match="ecg"):
         create_analyzer("ecg.ptbxl", artifact=strict)(StudyInputs())
+
+
+def test_cli_analyze_ecg_json_and_plot(artifact: Path, tmp_path: Path) -> None:
+    import json
+
+    import wfdb
+    from typer.testing import CliRunner
+
+    from vitalens.cli import app
+
+    x = synth_ecg("STTC", fs=100, seed=6)
+    wfdb.wrsamp(
+        "rec",
+        fs=100,
+        units=["mV"] * 12,
+        sig_name=list(STANDARD_LEADS),
+        p_signal=x.T.astype(float),
+        fmt=["16"] * 12,
+        adc_gain=[1000.0] * 12,
+        baseline=[0] * 12,
+        write_dir=str(tmp_path),
+    )
+    plot = tmp_path / "sheet.png"
+    args = ["analyze", "ecg", str(tmp_path / "rec.hea"), "--artifact", str(artifact), "--json", "--plot", str(plot)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["classes"] == LABELS and body["tier"] in ("Low", "Moderate", "High")
+    assert body["decision_support_notice"].startswith("Decision support") and body["attribution"]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = CliRunner().invoke(app, ["analyze", "ecg", str(tmp_path / "missing.hea"), "--artifact", str(artifact)])
+    assert bad.exit_code == 2

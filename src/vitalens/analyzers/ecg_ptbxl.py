@@ -114,6 +114,8 @@ class EcgPtbxlAnalyzer(Analyzer):
     def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
         import torch
 
+        from vitalens.io.ecg import normalise_lead_name
+
         card = self.card
         net = self.model()
         x, notes = self.preprocess(inputs.ecg)
@@ -157,7 +159,7 @@ class EcgPtbxlAnalyzer(Analyzer):
             extras={
                 "tier_edges": list(edges),
                 "fs_hz": card.input.fs_hz,
-                "leads": list(card.input.leads or []),
+                "leads": [normalise_lead_name(ld) for ld in card.input.leads or []],
                 "attribution": attribution,
                 "explanation_method": method,
                 "preprocessing": notes,
