@@ -36,3 +36,10 @@ bench: install
 
 clean:
 	rm -rf .pytest_cache .ruff_cache build dist
+
+# Bundled models: each made by one command from the public data in ../shared/data (see each card.json).
+SHARED ?= ../shared/data
+.PHONY: model-fundus-odir
+model-fundus-odir: install
+	$(VENV)/bin/vitalens train fundus.odir --data $(SHARED)/fundus/odir --out runs/fundus-odir
+	bash scripts/bundle_model.sh runs/fundus-odir models/fundus-odir
