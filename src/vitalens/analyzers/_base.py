@@ -39,6 +39,15 @@ def default_model_cache() -> ModelCache[Any]:
         return _default_cache
 
 
+#: One lock per (analyzer, artifact, device): nets are shared through the model cache and explainers hook them.
+_call_locks: dict[tuple[str, str, str], threading.Lock] = {}
+
+
+def _call_lock(key: tuple[str, str, str]) -> threading.Lock:
+    with _default_cache_lock:
+        return _call_locks.setdefault(key, threading.Lock())
+
+
 class Analyzer(ABC):
     """One medical capability. Subclasses are registered with ``@register_analyzer``.
 
@@ -108,7 +117,10 @@ class Analyzer(ABC):
 
     def __call__(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
         self.check_inputs(inputs)
-        return self.analyze(inputs, explain=explain)
+        # One call at a time per model: Grad-CAM registers hooks on the shared net, and two threads explaining
+        # (or one forwarding while another explains) corrupt each other's activations or crash the process.
+        with _call_lock((self.name, str(self.artifact), str(self.device))):
+            return self.analyze(inputs, explain=explain)
 
     @abstractmethod
     def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
