@@ -6,6 +6,7 @@ Skips with a reason while the bundled model or the shared ODIR images are absent
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from vitalens.data.odir import ODIR_LABELS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.realdata]
 
-MODELS = Path(__file__).resolve().parents[2] / "models"
+#: The bundled models (``VITALENS_TEST_MODELS_DIR`` points the test at a freshly trained artifact instead).
+MODELS = Path(os.environ.get("VITALENS_TEST_MODELS_DIR") or Path(__file__).resolve().parents[2] / "models")
 PATIENT = "11"  # ODIR patient with diabetic and hypertensive retinopathy (both eyes), 60 years
 
 
