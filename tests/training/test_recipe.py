@@ -24,7 +24,7 @@ def test_shipped_recipes_validate(name: str) -> None:
 def test_default_recipe_is_the_offline_design() -> None:
     r = Recipe.load(RECIPES_DIR / "fundus.odir.yaml")
     assert (r.net.name, r.net.pretrained) == ("odir_lite0", "lite0")
-    assert (r.train.batch_size, r.train.unfreeze_after, r.train.early_stopping_patience) == (16, 3, 6)
+    assert (r.train.batch_size, r.train.unfreeze_after, r.train.early_stopping_patience) == (16, 3, 4)
     assert (r.train.unfreeze_stages, r.task["image_size"]) == (4, 192)
     assert (r.train.lr_head, r.train.lr_encoder, r.train.weight_decay) == (3e-4, 1e-4, 1e-4)
     assert r.task["augment"] is True
