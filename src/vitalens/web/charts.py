@@ -42,7 +42,7 @@ def _clip01(x: float) -> float:
     return min(1.0, max(0.0, float(x)))
 
 
-def probability_bars_svg(bars: list[Bar], *, width: int = 560, row_h: int = 26, label_w: int = 190) -> str:
+def probability_bars_svg(bars: list[Bar], *, width: int = 600, row_h: int = 26, label_w: int = 250) -> str:
     """A horizontal bar chart, highest probability first, each threshold drawn as a dark tick.
 
     Args:
@@ -120,7 +120,7 @@ def timeline_svg(points: list[TimelinePoint], *, width: int = 640, height: int =
 
     series = sorted({p.series for p in points})
     out = [
-        f'<svg class="chart timeline" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'<svg class="chart timeline" viewBox="0 0 {width} {height}" width="100%" role="group" '
         f'aria-labelledby="tl-title" xmlns="http://www.w3.org/2000/svg">',
         '<title id="tl-title">Scores over this patient\'s studies (each point links to its study)</title>',
     ]

@@ -224,7 +224,7 @@ def patient_timeline(request: Request, patient_id: str, session: SessionDep, use
 
 
 @router.get("/admin", response_class=HTMLResponse)
-def admin_page(request: Request, session: SessionDep, user: PageUser) -> Response:
+def admin_page(request: Request, session: SessionDep, user: PageUser, created: str = "") -> Response:
     if user is None:
         return _login_redirect(request)
     from vitalens.service.ops import sites as site_ops
@@ -237,7 +237,7 @@ def admin_page(request: Request, session: SessionDep, user: PageUser) -> Respons
         sites = site_ops.list_sites(session=session, user=user)
     except OpsError as exc:
         return _error_page(request, user, exc)
-    return _page(request, "admin.html", user, users=users, sites=sites)
+    return _page(request, "admin.html", user, users=users, sites=sites, created=created[:320])
 
 
 @router.get("/glossary", response_class=HTMLResponse)

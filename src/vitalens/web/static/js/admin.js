@@ -10,7 +10,7 @@ userForm.addEventListener('submit', async (ev) => {
   try {
     await api('/api/v1/users', { method: 'POST', json: { email: f.email.value.trim(), full_name: f.full_name.value.trim(),
       password: f.password.value, role: f.role.value, site_id: f.site_id.value || null } });
-    window.location.reload();
+    window.location.assign(`/admin?created=${encodeURIComponent(f.email.value.trim())}`);
   } catch (err) { showError(errorEl, err); }
 });
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install what the end-to-end browser tests need, when missing: Debian's Chromium (apt) and axe-core (npm).
+# Never runs `playwright install`: Playwright drives /usr/bin/chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium
+fi
+if [ ! -f node_modules/axe-core/axe.min.js ]; then
+  npm ci --no-audit --no-fund 2>/dev/null || npm install --no-audit --no-fund
+fi
+echo "e2e setup: $(/usr/bin/chromium --version 2>/dev/null || echo 'chromium missing'); axe-core $(node -p "require('./node_modules/axe-core/package.json').version")"

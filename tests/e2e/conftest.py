@@ -1,0 +1,176 @@
+"""End-to-end fixtures: a tiny fundus model, a real ``uvicorn`` server on a free port, Debian's Chromium via
+Playwright, and axe-core injected from ``node_modules``.
+
+Why a real server in a subprocess: the browser must talk HTTP to the same process layout as ``make serve``
+(cookies, CSP, static files, the in-process job runner). Chromium comes from apt (``/usr/bin/chromium``),
+never ``playwright install``; without it the tests skip with a reason, except under ``CI=true`` where they fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+logger = logging.getLogger(__name__)
+
+CHROMIUM = Path(os.environ.get("VITALENS_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(os.environ.get("VITALENS_E2E_ARTIFACTS", ROOT / "test-artifacts" / "e2e"))
+SECRET = "e2e-secret-key-0123456789-abcdefghijklmnopqrstu"  # noqa: S105
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} (CI=true: run scripts/e2e_setup.sh)")
+    pytest.skip(f"{what}; run scripts/e2e_setup.sh")
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        _missing(f"Chromium not found at {CHROMIUM}")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _missing("the Python package playwright is not installed")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE.exists():
+        _missing(f"axe-core not found at {AXE} (npm install)")
+    return AXE.read_text(encoding="utf-8")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``fundus-odir`` trained for one epoch on a 24-patient synthetic twin at 64 px (a few seconds on CPU)."""
+    import torch
+
+    from vitalens.synth.odir import write_odir_synth
+    from vitalens.training.engine import train
+
+    torch.set_num_threads(1)
+    base = tmp_path_factory.mktemp("e2e-models")
+    root = write_odir_synth(base / "odir", n_patients=24, image_size=64, seed=0)
+    (root / "SYNTHETIC").write_text("synthetic twin\n", encoding="utf-8")
+    artifact = train(
+        "fundus.odir",
+        data=root,
+        out=base / "run",
+        overrides={
+            "net.name": "odir_test",
+            "net.pretrained": False,
+            "task.image_size": 64,
+            "train.max_epochs": 1,
+            "train.batch_size": 8,
+            "train.progress_bar": False,
+        },
+    )
+    models = base / "models"
+    shutil.copytree(artifact, models / "fundus-odir")
+    return models
+
+
+@pytest.fixture(scope="session")
+def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory, chromium_path: Path) -> Iterator[str]:
+    """Base URL of a fresh vitalens server (SQLite + local blobs in a temp dir, in-process jobs)."""
+    data = tmp_path_factory.mktemp("e2e-data")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "VITALENS_ENVIRONMENT": "test",
+        "VITALENS_SECRET_KEY": SECRET,
+        "VITALENS_DATA_DIR": str(data),
+        "VITALENS_MODELS_DIR": str(models_dir),
+        "VITALENS_DATABASE_URL": f"sqlite:///{data / 'e2e.db'}",
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    env.pop("VITALENS_BROKER_URL", None)
+    log = (data / "server.log").open("w")
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "vitalens.service.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=str(data),
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the e2e server did not start:\n{(data / 'server.log').read_text()[-3000:]}")
+        time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: Path) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
