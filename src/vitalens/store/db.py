@@ -53,6 +53,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # As many connections as the API's worker threads (anyio's 40) can hold at once; SQLAlchemy's default 5 + 10
+    # timed out under 20 concurrent clients (bench/load.py: QueuePool limit reached → 500s, a job left RUNNING).
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 30)
     return create_engine(url, **kwargs)
 
 
