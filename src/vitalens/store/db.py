@@ -55,8 +55,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     # As many connections as the API's worker threads (anyio's 40) can hold at once; SQLAlchemy's default 5 + 10
     # timed out under 20 concurrent clients (bench/load.py: QueuePool limit reached → 500s, a job left RUNNING).
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 30)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 30)
     return create_engine(url, **kwargs)
 
 
