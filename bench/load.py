@@ -602,8 +602,8 @@ def main(argv: list[str] | None = None) -> int:
                 "worker",
                 [
                     sys.executable,
-                    "-m",
-                    "vitalens.cli",
+                    "-c",
+                    "from vitalens.cli import main; main()",
                     "worker",
                     "--pool",
                     "threads",
