@@ -9,22 +9,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
 
-from vitalens.errors import VitalensError
+from vitalens._cli._common import err_console, user_errors
 
-__all__ = ["app", "main", "user_errors"]
+__all__ = ["app", "err_console", "main", "user_errors"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 logger = logging.getLogger(__name__)
-err_console = Console(stderr=True)
-
 app = typer.Typer(
     name="vitalens",
     help="vitalens: explainable multimodal screening. Decision support, not a diagnosis.",
@@ -32,22 +26,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def user_errors(fn: F) -> F:
-    """Turn expected errors (bad input, bad names, bad artifacts) into one line on stderr and exit code 2."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (VitalensError, FileNotFoundError, ValueError) as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.callback()
@@ -67,13 +45,12 @@ def _register_subcommands() -> None:
     import vitalens._cli as pkg
 
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
         module = importlib.import_module(f"vitalens._cli.{info.name}")
         register = getattr(module, "register", None)
         if callable(register):
             register(app)
-
-
-_register_subcommands()
 
 
 def main() -> None:
@@ -81,4 +58,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # ``python -m vitalens.cli``: run the package's own module so command modules share one ``app``.
+    from vitalens.cli import main as _main
+
+    _main()
+else:
+    _register_subcommands()

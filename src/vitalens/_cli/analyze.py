@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vitalens.cli import user_errors
+from vitalens._cli._common import user_errors
 
 __all__ = ["register", "analyze_app", "print_result"]
 

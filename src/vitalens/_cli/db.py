@@ -19,7 +19,7 @@ console = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
-    from vitalens.cli import user_errors
+    from vitalens._cli._common import user_errors
 
     db_app = typer.Typer(help="Database schema (Alembic migrations shipped in the package).", no_args_is_help=True)
     admin_app = typer.Typer(help="Administration: the first-run admin account.", no_args_is_help=True)

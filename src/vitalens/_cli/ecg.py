@@ -13,8 +13,8 @@ from typing import Any
 
 import typer
 
+from vitalens._cli._common import user_errors
 from vitalens._cli.analyze import analyze_app, print_result
-from vitalens.cli import user_errors
 
 __all__ = ["register", "ecg_json", "run_ecg", "attribution_summary"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from vitalens.cli import user_errors
+from vitalens._cli._common import user_errors
 
 __all__ = ["register"]
 

@@ -20,7 +20,7 @@ console = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
-    from vitalens.cli import user_errors
+    from vitalens._cli._common import user_errors
 
     feedback_app = typer.Typer(help="Clinician feedback: export reviewed labels for retraining.", no_args_is_help=True)
     app.add_typer(feedback_app, name="feedback")

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vitalens import DECISION_SUPPORT_NOTICE
-from vitalens.cli import user_errors
+from vitalens._cli._common import user_errors
 
 __all__ = ["register", "print_summary", "find_recipe"]
 

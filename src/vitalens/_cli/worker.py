@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         imports: list[str] = typer.Option([], "--import", help="Extra modules to import first (custom analyzers)."),
     ) -> None:
         """Run a Celery worker for analysis jobs (needs VITALENS_BROKER_URL, e.g. redis://127.0.0.1:6379/0)."""
-        from vitalens.cli import err_console
+        from vitalens._cli._common import err_console
         from vitalens.config import get_settings
 
         settings = get_settings()
