@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from vitalens import DECISION_SUPPORT_NOTICE, __version__
@@ -93,6 +95,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _ops_error(_: Request, exc: OpsError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.reason}, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # One readable sentence naming each bad field (e.g. "right: field required"), plus the structured list.
+        parts = []
+        for err in exc.errors():
+            loc = [str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path", "header", "cookie")]
+            parts.append(f"{'.'.join(loc) or 'request'}: {str(err.get('msg', 'invalid')).lower()}")
+        return JSONResponse(
+            status_code=422,
+            content={"detail": "; ".join(parts), "errors": jsonable_encoder(exc.errors())},
+        )
 
     @app.exception_handler(UnsupportedMediaError)
     async def _unsupported(_: Request, exc: UnsupportedMediaError) -> JSONResponse:

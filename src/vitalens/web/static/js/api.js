@@ -15,6 +15,11 @@ export function csrfToken() {
 }
 
 function describe(status, body) {
+  if (body && typeof body.detail === 'string' && Array.isArray(body.errors)) {
+    const first = body.errors[0] || {};
+    const loc = (first.loc || []).filter((x) => x !== 'body');
+    return { message: body.detail, field: loc.slice(-1)[0] };
+  }
   if (body && Array.isArray(body.detail)) {
     const first = body.detail[0] || {};
     const loc = (first.loc || []).filter((x) => x !== 'body');
