@@ -82,7 +82,6 @@ def test_bad_files_exit_2(setup: tuple[Path, Path, Path], tmp_path: Path) -> Non
 
 def test_wrong_artifact_is_refused(setup: tuple[Path, Path, Path], tmp_path: Path) -> None:
     artifact, left, right = setup
-    result = runner.invoke(
-        app, ["analyze", "fundus", "--left", str(left), "--right", str(right), "--age", "50", "--artifact", str(tmp_path)]
-    )
+    args = ["analyze", "fundus", "--left", str(left), "--right", str(right), "--age", "50"]
+    result = runner.invoke(app, [*args, "--artifact", str(tmp_path)])
     assert result.exit_code == 2 and "no card.json" in result.output

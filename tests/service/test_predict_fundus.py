@@ -1,4 +1,4 @@
-"""``POST /api/v1/predict/fundus`` and ``GET /api/v1/health``: the stateless eyes → heart endpoint and its bad inputs."""
+"""`POST /api/v1/predict/fundus` and `GET /api/v1/health`: the stateless eyes → heart endpoint, bad inputs."""
 
 from __future__ import annotations
 
