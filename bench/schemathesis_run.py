@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,9 @@ def seed_world(url: str, blob_root: Path) -> dict[str, Any]:
         with make_session_factory(engine)() as session:
             admin = bootstrap_admin(session=session, email="admin@st.example", password=PASSWORD, site_name="ST site")
             users = {"admin": admin.id}
+            victim = create_user(
+                session=session, user=admin, email="victim@st.example", password=PASSWORD, role="clinician"
+            )
             for role in ("clinician", "reviewer"):
                 users[role] = create_user(
                     session=session, user=admin, email=f"{role}@st.example", password=PASSWORD, role=role
@@ -166,7 +170,7 @@ def seed_world(url: str, blob_root: Path) -> dict[str, Any]:
                     "finding_id": findings[5],
                     "explanation_id": explanation.id,
                     "annotation_id": annotation.id,
-                    "user_id": users["clinician"],
+                    "user_id": victim.id,  # deactivation must not lock out the users the run logs in as
                 },
             }
     finally:
@@ -174,8 +178,9 @@ def seed_world(url: str, blob_root: Path) -> dict[str, Any]:
 
 
 def _known(case: Any, ids: dict[str, str], k: int) -> None:
-    """Every other case: put the seeded records' ids into the path parameters."""
-    if k % 2 or not case.path_parameters:
+    """Every other case: put the seeded records' ids into the path parameters (not for deletions, which would
+    leave every later case a 404)."""
+    if k % 2 or not case.path_parameters or case.method.upper() == "DELETE":
         return
     for name in list(case.path_parameters):
         if name in ids:
@@ -183,7 +188,7 @@ def _known(case: Any, ids: dict[str, str], k: int) -> None:
 
 
 def run_operation(
-    op: Any, client: Any, headers: dict[str, dict[str, str]], ids: dict[str, str], examples: int, deadline: float
+    op: Any, client: Any, headers: Callable[[str], dict[str, str]], ids: dict[str, str], examples: int, deadline: float
 ) -> dict[str, Any]:
     """Generate up to ``examples`` cases of one operation and send them; returns status counts and 5xx samples."""
     from hypothesis import HealthCheck, given, settings
@@ -209,7 +214,7 @@ def run_operation(
         _known(case, ids, k)
         role = roles[k % 3]
         kwargs = case.as_transport_kwargs(
-            base_url="http://testserver", headers={**(case.headers or {}), **headers[role]}
+            base_url="http://testserver", headers={**(case.headers or {}), **headers(role)}
         )
         request = {
             key: v
@@ -279,10 +284,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         app = create_app(settings)
         schema = schemathesis.openapi.from_dict(app.openapi())
-        headers = {
-            role: {"Authorization": "Bearer " + create_access_token(user_id=uid, secret_key=SECRET, minutes=60)[0]}
-            for role, uid in world["users"].items()
-        }
+        users = world["users"]
+
+        def headers(role: str) -> dict[str, str]:
+            """A fresh token per case: generated logouts revoke the token they are sent with."""
+            token, _ = create_access_token(user_id=users[role], secret_key=SECRET, minutes=60)
+            return {"Authorization": f"Bearer {token}"}
+
         rows = []
         t0 = time.monotonic()
         deadline = t0 + args.budget
