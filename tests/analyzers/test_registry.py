@@ -44,3 +44,16 @@ def test_cli_lists_analyzers_with_inputs() -> None:
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert rows["fundus.odir"]["inputs"] == ["fundus_left", "fundus_right", "age"]
     assert "fundus-odir" in rows["fundus.odir"]["artifact"]
+
+
+def test_missing_inputs_are_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.utils.fundus_artifact import make_tiny_fundus_artifact
+    from vitalens.domain import StudyInputs
+    from vitalens.errors import InputError
+
+    analyzer = create_analyzer("fundus.odir", artifact=make_tiny_fundus_artifact(tmp_path / "a"))
+    import numpy as np
+
+    image = np.zeros((80, 80, 3), np.uint8)
+    with pytest.raises(InputError, match="needs fundus_left, fundus_right, age; missing: fundus_right, age"):
+        analyzer(StudyInputs(fundus_left=image))

@@ -109,7 +109,8 @@ class Analyzer(ABC):
         """Raise ``InputError`` naming every required input the study lacks."""
         missing = [str(n) for n in self.spec.inputs if not inputs.has(n)]
         if missing:
-            raise InputError(f"{self.name} needs {', '.join(missing)}; missing: {', '.join(missing)}", field=missing[0])
+            needed = ", ".join(str(n) for n in self.spec.inputs)
+            raise InputError(f"{self.name} needs {needed}; missing: {', '.join(missing)}", field=missing[0])
 
     def applies_to(self, inputs: StudyInputs) -> bool:
         """True when the study holds every input this analyzer needs."""
