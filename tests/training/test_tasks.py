@@ -43,3 +43,25 @@ def test_detect_synthetic_marker(tmp_path: Path) -> None:
 @pytest.mark.parametrize("age, band", [(0, "<50"), (49.9, "<50"), (50, "50-64"), (64.99, "50-64"), (65, "65+")])
 def test_age_band_edges(age: float, band: str) -> None:
     assert age_band(age) == band
+
+
+def test_fundus_normalisation_follows_the_starting_weights() -> None:
+    """Lite0's offline weights expect TF-Lite's (x − 127)/128; random-init B4 keeps ImageNet statistics."""
+    from vitalens.nets.pretrained import IMAGENET_MEAN, LITE0_MEAN, LITE0_STD
+    from vitalens.training.recipe import Recipe
+    from vitalens.training.tasks import get_task
+
+    lite = get_task(
+        "fundus.odir", Recipe.load({"analyzer": "fundus.odir", "net": {"name": "odir_lite0", "pretrained": "lite0"}})
+    )
+    assert lite.normalisation == (tuple(LITE0_MEAN), tuple(LITE0_STD))
+    b4 = get_task(
+        "fundus.odir", Recipe.load({"analyzer": "fundus.odir", "net": {"name": "odir_b4", "pretrained": False}})
+    )
+    assert b4.normalisation[0] == tuple(IMAGENET_MEAN)
+    fixed = {
+        "analyzer": "fundus.odir",
+        "net": {"name": "odir_lite0"},
+        "task": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+    }
+    assert get_task("fundus.odir", Recipe.load(fixed)).normalisation == ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))

@@ -7,6 +7,7 @@ uses the same numbers), and runs the bilateral fusion net ``net(left, right, age
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,6 @@ __all__ = ["FundusOdirTask", "FundusOdirOptions", "age_band"]
 
 logger = logging.getLogger(__name__)
 
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: Age bands of the subgroup report, years: [lower, upper).
 AGE_BANDS: tuple[tuple[str, float, float], ...] = (("<50", 0, 50), ("50-64", 50, 65), ("65+", 65, 200))
@@ -45,8 +44,12 @@ class FundusOdirOptions(TaskOptions):
 
     image_size: int = Field(default=224, ge=32, le=1024, description="Side the net sees, pixels.")
     augment: bool = True
-    mean: tuple[float, float, float] = _IMAGENET_MEAN
-    std: tuple[float, float, float] = _IMAGENET_STD
+    mean: tuple[float, float, float] | None = Field(
+        default=None, description="Per-channel mean on 0–1 RGB; null: what the net's starting weights expect."
+    )
+    std: tuple[float, float, float] | None = Field(
+        default=None, description="Per-channel std on 0–1 RGB; null: what the net's starting weights expect."
+    )
     cache_images: bool = True
     min_image_size: int = Field(default=128, ge=1, description="Smallest input side accepted at inference, px.")
 
@@ -54,6 +57,24 @@ class FundusOdirOptions(TaskOptions):
 @register_task("fundus.odir")
 class FundusOdirTask(TrainingTask):
     """ODIR-5K multi-label screening from both fundus photographs and the patient's age."""
+
+    @functools.cached_property
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(mean, std) on 0–1 RGB: the recipe's, else what the backbone's starting weights were trained with.
+
+        The offline Lite0 weights expect TF-Lite's (x − 127) / 128, not ImageNet's statistics; a mismatch costs
+        accuracy silently, so the default follows the weights (``vitalens.nets.pretrained.normalization_for``).
+        """
+        opts = self.options
+        if opts.mean is not None and opts.std is not None:
+            return tuple(opts.mean), tuple(opts.std)
+        from vitalens.nets import create_net
+        from vitalens.nets.pretrained import normalization_for
+
+        net = self.recipe.net
+        backbone = getattr(create_net(net.name, pretrained=False, **net.kwargs), "backbone", "")
+        mean, std = normalization_for(backbone, net.pretrained)
+        return tuple(opts.mean or mean), tuple(opts.std or std)
 
     labels = ["N", "D", "G", "C", "A", "H", "M", "O"]
     label_names = {
@@ -100,8 +121,8 @@ class FundusOdirTask(TrainingTask):
         opts = self.options
         common: dict[str, Any] = {
             "size": opts.image_size,
-            "mean": opts.mean,
-            "std": opts.std,
+            "mean": self.normalisation[0],
+            "std": self.normalisation[1],
             "age_mean": age_mean,
             "age_std": age_std,
             "cache_images": opts.cache_images,
@@ -160,8 +181,8 @@ class FundusOdirTask(TrainingTask):
             min_size=min(self.options.min_image_size, size),
             dtype="uint8",
             value_range=(0.0, 255.0),
-            mean=list(self.options.mean),
-            std=list(self.options.std),
+            mean=list(self.normalisation[0]),
+            std=list(self.normalisation[1]),
             resize_allowed=True,
             extra={
                 "inputs": ["fundus_left", "fundus_right", "age"],
