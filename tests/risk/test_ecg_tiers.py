@@ -48,3 +48,26 @@ def test_overall_tier_ignores_norm() -> None:
     assert overall_tier({"NORM": 0.99, "MI": 0.1, "STTC": 0.05}) is RiskTier.LOW
     assert overall_tier({"NORM": 0.1, "MI": 0.1, "HYP": 0.5}) is RiskTier.HIGH
     assert overall_tier({"NORM": 0.9}) is RiskTier.LOW
+
+
+@pytest.mark.parametrize(
+    ("p", "positive", "tier"),
+    [
+        (0.07, True, RiskTier.MODERATE),  # above a 95 %-sensitivity MI threshold but below the Low edge
+        (0.07, False, RiskTier.LOW),
+        (0.0, True, RiskTier.MODERATE),
+        (0.2, True, RiskTier.MODERATE),
+        (0.5, True, RiskTier.HIGH),
+        (0.1999, False, RiskTier.LOW),
+    ],
+)
+def test_a_positive_finding_is_never_low(p: float, positive: bool, tier: RiskTier) -> None:
+    assert risk_tier(p, (0.2, 0.5), positive=positive) is tier
+
+
+def test_overall_tier_respects_positives() -> None:
+    probs = {"NORM": 0.9, "MI": 0.08, "STTC": 0.05, "CD": 0.03, "HYP": 0.01}
+    assert overall_tier(probs, (0.2, 0.5)) is RiskTier.LOW
+    assert overall_tier(probs, (0.2, 0.5), positives=["MI"]) is RiskTier.MODERATE
+    assert overall_tier(probs, (0.2, 0.5), positives=["NORM"]) is RiskTier.LOW  # NORM is not a finding
+    assert overall_tier({**probs, "STTC": 0.7}, (0.2, 0.5), positives=["MI"]) is RiskTier.HIGH

@@ -136,11 +136,11 @@ class EcgPtbxlAnalyzer(Analyzer):
                     threshold=t,
                     positive=p >= t,
                     calibrated=calibrated,
-                    tier=risk_tier(p, edges) if code in ABNORMAL_CLASSES else None,
+                    tier=risk_tier(p, edges, positive=p >= t) if code in ABNORMAL_CLASSES else None,
                 )
             )
         by_code = {f.code: f.probability for f in findings}
-        tier = overall_tier(by_code, edges)
+        tier = overall_tier(by_code, edges, positives=[f.code for f in findings if f.positive])
         explanations: list[Explanation] = []
         attribution: dict[str, Any] = {}
         method = card.explanation_method or "saliency"

@@ -44,13 +44,20 @@ def check_edges(edges: Iterable[float]) -> tuple[float, float]:
     return low_max, high_min
 
 
-def risk_tier(calibrated_prob: float, edges: Iterable[float] = DEFAULT_TIER_EDGES) -> RiskTier:
+def risk_tier(
+    calibrated_prob: float, edges: Iterable[float] = DEFAULT_TIER_EDGES, *, positive: bool = False
+) -> RiskTier:
     """Tier of one calibrated probability.
+
+    A finding at or above its operating threshold (``positive``) is never Low: the threshold is chosen for a
+    target sensitivity (MI: 95 %) and can sit below the Low edge, and "positive but Low" would tell a clinician
+    two contradictory things. Such a finding is at least Moderate.
 
     Args:
         calibrated_prob: probability in [0, 1] (calibrated on the validation fold).
         edges: ``(low_max, high_min)``: ``p < low_max`` → Low; ``p >= high_min`` → High; otherwise Moderate.
             With the defaults: 0.1999 → Low, 0.2 → Moderate, 0.4999 → Moderate, 0.5 → High.
+        positive: the finding is at or above its card threshold (raises Low to Moderate).
 
     Raises:
         InputError: ``calibrated_prob`` is NaN or outside [0, 1], or the edges are invalid.
@@ -61,7 +68,7 @@ def risk_tier(calibrated_prob: float, edges: Iterable[float] = DEFAULT_TIER_EDGE
         raise InputError(f"probability must be in [0, 1], got {calibrated_prob}", field="probability")
     if p >= high_min:
         return RiskTier.HIGH
-    if p < low_max:
+    if p < low_max and not positive:
         return RiskTier.LOW
     return RiskTier.MODERATE
 
@@ -71,11 +78,17 @@ def overall_tier(
     edges: Iterable[float] = DEFAULT_TIER_EDGES,
     *,
     abnormal: Iterable[str] = ABNORMAL_CLASSES,
+    positives: Iterable[str] = (),
 ) -> RiskTier:
     """The record's tier: the tier of the highest calibrated probability among the abnormal classes.
 
     NORM does not raise the tier (a confident normal is Low). Classes of ``abnormal`` missing from
-    ``probabilities`` are ignored; when none is present the result is Low.
+    ``probabilities`` are ignored; when none is present the result is Low. An abnormal class listed in
+    ``positives`` (at or above its threshold) makes the record at least Moderate.
     """
-    values = [float(probabilities[c]) for c in abnormal if c in probabilities]
-    return risk_tier(max(values) if values else 0.0, edges)
+    order = {RiskTier.LOW: 0, RiskTier.MODERATE: 1, RiskTier.HIGH: 2}
+    positive_set = set(positives)
+    tiers = [
+        risk_tier(float(probabilities[c]), edges, positive=c in positive_set) for c in abnormal if c in probabilities
+    ]
+    return max(tiers, key=order.__getitem__) if tiers else risk_tier(0.0, edges)
