@@ -43,3 +43,29 @@ def test_evaluate_bad_inputs(tmp_path: Path) -> None:
         app, ["evaluate", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path), "--split", "dev"]
     )
     assert result.exit_code == 2 and "Unknown split 'dev'" in result.output
+
+
+def test_evaluate_folds_on_a_ptbxl_layout(tmp_path: Path) -> None:
+    """``vitalens evaluate ARTIFACT --data ROOT --folds ...`` scores the bundled ECG model on any PTB-XL root."""
+    import json
+
+    import pytest
+
+    from vitalens.synth.ptbxl import write_ptbxl_synth
+
+    artifact = Path(__file__).resolve().parents[2] / "models" / "ecg-ptbxl"
+    if not (artifact / "card.json").is_file():
+        pytest.skip("bundled models/ecg-ptbxl absent")
+    root = write_ptbxl_synth(tmp_path / "ptbxl", n_records=40, seed=4)
+    sizes = {}
+    for folds in ("10", "9,10"):
+        out = tmp_path / f"eval-{folds}"
+        args = ["evaluate", str(artifact), "--data", str(root), "--out", str(out), "--folds", folds]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        sizes[folds] = json.loads((out / "report.json").read_text())["splits"]["test"]["n"]
+    assert 0 < sizes["10"] < sizes["9,10"]
+    bad = CliRunner().invoke(
+        app, ["evaluate", str(artifact), "--data", str(root), "--out", str(tmp_path), "--folds", "x"]
+    )
+    assert bad.exit_code == 2 and "--folds must be comma-separated" in bad.output

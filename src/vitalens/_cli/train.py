@@ -114,6 +114,10 @@ def register(app: typer.Typer) -> None:
         data: Path = typer.Option(..., "--data", help="Dataset root in the layout of the artifact's task."),
         out: Path = typer.Option(..., "--out", help="Report folder."),
         split: str = typer.Option("test", "--split", help="train, val, test (the card's split) or all."),
+        folds: str | None = typer.Option(
+            None, "--folds", help="Test folds for fold-based datasets (PTB-XL), e.g. '10' or '9,10'."
+        ),
+        overrides: list[str] = typer.Option([], "--set", help="Recipe override key.sub=value (repeatable)."),
     ) -> None:
         """Score a model artifact on a dataset split with the card's calibration and thresholds."""
         from vitalens.training.evaluate import SPLITS
@@ -127,7 +131,14 @@ def register(app: typer.Typer) -> None:
         if not data.exists():
             raise FileNotFoundError(f"data root {data} does not exist")
         from vitalens.training.evaluate import evaluate
+        from vitalens.training.recipe import parse_overrides
 
-        report = evaluate(artifact, data=data, out=out, split=split)
+        extra = parse_overrides(overrides)
+        if folds is not None:
+            try:
+                extra["task.test_folds"] = [int(f) for f in folds.split(",") if f.strip()]
+            except ValueError:
+                raise ValueError(f"--folds must be comma-separated fold numbers, got '{folds}'") from None
+        report = evaluate(artifact, data=data, out=out, split=split, overrides=extra)
         print_summary(report, split)
         Console().print(f"Report: {out / 'report.md'}")

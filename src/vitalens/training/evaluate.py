@@ -22,7 +22,15 @@ logger = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test", "all")
 
 
-def evaluate(artifact: Path, *, data: Path, out: Path, split: str = "test", device: str | None = None) -> dict:
+def evaluate(
+    artifact: Path,
+    *,
+    data: Path,
+    out: Path,
+    split: str = "test",
+    device: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict:
     """Score ``artifact`` on ``split`` of the dataset at ``data``; write ``report.json``/``.md`` and plots to ``out``.
 
     Args:
@@ -31,6 +39,7 @@ def evaluate(artifact: Path, *, data: Path, out: Path, split: str = "test", devi
         out: report folder.
         split: ``train``, ``val``, ``test`` (the split recorded in the card's recipe) or ``all`` (every patient).
         device: torch device; CUDA when available by default.
+        overrides: dotted recipe overrides applied to the card's recipe, e.g. ``{"task.test_folds": [10]}``.
 
     Returns:
         The report as a dict (the same content as ``report.json``).
@@ -55,9 +64,9 @@ def evaluate(artifact: Path, *, data: Path, out: Path, split: str = "test", devi
     raw_recipe: dict[str, Any] = (
         dict(card.recipe) if card.recipe else {"analyzer": card.analyzer, "net": card.architecture.model_dump()}
     )
-    recipe = Recipe.load(
-        raw_recipe, overrides={"task.augment": False} if "augment" in raw_recipe.get("task", {}) else None
-    )
+    merged = {"task.augment": False} if "augment" in raw_recipe.get("task", {}) else {}
+    merged.update(overrides or {})
+    recipe = Recipe.load(raw_recipe, overrides=merged or None)
     task = get_task(card.analyzer, recipe)
     if list(task.labels) != list(card.labels):
         raise ValueError(f"card labels {card.labels} differ from task {card.analyzer} labels {task.labels}")
