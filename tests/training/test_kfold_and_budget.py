@@ -44,3 +44,32 @@ def test_partial_unfreezing_trains_only_the_last_stages() -> None:
         assert p.requires_grad == (id(p) in trainable)
     net.freeze_encoder(False)
     assert all(p.requires_grad for p in net.encoder.parameters())
+
+
+def test_finetune_stage_runs_and_is_reported(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The low-LR stage trains every layer after the best epoch and is kept only if validation improves."""
+    import json
+
+    from vitalens.synth.odir import write_odir_synth
+    from vitalens.training import train
+
+    data = write_odir_synth(tmp_path / "odir", n_patients=24, image_size=96, seed=2)
+    overrides = {
+        "net.name": "odir_test",
+        "net.pretrained": False,
+        "task.image_size": 64,
+        "train.max_epochs": 1,
+        "train.unfreeze_after": 1,
+        "train.finetune_epochs": 1,
+        "train.finetune_lr": 1e-5,
+        "train.progress_bar": False,
+    }
+    train("fundus.odir", data=data, out=tmp_path / "run", overrides=overrides)
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    ft = report["training"]["finetune"]
+    assert ft["epochs"] == 1 and ft["lr"] == 1e-5
+    assert isinstance(ft["improved"], bool) and ft["best_val_macro_auroc"] is not None
+    if ft["improved"]:
+        assert report["training"]["best_val_macro_auroc"] == ft["best_val_macro_auroc"]
+    else:
+        assert report["training"]["best_val_macro_auroc"] >= ft["best_val_macro_auroc"]

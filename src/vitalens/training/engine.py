@@ -149,6 +149,61 @@ def _load_best(module: Any, ckpt_path: str) -> int | None:
     return state.get("epoch")
 
 
+def _finetune(
+    module: Any,
+    tc: Any,
+    make_trainer: Any,
+    train_loader: Any,
+    val_loader: Any,
+    ckpt_dir: Path,
+    best_score: Any,
+) -> dict[str, Any]:
+    """The low-LR fine-tuning stage: every layer trainable at ``tc.finetune_lr`` for ``tc.finetune_epochs``.
+
+    It starts from the best checkpoint of the main stage and is kept only if it beats that checkpoint's validation
+    macro-AUROC; otherwise the main stage's weights are restored. Early stopping still watches validation.
+    """
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    from vitalens.training.callbacks import set_encoder_frozen
+    from vitalens.training.module import MONITOR
+
+    set_encoder_frozen(module.net, False)
+    main_cfg = module.cfg
+    module.cfg = main_cfg.model_copy(update={"lr_head": tc.finetune_lr, "lr_encoder": tc.finetune_lr})
+    ft_dir = Path(ckpt_dir) / "finetune"
+    ft_ckpt = ModelCheckpoint(dirpath=ft_dir, filename="best-{epoch:02d}", monitor=MONITOR, mode="max", save_top_k=1)
+    stage = make_trainer(
+        tc.finetune_epochs,
+        [EarlyStopping(monitor=MONITOR, mode="max", patience=tc.early_stopping_patience), ft_ckpt],
+        "logs_finetune",
+    )
+    main_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    stage.fit(module, train_loader, val_loader)
+    module.cfg = main_cfg
+    ft_score = ft_ckpt.best_model_score
+    improved = ft_score is not None and (best_score is None or float(ft_score) > float(best_score))
+    if improved:
+        _load_best(module, ft_ckpt.best_model_path)
+    else:
+        module.load_state_dict(main_state)
+    logger.info(
+        "fine-tuning stage (lr %g, %d epochs): best val macro-AUROC %s vs %s before; %s",
+        tc.finetune_lr,
+        tc.finetune_epochs,
+        None if ft_score is None else round(float(ft_score), 4),
+        None if best_score is None else round(float(best_score), 4),
+        "kept" if improved else "discarded",
+    )
+    return {
+        "epochs": tc.finetune_epochs,
+        "lr": tc.finetune_lr,
+        "best_val_macro_auroc": None if ft_score is None else float(ft_score),
+        "improved": bool(improved),
+        "checkpoint": ft_ckpt.best_model_path or None,
+    }
+
+
 def train(
     analyzer: str,
     *,
@@ -264,24 +319,28 @@ def train(
     if on_cpu and precision.startswith("16"):
         logger.warning("precision %s needs a GPU; training in 32-true on CPU", precision)
         precision = "32-true"
-    trainer = L.Trainer(
-        accelerator=tc.accelerator,
-        devices=1,
-        precision=precision,
-        deterministic=deterministic,
-        max_epochs=tc.max_epochs,
-        max_time={"minutes": tc.max_time_minutes} if tc.max_time_minutes else None,
-        callbacks=callbacks,
-        logger=CSVLogger(save_dir=str(out), name="logs"),
-        default_root_dir=str(out),
-        enable_progress_bar=tc.progress_bar,
-        enable_model_summary=False,
-        gradient_clip_val=tc.gradient_clip_val,
-        limit_train_batches=tc.limit_train_batches,
-        limit_val_batches=tc.limit_val_batches,
-        log_every_n_steps=1,
-        num_sanity_val_steps=0,
-    )
+
+    def make_trainer(max_epochs: int, stage_callbacks: list[Any], log_name: str) -> L.Trainer:
+        return L.Trainer(
+            accelerator=tc.accelerator,
+            devices=1,
+            precision=precision,
+            deterministic=deterministic,
+            max_epochs=max_epochs,
+            max_time={"minutes": tc.max_time_minutes} if tc.max_time_minutes else None,
+            callbacks=stage_callbacks,
+            logger=CSVLogger(save_dir=str(out), name=log_name),
+            default_root_dir=str(out),
+            enable_progress_bar=tc.progress_bar,
+            enable_model_summary=False,
+            gradient_clip_val=tc.gradient_clip_val,
+            limit_train_batches=tc.limit_train_batches,
+            limit_val_batches=tc.limit_val_batches,
+            log_every_n_steps=1,
+            num_sanity_val_steps=0,
+        )
+
+    trainer = make_trainer(tc.max_epochs, callbacks, "logs")
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume else None)
 
     best_epoch: int | None = None
@@ -289,6 +348,11 @@ def train(
         best_epoch = _load_best(module, checkpoint.best_model_path)
         logger.info("restored best checkpoint %s (epoch %s)", checkpoint.best_model_path, best_epoch)
     best_score = checkpoint.best_model_score
+    finetune: dict[str, Any] | None = None
+    if tc.finetune_epochs > 0:
+        finetune = _finetune(module, tc, make_trainer, train_loader, val_loader, ckpt_dir, best_score)
+        if finetune["improved"]:
+            best_score = torch.tensor(finetune["best_val_macro_auroc"])
     device = "cuda" if (not on_cpu and torch.cuda.is_available()) else "cpu"
 
     predict_kw = {"batch_size": tc.batch_size, "num_workers": cfg.data.num_workers}
@@ -347,6 +411,7 @@ def train(
             "epochs_run": trainer.current_epoch,
             "stopped_early": bool(trainer.should_stop and trainer.current_epoch < tc.max_epochs),
             "checkpoint": checkpoint.best_model_path or None,
+            "finetune": finetune,
         },
         "splits": splits,
         "recipe": cfg.to_dict(),

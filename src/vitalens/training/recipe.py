@@ -94,6 +94,10 @@ class TrainSection(_Closed):
     unfreeze_stages: int | None = Field(
         default=None, ge=1, description="After unfreezing, train only the encoder's last N stages (None: all)."
     )
+    finetune_epochs: int = Field(
+        default=0, ge=0, description="Low-LR fine-tuning stage after the best epoch (all layers); 0: none."
+    )
+    finetune_lr: float = Field(default=1e-5, gt=0, description="Learning rate of the fine-tuning stage.")
     max_time_minutes: float | None = Field(
         default=None, gt=0, description="Wall-clock budget; training stops after it (best epoch kept)."
     )
