@@ -9,6 +9,7 @@ and the record lists in the card.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field
 
+from vitalens.errors import InputError
 from vitalens.training.tasks._base import DataBundle, TaskOptions, TrainingTask, register_task
 
 if TYPE_CHECKING:
@@ -41,6 +43,11 @@ class EcgPtbxlOptions(TaskOptions):
         default=0.0, ge=0.0, le=1.0, description="Extra noisy copies of NORM-only records, as a fraction of them."
     )
     tier_edges: tuple[float, float] = Field(default=(0.2, 0.5), description="(low_max, high_min) of risk tiers.")
+    noise: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of the training noise (NoiseConfig fields, e.g. {wander_mv: 0.8}); the extra noisy "
+        "normals use the same magnitudes with every artefact switched on.",
+    )
     resample_allowed: bool = Field(default=True, description="Inference may resample other rates to this one.")
 
 
@@ -156,7 +163,11 @@ class EcgPtbxlTask(TrainingTask):
         mean, std = lead_stats(parts["train"].signals)
         fs = float(opts.sampling_rate)
         seed = self.recipe.seed
-        noise = ECGNoise(fs, seed=seed) if opts.augment else None
+        try:
+            base = NoiseConfig(**opts.noise)
+        except TypeError as exc:
+            raise InputError(f"task.noise: {exc}", field="recipe") from None
+        noise = ECGNoise(fs, base, seed=seed) if opts.augment else None
         extra = np.zeros(0, dtype=int)
         strong = None
         if opts.noisy_normals > 0:
@@ -164,7 +175,9 @@ class EcgPtbxlTask(TrainingTask):
             norm_only = np.flatnonzero((y[:, 0] == 1) & (y[:, 1:].sum(1) == 0))
             rng = np.random.default_rng(seed + 1)
             extra = rng.choice(norm_only, size=int(round(opts.noisy_normals * len(norm_only))), replace=False)
-            always = NoiseConfig(gaussian_prob=1.0, wander_prob=1.0, powerline_prob=0.7, burst_prob=0.7, scale_prob=1.0)
+            always = dataclasses.replace(
+                base, gaussian_prob=1.0, wander_prob=1.0, powerline_prob=0.7, burst_prob=0.7, scale_prob=1.0
+            )
             strong = ECGNoise(fs, always, seed=seed + 2)
         datasets = {
             name: PTBXLTorchDataset(
