@@ -71,7 +71,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``fundus-odir`` trained for one epoch on a 24-patient synthetic twin at 64 px (a few seconds on CPU)."""
+    """``fundus-odir`` trained for one epoch on a 24-patient synthetic twin at 64 px (a few seconds on CPU), and the
+    bundled ``ecg-ptbxl`` model."""
     import torch
 
     from vitalens.synth.odir import write_odir_synth
@@ -96,6 +97,9 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     models = base / "models"
     shutil.copytree(artifact, models / "fundus-odir")
+    bundled_ecg = Path(__file__).resolve().parents[2] / "models" / "ecg-ptbxl"
+    if (bundled_ecg / "card.json").is_file():  # the real bundled ECG model (1 MB): tiers in the results page
+        shutil.copytree(bundled_ecg, models / "ecg-ptbxl")
     return models
 
 
