@@ -71,35 +71,39 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``fundus-odir`` trained for one epoch on a 24-patient synthetic twin at 64 px (a few seconds on CPU), and the
-    bundled ``ecg-ptbxl`` model."""
+    """The bundled models (``models/fundus-odir``, ``models/ecg-ptbxl``): the browser sees what a user sees.
+
+    Where a bundled fundus model is absent (a partial checkout), a tiny one is trained for one epoch on a
+    24-patient synthetic twin at 64 px (a few seconds on CPU).
+    """
     import torch
 
     from vitalens.synth.odir import write_odir_synth
     from vitalens.training.engine import train
 
-    torch.set_num_threads(1)
+    bundled = Path(__file__).resolve().parents[2] / "models"
     base = tmp_path_factory.mktemp("e2e-models")
-    root = write_odir_synth(base / "odir", n_patients=24, image_size=64, seed=0)
-    (root / "SYNTHETIC").write_text("synthetic twin\n", encoding="utf-8")
-    artifact = train(
-        "fundus.odir",
-        data=root,
-        out=base / "run",
-        overrides={
-            "net.name": "odir_test",
-            "net.pretrained": False,
-            "task.image_size": 64,
-            "train.max_epochs": 1,
-            "train.batch_size": 8,
-            "train.progress_bar": False,
-        },
-    )
     models = base / "models"
-    shutil.copytree(artifact, models / "fundus-odir")
-    bundled_ecg = Path(__file__).resolve().parents[2] / "models" / "ecg-ptbxl"
-    if (bundled_ecg / "card.json").is_file():  # the real bundled ECG model (1 MB): tiers in the results page
-        shutil.copytree(bundled_ecg, models / "ecg-ptbxl")
+    for name in ("fundus-odir", "ecg-ptbxl"):
+        if (bundled / name / "card.json").is_file():
+            shutil.copytree(bundled / name, models / name)
+    if not (models / "fundus-odir").is_dir():
+        torch.set_num_threads(1)
+        root = write_odir_synth(base / "odir", n_patients=24, image_size=64, seed=0)
+        artifact = train(
+            "fundus.odir",
+            data=root,
+            out=base / "run",
+            overrides={
+                "net.name": "odir_test",
+                "net.pretrained": False,
+                "task.image_size": 64,
+                "train.max_epochs": 1,
+                "train.batch_size": 8,
+                "train.progress_bar": False,
+            },
+        )
+        shutil.copytree(artifact, models / "fundus-odir")
     return models
 
 
