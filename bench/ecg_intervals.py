@@ -72,22 +72,31 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         measured = measure_ecg_intervals(record)
         seconds = time.perf_counter() - start
-        row: dict[str, Any] = {"file": f"{path.parent.name}/{path.name}", "format": record.source_format,
-                               "fs_hz": record.fs_hz, "seconds": round(seconds, 3), "intervals": {}}
+        row: dict[str, Any] = {
+            "file": f"{path.parent.name}/{path.name}",
+            "format": record.source_format,
+            "fs_hz": record.fs_hz,
+            "seconds": round(seconds, 3),
+            "intervals": {},
+        }
         for ours_key, device_key, unit in COMPARED:
             ours, dev = measured.values.get(ours_key), device.get(device_key)
             diff = None if ours is None or dev is None else float(ours) - float(dev)
             if diff is not None:
                 diffs[ours_key].append(diff)
-            row["intervals"][ours_key] = {"ours": None if ours is None else round(float(ours), 1),
-                                          "device": dev, "diff": None if diff is None else round(diff, 1),
-                                          "unit": unit}
+            row["intervals"][ours_key] = {
+                "ours": None if ours is None else round(float(ours), 1),
+                "device": dev,
+                "diff": None if diff is None else round(diff, 1),
+                "unit": unit,
+            }
         rows.append(row)
     summary: dict[str, Any] = {}
     for ours_key, _, unit in COMPARED:
         d = np.asarray(diffs[ours_key])
         summary[ours_key] = {
-            "unit": unit, "n": int(d.size),
+            "unit": unit,
+            "n": int(d.size),
             "mean_abs_diff": None if not d.size else round(float(np.mean(np.abs(d))), 1),
             "mean_diff": None if not d.size else round(float(np.mean(d)), 1),
             "max_abs_diff": None if not d.size else round(float(np.max(np.abs(d))), 1),
@@ -108,9 +117,13 @@ def main(argv: list[str] | None = None) -> int:
                 diff = "" if c["diff"] is None else f"[{c['diff']:+.0f}]"
                 cells.append(f"{ours + ' (' + format(c['device'], 'g') + ') ' + diff:>18s}")
         print(f"{row['file']:34s} " + " ".join(cells))
-    print(f"{'mean |ours − device|':34s} " + " ".join(
-        f"{'—' if summary[k]['mean_abs_diff'] is None else format(summary[k]['mean_abs_diff'], '.1f'):>18s}"
-        for k, _, _ in COMPARED))
+    print(
+        f"{'mean |ours − device|':34s} "
+        + " ".join(
+            f"{'—' if summary[k]['mean_abs_diff'] is None else format(summary[k]['mean_abs_diff'], '.1f'):>18s}"
+            for k, _, _ in COMPARED
+        )
+    )
     print(f"aim: ±{AIM_MS:g} ms. {DECISION_SUPPORT_NOTICE}")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -122,8 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary,
         "records": rows,
         "caveat": "3 records with device measurements; agreement smoke test, not a validation study",
-        "environment": {"python": platform.python_version(), "machine": platform.machine(),
-                        "neurokit2": __import__("neurokit2").__version__},
+        "environment": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "neurokit2": __import__("neurokit2").__version__,
+        },
         "notice": DECISION_SUPPORT_NOTICE,
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")

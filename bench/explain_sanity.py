@@ -115,8 +115,9 @@ def make_explainer(method: str, pairs: list[dict[str, Any]], targets: list[int])
         for pair, target in zip(pairs, targets, strict=True):
             for eye in ("left", "right"):
                 if method == "gradcam":
-                    maps.append(gradcam_bilateral(net, pair["left"], pair["right"], pair["age"],
-                                                  target_index=target, eye=eye))
+                    maps.append(
+                        gradcam_bilateral(net, pair["left"], pair["right"], pair["age"], target_index=target, eye=eye)
+                    )
                 else:
                     model, image = bilateral_eye_model(net, pair["left"], pair["right"], pair["age"], eye)
                     maps.append(saliency_2d(model, image, target))
@@ -165,14 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     t0 = time.perf_counter()
     for method in methods:
-        steps = model_randomization_check(net, make_explainer(method, pairs, targets), groups=groups,
-                                          report=report, seed=args.seed)
+        steps = model_randomization_check(
+            net, make_explainer(method, pairs, targets), groups=groups, report=report, seed=args.seed
+        )
         results[method] = steps_as_dicts(steps)
     elapsed = time.perf_counter() - t0
 
     print(f"Model-randomisation sanity check — {info['source']}")
-    print(f"{len(pairs)} ODIR patients × 2 eyes, input {info['prep']['size']} px, cascading from the classifier "
-          f"down ({len(groups)} groups); Spearman ρ(original, randomised): passing maps fall towards 0")
+    print(
+        f"{len(pairs)} ODIR patients × 2 eyes, input {info['prep']['size']} px, cascading from the classifier "
+        f"down ({len(groups)} groups); Spearman ρ(original, randomised): passing maps fall towards 0"
+    )
     header = f"{'step':>4}  {'randomised down to':<24}" + "".join(f"{m + ' ρ mean ± sd':>26}" for m in methods)
     print(header)
     print("-" * len(header))

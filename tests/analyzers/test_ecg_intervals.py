@@ -19,8 +19,15 @@ from vitalens.io.ecg import STANDARD_LEADS, ECGRecord, read_ecg
 def simulated_60bpm() -> ECGRecord:
     import neurokit2 as nk
 
-    frame = nk.ecg_simulate(duration=10, sampling_rate=500, heart_rate=60, heart_rate_std=0.5, method="multileads",
-                            random_state=7, noise=0.005)
+    frame = nk.ecg_simulate(
+        duration=10,
+        sampling_rate=500,
+        heart_rate=60,
+        heart_rate_std=0.5,
+        method="multileads",
+        random_state=7,
+        noise=0.005,
+    )
     return ECGRecord(signal=frame[list(STANDARD_LEADS)].to_numpy().T, fs_hz=500.0, leads=STANDARD_LEADS)
 
 
@@ -48,8 +55,16 @@ def test_simulated_60_bpm(result):
 
 def test_result_shape_and_provenance(result):
     names = [m.name for m in result.measurements]
-    assert names[:8] == ["Heart rate", "RR interval", "PR interval", "QRS duration", "QT interval", "QTc (Bazett)",
-                         "QTc (Fridericia)", "Frontal QRS axis"]
+    assert names[:8] == [
+        "Heart rate",
+        "RR interval",
+        "PR interval",
+        "QRS duration",
+        "QT interval",
+        "QTc (Bazett)",
+        "QTc (Fridericia)",
+        "Frontal QRS axis",
+    ]
     assert names[8].startswith("Rhythm regularity")
     qtc = result.measurements[5]
     assert (qtc.reference_low, qtc.reference_high) == (340.0, 460.0)  # female limit chosen from the study's sex
@@ -80,8 +95,10 @@ def test_missing_lead_ii_and_flat_lead_ii(simulated_60bpm):
 def test_measuring_imports_no_torch():
     import subprocess
 
-    code = ("import sys, numpy as np; from vitalens.analyzers.ecg_intervals import measure_ecg_intervals;"
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, numpy as np; from vitalens.analyzers.ecg_intervals import measure_ecg_intervals;"
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
 

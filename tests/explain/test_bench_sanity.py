@@ -24,8 +24,22 @@ def test_smoke_run_writes_table_and_json(tmp_path: Path, capsys: pytest.CaptureF
     data = shared_data_path("fundus", "odir")
     out = tmp_path / "explain_sanity.json"
     code = _bench_module().main(
-        ["--net", "odir_test", "--data", str(data), "--n", "2", "--size", "64", "--every", "5", "--threads", "1",
-         "--out", str(out)]
+        [
+            "--net",
+            "odir_test",
+            "--data",
+            str(data),
+            "--n",
+            "2",
+            "--size",
+            "64",
+            "--every",
+            "5",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ]
     )
     assert code == 0
     printed = capsys.readouterr().out

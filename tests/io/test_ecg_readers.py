@@ -24,8 +24,10 @@ from vitalens.io.ecg import (
 REAL_FILES = [
     ("dicom/waveform_ecg.dcm", "dicom", 12, 1000.0, 10_000),
     ("wfdb_ptbdb/s0010_re.hea", "wfdb", 12, 1000.0, 38_400),  # 15 leads: Frank vx/vy/vz dropped
-    *[(f"cinc2021_wfdb_mat/{n}.hea", "wfdb", 12, 500.0, 5000)
-      for n in ("HR06000", "HR06001", "E07500", "E07501", "E07502", "JS20000", "JS20001", "JS20002")],
+    *[
+        (f"cinc2021_wfdb_mat/{n}.hea", "wfdb", 12, 500.0, 5000)
+        for n in ("HR06000", "HR06001", "E07500", "E07501", "E07502", "JS20000", "JS20001", "JS20002")
+    ],
     ("cpsc2018_mat/A1980.mat", "mat", 12, 500.0, 5000),
     ("hl7_aecg/Example_aECG.xml", "aecg", 12, 500.0, 5000),
     ("ge_muse_xml/braveheart_example1.xml", "muse", 8, 500.0, 5000),
@@ -107,8 +109,14 @@ def test_csv_round_trip_with_fs_argument_and_time_column(tmp_path: Path):
 
     timed = tmp_path / "timed.csv"
     t = np.arange(rec.n_samples) / rec.fs_hz
-    np.savetxt(timed, np.column_stack([t, rec.signal.T * 1000]), delimiter=",",
-               header="time," + ",".join(f"{ld} (uV)" for ld in STANDARD_LEADS), comments="", fmt="%.6f")
+    np.savetxt(
+        timed,
+        np.column_stack([t, rec.signal.T * 1000]),
+        delimiter=",",
+        header="time," + ",".join(f"{ld} (uV)" for ld in STANDARD_LEADS),
+        comments="",
+        fmt="%.6f",
+    )
     back = read_ecg(timed)
     assert back.fs_hz == 500.0
     np.testing.assert_allclose(back.signal, rec.signal, atol=1e-5)
@@ -140,10 +148,23 @@ def test_resample_exact_lengths():
     assert resample(rec, 100).meta["resampled_from_hz"] == 500.0
 
 
-@pytest.mark.parametrize(("label", "expected"), [
-    ("I", "I"), ("DI", "I"), ("Lead II", "II"), ("Lead I (Einthoven)", "I"), ("iii", "III"), ("avr", "aVR"),
-    ("AVL", "aVL"), ("aVF", "aVF"), ("MDC_ECG_LEAD_AVF", "aVF"), ("V1 ", "V1"), ("v6", "V6"), ("C3", "V3"),
-])
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        ("I", "I"),
+        ("DI", "I"),
+        ("Lead II", "II"),
+        ("Lead I (Einthoven)", "I"),
+        ("iii", "III"),
+        ("avr", "aVR"),
+        ("AVL", "aVL"),
+        ("aVF", "aVF"),
+        ("MDC_ECG_LEAD_AVF", "aVF"),
+        ("V1 ", "V1"),
+        ("v6", "V6"),
+        ("C3", "V3"),
+    ],
+)
 def test_normalise_lead_name(label, expected):
     assert normalise_lead_name(label) == expected
 
@@ -164,12 +185,15 @@ def test_unknown_format_lists_formats(tmp_path: Path):
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize(("rel", "upload_name", "fmt"), [
-    ("ge_muse_xml/braveheart_example2.xml", "muse export.xml", "muse"),
-    ("hl7_aecg/Example_aECG.xml", "Example aECG.xml", "aecg"),
-    ("dicom/waveform_ecg.dcm", "ECG0001", "dicom"),  # PACS files often have no suffix: sniffed by DICM magic
-    ("cpsc2018_mat/A1980.mat", "A1980.mat", "mat"),
-])
+@pytest.mark.parametrize(
+    ("rel", "upload_name", "fmt"),
+    [
+        ("ge_muse_xml/braveheart_example2.xml", "muse export.xml", "muse"),
+        ("hl7_aecg/Example_aECG.xml", "Example aECG.xml", "aecg"),
+        ("dicom/waveform_ecg.dcm", "ECG0001", "dicom"),  # PACS files often have no suffix: sniffed by DICM magic
+        ("cpsc2018_mat/A1980.mat", "A1980.mat", "mat"),
+    ],
+)
 def test_real_files_upload_as_bytes(rel, upload_name, fmt):
     from vitalens.io.ecg import read_ecg_bytes
 

@@ -40,9 +40,15 @@ def test_get_act_unknown_lists_options_and_closest() -> None:
 
 @pytest.mark.parametrize(
     ("dims", "norm", "cls"),
-    [(1, "batch", nn.BatchNorm1d), (2, "batch", nn.BatchNorm2d), (1, "instance", nn.InstanceNorm1d),
-     (2, "instance", nn.InstanceNorm2d), (2, "group", nn.GroupNorm), (1, "layer", nn.GroupNorm),
-     (2, "none", nn.Identity)],
+    [
+        (1, "batch", nn.BatchNorm1d),
+        (2, "batch", nn.BatchNorm2d),
+        (1, "instance", nn.InstanceNorm1d),
+        (2, "instance", nn.InstanceNorm2d),
+        (2, "group", nn.GroupNorm),
+        (1, "layer", nn.GroupNorm),
+        (2, "none", nn.Identity),
+    ],
 )
 def test_get_norm(dims: int, norm: str, cls: type[nn.Module]) -> None:
     layer = get_norm(norm, 24, dims)

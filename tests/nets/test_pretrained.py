@@ -23,8 +23,16 @@ from vitalens.nets.pretrained import (
 )
 
 # ImageNet-1k classes a photo of a person in a navy uniform with a tie may sensibly get.
-PERSON_WEAR = {652: "military uniform", 834: "suit", 457: "bow tie", 906: "Windsor tie", 465: "bulletproof vest",
-               451: "bolo tie", 617: "lab coat", 400: "academic gown"}
+PERSON_WEAR = {
+    652: "military uniform",
+    834: "suit",
+    457: "bow tie",
+    906: "Windsor tie",
+    465: "bulletproof vest",
+    451: "bolo tie",
+    617: "lab coat",
+    400: "academic gown",
+}
 
 
 def _grace_hopper(size: int = 224) -> torch.Tensor:
@@ -100,8 +108,16 @@ def test_headless_model_keeps_its_own_classifier_and_adapts_one_channel_stem() -
 
 @pytest.mark.parametrize(
     ("value", "mode"),
-    [(False, "none"), (None, "none"), ("none", "none"), ("false", "none"), (True, "lite0"), ("lite0", "lite0"),
-     ("LITE0", "lite0"), ("hub", "hub")],
+    [
+        (False, "none"),
+        (None, "none"),
+        ("none", "none"),
+        ("false", "none"),
+        (True, "lite0"),
+        ("lite0", "lite0"),
+        ("LITE0", "lite0"),
+        ("hub", "hub"),
+    ],
 )
 def test_resolve_pretrained(value: bool | str | None, mode: str) -> None:
     assert resolve_pretrained(value) == mode

@@ -47,16 +47,19 @@ def test_heart_rate_exact_and_edges():
         qtc_bazett_ms(-1.0, 800.0)
 
 
-@pytest.mark.parametrize(("net_i", "net_avf", "expected"), [
-    (1.0, 0.0, 0.0),
-    (0.0, 1.0, 90.0),
-    (-1.0, 0.0, 180.0),
-    (-1.0, -0.0, 180.0),  # atan2 gives -180 here; the range is (-180, 180]
-    (0.0, -1.0, -90.0),
-    (1.0, math.sqrt(3) / 2, 45.0),  # aVF reads sqrt(3)/2 of the projection on +90°
-    (1.0, -math.sqrt(3) / 2, -45.0),
-    (1.0, 1.5, 60.0),  # tan(60°) = sqrt(3) = 2·1.5/sqrt(3)
-])
+@pytest.mark.parametrize(
+    ("net_i", "net_avf", "expected"),
+    [
+        (1.0, 0.0, 0.0),
+        (0.0, 1.0, 90.0),
+        (-1.0, 0.0, 180.0),
+        (-1.0, -0.0, 180.0),  # atan2 gives -180 here; the range is (-180, 180]
+        (0.0, -1.0, -90.0),
+        (1.0, math.sqrt(3) / 2, 45.0),  # aVF reads sqrt(3)/2 of the projection on +90°
+        (1.0, -math.sqrt(3) / 2, -45.0),
+        (1.0, 1.5, 60.0),  # tan(60°) = sqrt(3) = 2·1.5/sqrt(3)
+    ],
+)
 def test_frontal_axis_exact(net_i, net_avf, expected):
     assert frontal_axis_deg(net_i, net_avf) == pytest.approx(expected, abs=1e-9)
 
@@ -66,33 +69,60 @@ def test_frontal_axis_undefined():
     assert math.isnan(frontal_axis_deg(float("nan"), 1.0))
 
 
-@pytest.mark.parametrize(("axis", "category"), [
-    (-30.0, "normal"), (90.0, "normal"), (0.0, "normal"),
-    (-30.5, "left axis deviation"), (-90.0, "left axis deviation"),
-    (90.5, "right axis deviation"), (180.0, "right axis deviation"), (-180.0, "right axis deviation"),
-    (-90.5, "extreme axis deviation"), (-179.0, "extreme axis deviation"),
-    (None, None), (float("nan"), None),
-])
+@pytest.mark.parametrize(
+    ("axis", "category"),
+    [
+        (-30.0, "normal"),
+        (90.0, "normal"),
+        (0.0, "normal"),
+        (-30.5, "left axis deviation"),
+        (-90.0, "left axis deviation"),
+        (90.5, "right axis deviation"),
+        (180.0, "right axis deviation"),
+        (-180.0, "right axis deviation"),
+        (-90.5, "extreme axis deviation"),
+        (-179.0, "extreme axis deviation"),
+        (None, None),
+        (float("nan"), None),
+    ],
+)
 def test_axis_category_boundaries(axis, category):
     assert axis_category(axis) == category
 
 
-@pytest.mark.parametrize(("name", "value", "sex", "expected"), [
-    ("HR_bpm", 59.9, None, "low"), ("HR_bpm", 60.0, None, "normal"), ("HR_bpm", 100.0, None, "normal"),
-    ("HR_bpm", 100.1, None, "high"),
-    ("PR_ms", 119.0, None, "low"), ("PR_ms", 120.0, None, "normal"), ("PR_ms", 200.0, None, "normal"),
-    ("PR_ms", 201.0, None, "high"),
-    ("QRS_ms", 69.0, None, "low"), ("QRS_ms", 70.0, None, "normal"), ("QRS_ms", 110.0, None, "normal"),
-    ("QRS_ms", 111.0, None, "high"), ("QRS_ms", 120.0, None, "high"),
-    # QTc: prolonged at >= 450 (men) / >= 460 (women); short at <= 340
-    ("QTc_ms", 449.0, "male", "normal"), ("QTc_ms", 450.0, "male", "high"),
-    ("QTc_ms", 459.0, "female", "normal"), ("QTc_ms", 460.0, "female", "high"), ("QTc_ms", 450.0, "female", "normal"),
-    ("QTc_ms", 450.0, None, "high"),  # sex unknown: the male limit
-    ("QTc_bazett_ms", 341.0, "male", "normal"), ("QTc_fridericia_ms", 340.0, "female", "low"),
-    ("QRS_axis_deg", -30.0, None, "normal"), ("QRS_axis_deg", -31.0, None, "low"),
-    ("QRS_axis_deg", 90.0, None, "normal"), ("QRS_axis_deg", 91.0, None, "high"),
-    ("PR_ms", None, None, None), ("QRS_ms", float("nan"), None, None),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "sex", "expected"),
+    [
+        ("HR_bpm", 59.9, None, "low"),
+        ("HR_bpm", 60.0, None, "normal"),
+        ("HR_bpm", 100.0, None, "normal"),
+        ("HR_bpm", 100.1, None, "high"),
+        ("PR_ms", 119.0, None, "low"),
+        ("PR_ms", 120.0, None, "normal"),
+        ("PR_ms", 200.0, None, "normal"),
+        ("PR_ms", 201.0, None, "high"),
+        ("QRS_ms", 69.0, None, "low"),
+        ("QRS_ms", 70.0, None, "normal"),
+        ("QRS_ms", 110.0, None, "normal"),
+        ("QRS_ms", 111.0, None, "high"),
+        ("QRS_ms", 120.0, None, "high"),
+        # QTc: prolonged at >= 450 (men) / >= 460 (women); short at <= 340
+        ("QTc_ms", 449.0, "male", "normal"),
+        ("QTc_ms", 450.0, "male", "high"),
+        ("QTc_ms", 459.0, "female", "normal"),
+        ("QTc_ms", 460.0, "female", "high"),
+        ("QTc_ms", 450.0, "female", "normal"),
+        ("QTc_ms", 450.0, None, "high"),  # sex unknown: the male limit
+        ("QTc_bazett_ms", 341.0, "male", "normal"),
+        ("QTc_fridericia_ms", 340.0, "female", "low"),
+        ("QRS_axis_deg", -30.0, None, "normal"),
+        ("QRS_axis_deg", -31.0, None, "low"),
+        ("QRS_axis_deg", 90.0, None, "normal"),
+        ("QRS_axis_deg", 91.0, None, "high"),
+        ("PR_ms", None, None, None),
+        ("QRS_ms", float("nan"), None, None),
+    ],
+)
 def test_flag_boundaries(name, value, sex, expected):
     assert flag(name, value, sex) == expected
 

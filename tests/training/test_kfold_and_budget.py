@@ -19,7 +19,9 @@ def test_each_patient_is_tested_exactly_once_over_the_folds() -> None:
     ids, targets = _toy()
     seen: list[str] = []
     for fold in range(5):
-        data = Recipe.load({"analyzer": "fundus.odir", "net": {"name": "odir_test"}, "data": {"fold": fold, "n_folds": 5}}).data
+        data = Recipe.load(
+            {"analyzer": "fundus.odir", "net": {"name": "odir_test"}, "data": {"fold": fold, "n_folds": 5}}
+        ).data
         parts = kfold_or_split(ids, targets, data, seed=0)
         assert not set(parts["train"]) & set(parts["val"])
         assert not set(parts["train"]) & set(parts["test"]) and not set(parts["val"]) & set(parts["test"])

@@ -44,8 +44,14 @@ from vitalens.risk.ecg_intervals import (
     rhythm_regularity,
 )
 
-__all__ = ["ECGIntervalsAnalyzer", "IntervalMeasurements", "measure_ecg_intervals", "MIN_DELINEATION_FS_HZ",
-           "ANALYSIS_FS_HZ", "DELINEATOR"]
+__all__ = [
+    "ECGIntervalsAnalyzer",
+    "IntervalMeasurements",
+    "measure_ecg_intervals",
+    "MIN_DELINEATION_FS_HZ",
+    "ANALYSIS_FS_HZ",
+    "DELINEATOR",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +71,12 @@ _WINDOWS_MS: dict[str, tuple[float, float, str]] = {
     "QRS_offset": (4.0, 200.0, "first"),
     "T_offset": (150.0, 750.0, "first"),
 }
-_NK_KEYS = {"P_onset": "ECG_P_Onsets", "QRS_onset": "ECG_R_Onsets", "QRS_offset": "ECG_R_Offsets",
-            "T_offset": "ECG_T_Offsets"}
+_NK_KEYS = {
+    "P_onset": "ECG_P_Onsets",
+    "QRS_onset": "ECG_R_Onsets",
+    "QRS_offset": "ECG_R_Offsets",
+    "T_offset": "ECG_T_Offsets",
+}
 #: Per-beat intervals outside these (ms) are delineation failures, not physiology, and are discarded.
 _PLAUSIBLE_MS = {"PR_ms": (60.0, 400.0), "QRS_ms": (40.0, 250.0), "QT_ms": (200.0, 700.0)}
 #: A global fiducial needs at least this many leads agreeing (or all leads if fewer are present).
@@ -106,8 +116,9 @@ def _prepare(record: ECGRecord, notes: list[str]) -> ECGRecord:
         notes.append(f"measured on the leads present ({exc})")
         rec = record
     if "II" not in rec.leads:
-        raise InputError(f"ECG interval measurement needs lead II (or I and III); it has {', '.join(rec.leads)}",
-                         field="ecg")
+        raise InputError(
+            f"ECG interval measurement needs lead II (or I and III); it has {', '.join(rec.leads)}", field="ecg"
+        )
     validate_ecg(rec.select(["II"]), leads=("II",), min_duration_s=2.0)
     usable = [ld for ld in rec.leads if _lead_ok(rec, ld)]
     dropped = [ld for ld in rec.leads if ld not in usable]
@@ -191,7 +202,7 @@ def _net_qrs_mv(signal: np.ndarray, r: int, onset_ms: float, offset_ms: float, f
     b = int(round(r + offset_ms * fs / 1000.0))
     if a < 0 or b >= signal.size or b <= a:
         return float("nan")
-    seg = signal[a:b + 1] - signal[a]
+    seg = signal[a : b + 1] - signal[a]
     return float(seg.max() + seg.min())
 
 
@@ -218,17 +229,27 @@ def measure_ecg_intervals(record: ECGRecord) -> IntervalMeasurements:
     notes: list[str] = []
     rec = _prepare(record, notes)
     fs = rec.fs_hz
-    cleaned = {ld: np.asarray(nk.ecg_clean(rec.signal[i].astype(np.float64), sampling_rate=int(round(fs))))
-               for i, ld in enumerate(rec.leads)}
+    cleaned = {
+        ld: np.asarray(nk.ecg_clean(rec.signal[i].astype(np.float64), sampling_rate=int(round(fs))))
+        for i, ld in enumerate(rec.leads)
+    }
     rpeaks, rpeak_lead = _r_peaks(cleaned, fs)
     if rpeak_lead != "II":
         notes.append(f"R peaks taken from lead {rpeak_lead}: lead II disagreed with leads I and V5 on the beat count")
-    empty = {k: None for k in ("HR_bpm", "RR_ms", "PR_ms", "QRS_ms", "QT_ms", "QTc_bazett_ms",
-                               "QTc_fridericia_ms", "QRS_axis_deg")}
+    empty = {
+        k: None
+        for k in ("HR_bpm", "RR_ms", "PR_ms", "QRS_ms", "QT_ms", "QTc_bazett_ms", "QTc_fridericia_ms", "QRS_axis_deg")
+    }
     if rpeaks.size < 3:
         notes.append(f"only {rpeaks.size} beats detected in lead II; intervals not measured")
-        return IntervalMeasurements(values=empty, axis_category=None, rhythm=rhythm_regularity([]),
-                                    analysis_fs_hz=fs, leads_used=list(rec.leads), warnings=notes)
+        return IntervalMeasurements(
+            values=empty,
+            axis_category=None,
+            rhythm=rhythm_regularity([]),
+            analysis_fs_hz=fs,
+            leads_used=list(rec.leads),
+            warnings=notes,
+        )
     rr_ms = np.diff(rpeaks) * 1000.0 / fs
     per_lead: dict[str, dict[str, np.ndarray]] = {}
     for ld in rec.leads:
@@ -279,15 +300,25 @@ def measure_ecg_intervals(record: ECGRecord) -> IntervalMeasurements:
         notes.append("frontal axis not measured (needs leads I and aVF and a delineated QRS)")
     beats = []
     for k, r in enumerate(rpeaks):
-        beats.append({
-            "r_peak_s": float(r / fs),
-            "rr_ms": float(rr_ms[k - 1]) if k > 0 else None,
-            "PR_ms": _finite(beat_pr[k]), "QRS_ms": _finite(beat_qrs[k]), "QT_ms": _finite(beat_qt[k]),
-            "fiducials_ms_from_R": {name: _finite(glob[name][k]) for name in _WINDOWS_MS},
-        })
-    return IntervalMeasurements(values=values, axis_category=axis_category(values["QRS_axis_deg"]),
-                                rhythm=rhythm_regularity(rr_ms), beats=beats, analysis_fs_hz=fs,
-                                leads_used=sorted(per_lead, key=STANDARD_LEADS.index), warnings=notes)
+        beats.append(
+            {
+                "r_peak_s": float(r / fs),
+                "rr_ms": float(rr_ms[k - 1]) if k > 0 else None,
+                "PR_ms": _finite(beat_pr[k]),
+                "QRS_ms": _finite(beat_qrs[k]),
+                "QT_ms": _finite(beat_qt[k]),
+                "fiducials_ms_from_R": {name: _finite(glob[name][k]) for name in _WINDOWS_MS},
+            }
+        )
+    return IntervalMeasurements(
+        values=values,
+        axis_category=axis_category(values["QRS_axis_deg"]),
+        rhythm=rhythm_regularity(rr_ms),
+        beats=beats,
+        analysis_fs_hz=fs,
+        leads_used=sorted(per_lead, key=STANDARD_LEADS.index),
+        warnings=notes,
+    )
 
 
 def _finite(x: float) -> float | None:
@@ -319,17 +350,30 @@ def interval_measurements(m: IntervalMeasurements, *, sex: str | None = None) ->
             _, low, high, source = reference_range(ref, sex)
             status = flag(ref, value, sex)
             method = f"{DELINEATOR}; reference: {source}"
-        rows.append(Measurement(name=display, value=None if value is None else round(float(value), 1), unit=unit,
-                                reference_low=low, reference_high=high, flag=status, method=method))
+        rows.append(
+            Measurement(
+                name=display,
+                value=None if value is None else round(float(value), 1),
+                unit=unit,
+                reference_low=low,
+                reference_high=high,
+                flag=status,
+                method=method,
+            )
+        )
     cv = m.rhythm.get("cv")
     regularity = m.rhythm.get("regularity")
-    rows.append(Measurement(
-        name="Rhythm regularity (RR coefficient of variation)",
-        value=None if cv is None else round(float(cv), 4), unit="ratio", reference_low=None,
-        reference_high=0.10, flag=None if regularity == "undetermined" else
-        ("high" if regularity == "irregular" else "normal"),
-        method=f"{regularity}: {m.rhythm['threshold']}",
-    ))
+    rows.append(
+        Measurement(
+            name="Rhythm regularity (RR coefficient of variation)",
+            value=None if cv is None else round(float(cv), 4),
+            unit="ratio",
+            reference_low=None,
+            reference_high=0.10,
+            flag=None if regularity == "undetermined" else ("high" if regularity == "irregular" else "normal"),
+            method=f"{regularity}: {m.rhythm['threshold']}",
+        )
+    )
     return rows
 
 
@@ -344,16 +388,27 @@ def interval_measurements(m: IntervalMeasurements, *, sex: str | None = None) ->
 class ECGIntervalsAnalyzer(Analyzer):
     """ECG interval measurements (rate, rhythm, PR, QRS, QT, QTc, axis) by neurokit2 delineation; no model."""
 
-    def __init__(self, artifact: Path | None = None, *, device: str | None = None,
-                 cache: ModelCache[Any] | None = None, models_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        artifact: Path | None = None,
+        *,
+        device: str | None = None,
+        cache: ModelCache[Any] | None = None,
+        models_dir: Path | None = None,
+    ) -> None:
         # No artifact and no torch: "cpu" keeps the base class from importing torch to resolve "auto".
         super().__init__(artifact=None, device="cpu", cache=cache, models_dir=models_dir)
 
     def model_info(self) -> ModelInfo:
         import neurokit2 as nk
 
-        return ModelInfo(name="neurokit2 delineation", analyzer=self.name, version=f"neurokit2 {nk.__version__}",
-                         demonstration=False, trained_on="not a learned model")
+        return ModelInfo(
+            name="neurokit2 delineation",
+            analyzer=self.name,
+            version=f"neurokit2 {nk.__version__}",
+            demonstration=False,
+            trained_on="not a learned model",
+        )
 
     def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
         record = inputs.ecg
@@ -364,18 +419,27 @@ class ECGIntervalsAnalyzer(Analyzer):
         m = measure_ecg_intervals(record)
         info = self.model_info()
         measurements = interval_measurements(m, sex=sex)
-        flagged = [f"{r.name} {r.value:g} {r.unit} ({r.flag})" for r in measurements
-                   if r.flag in {"low", "high"} and r.value is not None]
-        summary = ("; ".join(flagged) + " outside reference ranges.") if flagged else \
-            "All measured values within reference ranges."
+        flagged = [
+            f"{r.name} {r.value:g} {r.unit} ({r.flag})"
+            for r in measurements
+            if r.flag in {"low", "high"} and r.value is not None
+        ]
+        summary = (
+            ("; ".join(flagged) + " outside reference ranges.")
+            if flagged
+            else "All measured values within reference ranges."
+        )
         if m.axis_category and m.axis_category != "normal":
             summary += f" Axis: {m.axis_category}."
         return AnalysisResult(
             analyzer=self.name,
             model=info,
-            card={"method": DELINEATOR, "analysis_fs_hz": m.analysis_fs_hz,
-                  "qtc_limits": "by sex" if sex else "sex unknown: male limit (450 ms)",
-                  "intended_use": "automated interval measurement for clinician review"},
+            card={
+                "method": DELINEATOR,
+                "analysis_fs_hz": m.analysis_fs_hz,
+                "qtc_limits": "by sex" if sex else "sex unknown: male limit (450 ms)",
+                "intended_use": "automated interval measurement for clinician review",
+            },
             trained_on=info.trained_on,
             demonstration=False,
             measurements=measurements,

@@ -62,8 +62,9 @@ def _grid_lines(ax: object) -> None:
         ax.add_collection(LineCollection(segs, linewidths=width, colors=colour, zorder=0))  # type: ignore[attr-defined]
 
 
-def _attribution_rows(record: ECGRecord, attribution: np.ndarray | None, source_leads: tuple[str, ...]) -> \
-        np.ndarray | None:
+def _attribution_rows(
+    record: ECGRecord, attribution: np.ndarray | None, source_leads: tuple[str, ...]
+) -> np.ndarray | None:
     if attribution is None:
         return None
     attr = np.asarray(attribution, dtype=np.float64)
@@ -120,10 +121,14 @@ def plot_12lead(
     width_mm, height_mm = SHEET_SIZE_MM
     fig = Figure(figsize=(width_mm / 25.4, height_mm / 25.4), dpi=_DPI, facecolor="white")
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((
-        _MARGIN_MM["left"] / width_mm, _MARGIN_MM["bottom"] / height_mm,
-        _GRID_W_MM / width_mm, _GRID_H_MM / height_mm,
-    ))
+    ax = fig.add_axes(
+        (
+            _MARGIN_MM["left"] / width_mm,
+            _MARGIN_MM["bottom"] / height_mm,
+            _GRID_W_MM / width_mm,
+            _GRID_H_MM / height_mm,
+        )
+    )
     ax.set_xlim(-_CAL_MM, _SHEET_S * PAPER_SPEED_MM_PER_S)
     ax.set_ylim(0.0, _GRID_H_MM)
     ax.set_axis_off()
@@ -146,24 +151,34 @@ def plot_12lead(
             y = baseline + (v - np.median(v)) * GAIN_MM_PER_MV
             if attr_rows is not None:
                 strength = attr_rows[STANDARD_LEADS.index(lead), a:b]
-                ax.imshow(strength[None, :], extent=(x[0], x[-1], baseline - _ROW_MM / 2, baseline + _ROW_MM / 2),
-                          cmap="YlOrRd", vmin=0.0, vmax=1.0, alpha=0.65 * strength[None, :], aspect="auto",
-                          interpolation="nearest", zorder=1)
+                ax.imshow(
+                    strength[None, :],
+                    extent=(x[0], x[-1], baseline - _ROW_MM / 2, baseline + _ROW_MM / 2),
+                    cmap="YlOrRd",
+                    vmin=0.0,
+                    vmax=1.0,
+                    alpha=0.65 * strength[None, :],
+                    aspect="auto",
+                    interpolation="nearest",
+                    zorder=1,
+                )
             ax.plot(x, y, color="black", linewidth=0.6, zorder=4)
             ax.text(x[0] + 1.0, baseline + _ROW_MM / 2 - 4.0, lead, fontsize=7, fontweight="bold", zorder=5)
             if c > 0:
                 ax.plot([x[0], x[0]], [baseline - 3.0, baseline + 3.0], color="black", linewidth=0.6, zorder=4)
     duration = std.duration_s()
     heading = title or f"12-lead ECG · {fs:g} Hz · {duration:.1f} s" + (
-        f" (first {_SHEET_S:g} s shown)" if duration > _SHEET_S else "")
+        f" (first {_SHEET_S:g} s shown)" if duration > _SHEET_S else ""
+    )
     fig.text(_MARGIN_MM["left"] / width_mm, 1.0 - 7.0 / height_mm, heading, fontsize=9, fontweight="bold")
-    scale = (f"{PAPER_SPEED_MM_PER_S:g} mm/s · {GAIN_MM_PER_MV:g} mm/mV · grid 1 mm / 5 mm · "
-             f"rhythm strip: lead {RHYTHM_LEAD}")
+    scale = (
+        f"{PAPER_SPEED_MM_PER_S:g} mm/s · {GAIN_MM_PER_MV:g} mm/mV · grid 1 mm / 5 mm · "
+        f"rhythm strip: lead {RHYTHM_LEAD}"
+    )
     if attr_rows is not None:
         scale += " · shading: model attribution (darker = more influence)"
     fig.text(_MARGIN_MM["left"] / width_mm, 8.0 / height_mm, scale, fontsize=6.5)
-    fig.text(_MARGIN_MM["left"] / width_mm, 3.0 / height_mm, DECISION_SUPPORT_NOTICE, fontsize=6.5,
-             style="italic")
+    fig.text(_MARGIN_MM["left"] / width_mm, 3.0 / height_mm, DECISION_SUPPORT_NOTICE, fontsize=6.5, style="italic")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=_DPI, facecolor="white")
     png = buffer.getvalue()

@@ -51,12 +51,17 @@ REFERENCE_RANGES: dict[str, tuple[float, float, str]] = {
     "HR_bpm": (60.0, 100.0, "resting sinus rate 60–100 bpm (bradycardia < 60, tachycardia > 100)"),
     "RR_ms": (600.0, 1000.0, "RR of a 60–100 bpm rate"),
     "PR_ms": (120.0, 200.0, f"PR 120–200 ms (> 200 ms first-degree AV block); {_AHA2009}"),
-    "QRS_ms": (70.0, 110.0, f"QRS 70–110 ms (110–119 incomplete, ≥ 120 complete bundle branch block); "
-                            f"{_AHA2009}, Part III"),
-    "QTc_ms_male": (340.0, 450.0, f"QTc prolonged ≥ 450 ms in men ({_AHA2009}, Part IV); short ≤ 340 ms "
-                                  "(ESC 2015)"),
-    "QTc_ms_female": (340.0, 460.0, f"QTc prolonged ≥ 460 ms in women ({_AHA2009}, Part IV); short ≤ 340 ms "
-                                    "(ESC 2015)"),
+    "QRS_ms": (
+        70.0,
+        110.0,
+        f"QRS 70–110 ms (110–119 incomplete, ≥ 120 complete bundle branch block); {_AHA2009}, Part III",
+    ),
+    "QTc_ms_male": (340.0, 450.0, f"QTc prolonged ≥ 450 ms in men ({_AHA2009}, Part IV); short ≤ 340 ms (ESC 2015)"),
+    "QTc_ms_female": (
+        340.0,
+        460.0,
+        f"QTc prolonged ≥ 460 ms in women ({_AHA2009}, Part IV); short ≤ 340 ms (ESC 2015)",
+    ),
     "QTc_ms": (340.0, 450.0, "QTc with sex unknown: the male limit (450 ms) is used, the more sensitive one"),
     "QRS_axis_deg": (-30.0, 90.0, f"frontal QRS axis −30° to +90°; {_AHA2009}, Part III"),
 }
@@ -67,8 +72,12 @@ HIGH_BOUND_EXCLUSIVE: frozenset[str] = frozenset({"QTc_ms_male", "QTc_ms_female"
 _LOW_BOUND_EXCLUSIVE: frozenset[str] = HIGH_BOUND_EXCLUSIVE
 
 #: Aliases: every QTc formula is judged against the same QTc limits.
-_ALIASES = {"QTc_bazett_ms": "QTc_ms", "QTc_fridericia_ms": "QTc_ms", "QRS_axis": "QRS_axis_deg",
-            "axis_deg": "QRS_axis_deg"}
+_ALIASES = {
+    "QTc_bazett_ms": "QTc_ms",
+    "QTc_fridericia_ms": "QTc_ms",
+    "QRS_axis": "QRS_axis_deg",
+    "axis_deg": "QRS_axis_deg",
+}
 
 #: RR intervals are "irregular" when their coefficient of variation exceeds this (a screening heuristic;
 #: marked sinus arrhythmia in the young can exceed it, and it does not name the rhythm).
@@ -201,8 +210,15 @@ def rhythm_regularity(rr_ms: np.ndarray | list[float]) -> dict[str, Any]:
     rr = rr[np.isfinite(rr)]
     threshold = f"irregular when the coefficient of variation of RR exceeds {IRREGULAR_RR_CV:.2f}"
     n = int(rr.size)
-    out: dict[str, Any] = {"n_intervals": n, "mean_rr_ms": None, "sdnn_ms": None, "rmssd_ms": None, "cv": None,
-                           "regularity": "undetermined", "threshold": threshold}
+    out: dict[str, Any] = {
+        "n_intervals": n,
+        "mean_rr_ms": None,
+        "sdnn_ms": None,
+        "rmssd_ms": None,
+        "cv": None,
+        "regularity": "undetermined",
+        "threshold": threshold,
+    }
     if n == 0:
         return out
     out["mean_rr_ms"] = float(rr.mean())

@@ -143,6 +143,7 @@ def _reported_age(root: Any) -> float | None:
         if code is not None and code.get("code") == "21612-7":
             value = parent.find(f"{NS}value")
             if value is not None:
-                return parse_age_years(value.get("value"), "Y" if value.get("unit", "a") in {"a", "yr"} else
-                                       value.get("unit"))
+                return parse_age_years(
+                    value.get("value"), "Y" if value.get("unit", "a") in {"a", "yr"} else value.get("unit")
+                )
     return None

@@ -21,10 +21,20 @@ logger = logging.getLogger(__name__)
 
 #: Multiply samples in the key unit by the value to get millivolts.
 UNIT_TO_MV: dict[str, float] = {
-    "mv": 1.0, "millivolt": 1.0, "millivolts": 1.0,
-    "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "microvolt": 1e-3, "microvolts": 1e-3,
-    "v": 1e3, "volt": 1e3, "volts": 1e3,
-    "nv": 1e-6, "nanovolt": 1e-6, "nanovolts": 1e-6,
+    "mv": 1.0,
+    "millivolt": 1.0,
+    "millivolts": 1.0,
+    "uv": 1e-3,
+    "µv": 1e-3,
+    "μv": 1e-3,
+    "microvolt": 1e-3,
+    "microvolts": 1e-3,
+    "v": 1e3,
+    "volt": 1e3,
+    "volts": 1e3,
+    "nv": 1e-6,
+    "nanovolt": 1e-6,
+    "nanovolts": 1e-6,
 }
 
 
@@ -33,9 +43,7 @@ def unit_factor_mv(unit: str | None, *, what: str = "ECG") -> float:
     key = (unit or "").strip().lower().replace(" ", "")
     if key in UNIT_TO_MV:
         return UNIT_TO_MV[key]
-    raise InputError(
-        f"unknown amplitude unit {unit!r} in {what}; expected one of mV, uV (µV), V", field="ecg"
-    )
+    raise InputError(f"unknown amplitude unit {unit!r} in {what}; expected one of mV, uV (µV), V", field="ecg")
 
 
 def build_record(
@@ -59,8 +67,7 @@ def build_record(
     if not keep:
         raise InputError(f"no standard ECG lead among {list(labels)!r}", field="ecg")
     signal = np.asarray(signal_mv, dtype=np.float64)[keep].astype(np.float32)
-    return ECGRecord(signal=signal, fs_hz=float(fs_hz), leads=tuple(names), source_format=source_format,
-                     meta=meta)
+    return ECGRecord(signal=signal, fs_hz=float(fs_hz), leads=tuple(names), source_format=source_format, meta=meta)
 
 
 def parse_age_years(value: Any, unit: str | None = None) -> float | None:

@@ -75,8 +75,7 @@ def read_muse(path: Path) -> ECGRecord:
         try:
             counts = np.frombuffer(base64.b64decode("".join(raw.split()), validate=True), dtype="<i2")
         except ValueError as exc:
-            raise InputError(f"GE MUSE lead {lead_id}: waveform data is not valid base64: {exc}",
-                             field="ecg") from exc
+            raise InputError(f"GE MUSE lead {lead_id}: waveform data is not valid base64: {exc}", field="ecg") from exc
         per_bit = _number(_text(lead, "LeadAmplitudeUnitsPerBit")) or 1.0
         factor = unit_factor_mv(_text(lead, "LeadAmplitudeUnits"), what=f"GE MUSE lead {lead_id}")
         labels.append(lead_id)
@@ -89,8 +88,9 @@ def read_muse(path: Path) -> ECGRecord:
     meta: dict[str, Any] = {}
     measurements = root.find("RestingECGMeasurements")
     if measurements is not None:
-        device = {key: v for tag, key in MUSE_MEASUREMENTS.items()
-                  if (v := _number(_text(measurements, tag))) is not None}
+        device = {
+            key: v for tag, key in MUSE_MEASUREMENTS.items() if (v := _number(_text(measurements, tag))) is not None
+        }
         if device:
             meta["device_measurements"] = device
     demographics = root.find("PatientDemographics")

@@ -73,8 +73,16 @@ def detect_ecg_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix == ".hea" or (suffix in {".dat", ".mat"} and path.with_suffix(".hea").is_file()):
         return "wfdb"
-    simple = {".dcm": "dicom", ".csv": "csv", ".txt": "csv", ".npy": "npy", ".npz": "npz", ".mat": "mat",
-              ".zip": "zip", ".dicom": "dicom"}
+    simple = {
+        ".dcm": "dicom",
+        ".csv": "csv",
+        ".txt": "csv",
+        ".npy": "npy",
+        ".npz": "npz",
+        ".mat": "mat",
+        ".zip": "zip",
+        ".dicom": "dicom",
+    }
     with path.open("rb") as fh:
         head = fh.read(65536)
     if len(head) >= 132 and head[128:132] == b"DICM":
@@ -123,8 +131,7 @@ def _read_zip(path: Path, *, fs_hz: float | None) -> ECGRecord:
             if target.suffix.lower() == ".hea":
                 headers.append(target)
         if len(headers) != 1:
-            raise InputError(f"ECG .zip must hold exactly one WFDB header (.hea); found {len(headers)}",
-                             field="ecg")
+            raise InputError(f"ECG .zip must hold exactly one WFDB header (.hea); found {len(headers)}", field="ecg")
         return _read_path(headers[0], "wfdb", fs_hz=fs_hz, units=None)
 
 
@@ -150,13 +157,13 @@ def _read_path(path: Path, fmt: str, *, fs_hz: float | None, units: str | None) 
     record = readers[fmt]()
     if fs_hz is not None and fmt in {"wfdb", "dicom", "aecg", "muse"} and abs(record.fs_hz - fs_hz) > 1e-6:
         raise InputError(f"fs_hz={fs_hz:g} Hz contradicts the {fmt} file ({record.fs_hz:g} Hz)", field="ecg")
-    logger.debug("read %s ECG: %d leads × %d samples at %g Hz", fmt, len(record.leads), record.n_samples,
-                 record.fs_hz)
+    logger.debug("read %s ECG: %d leads × %d samples at %g Hz", fmt, len(record.leads), record.n_samples, record.fs_hz)
     return record
 
 
-def read_ecg(path: Path | str, *, format: str | None = None, fs_hz: float | None = None,
-             units: str | None = None) -> ECGRecord:
+def read_ecg(
+    path: Path | str, *, format: str | None = None, fs_hz: float | None = None, units: str | None = None
+) -> ECGRecord:
     """Read an ECG file of any supported format into an ``ECGRecord`` (mV, standard lead names).
 
     Args:
@@ -206,8 +213,15 @@ def _safe_suffix(filename: str) -> str:
     return suffix
 
 
-def read_ecg_bytes(data: bytes, *, filename: str, format: str | None = None, fs_hz: float | None = None,
-                   units: str | None = None, max_bytes: int | None = None) -> ECGRecord:
+def read_ecg_bytes(
+    data: bytes,
+    *,
+    filename: str,
+    format: str | None = None,
+    fs_hz: float | None = None,
+    units: str | None = None,
+    max_bytes: int | None = None,
+) -> ECGRecord:
     """Read an uploaded ECG from memory.
 
     The bytes are written to a private temporary folder as ``upload<suffix>``; the user's ``filename`` is only
@@ -240,6 +254,7 @@ def read_ecg_bytes(data: bytes, *, filename: str, format: str | None = None, fs_
         target.write_bytes(data)
         fmt = format or detect_ecg_format(target)
         if fmt == "wfdb":
-            raise InputError("a WFDB record needs its header and samples together: upload a .zip of .hea + "
-                             ".dat/.mat", field="ecg")
+            raise InputError(
+                "a WFDB record needs its header and samples together: upload a .zip of .hea + .dat/.mat", field="ecg"
+            )
         return _read_path(target, fmt, fs_hz=fs_hz, units=units)

@@ -38,8 +38,15 @@ EXTRA_LEADS: frozenset[str] = frozenset({"VX", "VY", "VZ", "X", "Y", "Z"})
 
 _LEAD_ALIASES: dict[str, str] = {
     # Roman numerals with the prefixes devices use: "DI" (Latin-American/European devices), "LEAD I", "MDC_ECG_LEAD_I"
-    "I": "I", "II": "II", "III": "III", "DI": "I", "DII": "II", "DIII": "III",
-    "AVR": "aVR", "AVL": "aVL", "AVF": "aVF",
+    "I": "I",
+    "II": "II",
+    "III": "III",
+    "DI": "I",
+    "DII": "II",
+    "DIII": "III",
+    "AVR": "aVR",
+    "AVL": "aVL",
+    "AVF": "aVF",
     **{f"V{i}": f"V{i}" for i in range(1, 7)},
     **{f"C{i}": f"V{i}" for i in range(1, 7)},  # IEC chest-electrode naming
 }
@@ -52,7 +59,7 @@ def _canonical_key(name: str) -> str:
     key = re.sub(r"[\s\-_]+", "_", key.strip()).strip("_").upper()
     for prefix in _PREFIXES:
         if key.startswith(prefix) and len(key) > len(prefix):
-            key = key[len(prefix):].lstrip("_")
+            key = key[len(prefix) :].lstrip("_")
             break
     return key.replace("_", "")
 
@@ -212,7 +219,8 @@ class ECGRecord:
         wanted = [normalise_lead_name(ld) for ld in leads]
         missing = [ld for ld in wanted if ld not in self.leads]
         if missing:
-            raise InputError(f"ECG is missing lead(s) {', '.join(missing)}; it has {', '.join(self.leads)}",
-                             field="ecg")
+            raise InputError(
+                f"ECG is missing lead(s) {', '.join(missing)}; it has {', '.join(self.leads)}", field="ecg"
+            )
         idx = [self.leads.index(ld) for ld in wanted]
         return replace(self, signal=self.signal[idx], leads=tuple(wanted))

@@ -28,9 +28,7 @@ def _ratio(fs_from: float, fs_to: float) -> Fraction:
             raise InputError(f"{name} sampling rate must be a positive number of Hz; got {value!r}", field="ecg")
     ratio = Fraction(str(float(fs_to))) / Fraction(str(float(fs_from)))
     if ratio.numerator > 10_000 or ratio.denominator > 10_000:
-        raise InputError(
-            f"cannot resample {fs_from:g} Hz → {fs_to:g} Hz exactly (ratio {ratio} too fine)", field="ecg"
-        )
+        raise InputError(f"cannot resample {fs_from:g} Hz → {fs_to:g} Hz exactly (ratio {ratio} too fine)", field="ecg")
     return ratio
 
 
@@ -65,6 +63,7 @@ def resample(record: ECGRecord, fs_hz: float) -> ECGRecord:
     out = resample_poly(record.signal.astype(np.float64), ratio.numerator, ratio.denominator, axis=1)
     meta = dict(record.meta)
     meta.setdefault("resampled_from_hz", record.fs_hz)
-    logger.debug("resampled ECG %g Hz → %g Hz (up %d, down %d)", record.fs_hz, fs_hz, ratio.numerator,
-                 ratio.denominator)
+    logger.debug(
+        "resampled ECG %g Hz → %g Hz (up %d, down %d)", record.fs_hz, fs_hz, ratio.numerator, ratio.denominator
+    )
     return replace(record, signal=out.astype(np.float32), fs_hz=float(fs_hz), meta=meta)

@@ -23,8 +23,16 @@ logger = logging.getLogger(__name__)
 
 #: Time-column names (lower case) → seconds per unit.
 TIME_COLUMNS: dict[str, float] = {
-    "time": 1.0, "t": 1.0, "time_s": 1.0, "times": 1.0, "seconds": 1.0, "sec": 1.0, "s": 1.0,
-    "time_ms": 1e-3, "ms": 1e-3, "t_ms": 1e-3,
+    "time": 1.0,
+    "t": 1.0,
+    "time_s": 1.0,
+    "times": 1.0,
+    "seconds": 1.0,
+    "sec": 1.0,
+    "s": 1.0,
+    "time_ms": 1e-3,
+    "ms": 1e-3,
+    "t_ms": 1e-3,
 }
 _INDEX_COLUMNS = {"sample", "samples", "index", "idx", "n"}
 _UNIT_IN_NAME = re.compile(r"^(?P<lead>.*?)[\s_]*[\(\[](?P<unit>[^\)\]]+)[\)\]]\s*$")
@@ -32,8 +40,7 @@ _UNIT_IN_NAME = re.compile(r"^(?P<lead>.*?)[\s_]*[\(\[](?P<unit>[^\)\]]+)[\)\]]\
 
 def _need_fs(fs_hz: float | None, what: str) -> float:
     if fs_hz is None:
-        raise InputError(f"unknown sampling rate: {what} does not state it; pass fs_hz (e.g. fs_hz=500)",
-                         field="ecg")
+        raise InputError(f"unknown sampling rate: {what} does not state it; pass fs_hz (e.g. fs_hz=500)", field="ecg")
     if not (np.isfinite(fs_hz) and fs_hz > 0):
         raise InputError(f"sampling rate must be a positive number of Hz; got {fs_hz!r}", field="ecg")
     return float(fs_hz)
@@ -42,12 +49,10 @@ def _need_fs(fs_hz: float | None, what: str) -> float:
 def _fs_from_time(values: np.ndarray, seconds_per_unit: float, column: str) -> float:
     steps = np.diff(values.astype(np.float64)) * seconds_per_unit
     if len(steps) == 0 or not np.all(np.isfinite(steps)) or np.median(steps) <= 0:
-        raise InputError(f"time column {column!r} is not increasing; cannot infer the sampling rate",
-                         field="ecg")
+        raise InputError(f"time column {column!r} is not increasing; cannot infer the sampling rate", field="ecg")
     step = float(np.median(steps))
     if np.max(np.abs(steps - step)) > 0.01 * step + 1e-9:
-        raise InputError(f"time column {column!r} is not evenly spaced; resample to a fixed rate first",
-                         field="ecg")
+        raise InputError(f"time column {column!r} is not evenly spaced; resample to a fixed rate first", field="ecg")
     return float(round(1.0 / step, 6))
 
 
@@ -92,8 +97,13 @@ def read_csv(path: Path, *, fs_hz: float | None = None, units: str | None = None
     except ValueError as exc:
         raise InputError(f"ECG CSV has non-numeric values: {exc}", field="ecg") from exc
     factors = np.array([unit_factor_mv(units or cu or "mV", what="ECG CSV") for cu in col_units])
-    return build_record(data * factors[:, None], fs, labels, source_format="csv",
-                        meta={"units_in_file": units or next((u for u in col_units if u), "mV")})
+    return build_record(
+        data * factors[:, None],
+        fs,
+        labels,
+        source_format="csv",
+        meta={"units_in_file": units or next((u for u in col_units if u), "mV")},
+    )
 
 
 def _first_row_numeric(path: Path) -> bool:
@@ -129,15 +139,21 @@ def _orient(array: np.ndarray, n_leads: int | None, what: str) -> np.ndarray:
     )
 
 
-def _array_record(array: np.ndarray, *, fs_hz: float | None, leads: list[str] | None, units: str | None,
-                  source_format: str, what: str) -> ECGRecord:
+def _array_record(
+    array: np.ndarray, *, fs_hz: float | None, leads: list[str] | None, units: str | None, source_format: str, what: str
+) -> ECGRecord:
     if not np.issubdtype(array.dtype, np.number):
         raise InputError(f"{what} holds {array.dtype} values, not numbers", field="ecg")
     signal = _orient(np.asarray(array, dtype=np.float64), len(leads) if leads else None, what)
     fs = _need_fs(fs_hz, what)
     factor = unit_factor_mv(units or "mV", what=what)
-    return build_record(signal * factor, fs, leads or list(STANDARD_LEADS), source_format=source_format,
-                        meta={"units_in_file": units or "mV"})
+    return build_record(
+        signal * factor,
+        fs,
+        leads or list(STANDARD_LEADS),
+        source_format=source_format,
+        meta={"units_in_file": units or "mV"},
+    )
 
 
 def read_npy(path: Path, *, fs_hz: float | None = None, units: str | None = None) -> ECGRecord:
@@ -165,5 +181,11 @@ def read_npz(path: Path, *, fs_hz: float | None = None, units: str | None = None
         raise InputError(f"fs_hz={fs_hz:g} Hz contradicts the .npz fs ({file_fs:g} Hz)", field="ecg")
     leads = [str(x) for x in arrays["leads"].tolist()] if "leads" in arrays else None
     file_units = str(arrays["units"]) if "units" in arrays else None
-    return _array_record(arrays[signal_key], fs_hz=file_fs if file_fs is not None else fs_hz, leads=leads,
-                         units=units or file_units, source_format="npz", what="the .npz file")
+    return _array_record(
+        arrays[signal_key],
+        fs_hz=file_fs if file_fs is not None else fs_hz,
+        leads=leads,
+        units=units or file_units,
+        source_format="npz",
+        what="the .npz file",
+    )
