@@ -97,7 +97,36 @@ async def _form(request: Request, settings: Any, n_files: int) -> Any:
     return await request.form(max_files=n_files, max_fields=20)
 
 
-@router.post("", response_model=StudyPublic, status_code=201)
+def _multipart_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """OpenAPI request body for a route that parses its multipart form itself (to enforce form limits)."""
+    files = {
+        slot: {"type": "string", "format": "binary", "description": f"{mod} input"}
+        for slot, (mod, _, _) in SLOT_MODALITY.items()
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": {**fields, **files}, "required": required}
+                }
+            },
+        }
+    }
+
+
+_STUDY_FORM = _multipart_body(
+    {
+        "patient_id": {"type": "string", "example": "3f2a…"},
+        "study_date": {"type": "string", "format": "date", "example": "2026-11-23"},
+        "description": {"type": "string", "maxLength": 500},
+        "age_years": {"type": "number", "minimum": 0, "maximum": 120, "example": 63},
+    },
+    ["patient_id", "study_date"],
+)
+
+
+@router.post("", response_model=StudyPublic, status_code=201, openapi_extra=_STUDY_FORM)
 async def create_study(
     request: Request, session: SessionDep, blobs: BlobsDep, settings: SettingsDep, user: CurrentUser
 ) -> Any:
@@ -173,7 +202,9 @@ def delete_study(study_id: str, session: SessionDep, user: CurrentUser) -> Respo
     return Response(status_code=204)
 
 
-@router.post("/{study_id}/inputs", response_model=list[InputPublic], status_code=201)
+@router.post(
+    "/{study_id}/inputs", response_model=list[InputPublic], status_code=201, openapi_extra=_multipart_body({}, [])
+)
 async def add_inputs(
     study_id: str, request: Request, session: SessionDep, blobs: BlobsDep, settings: SettingsDep, user: CurrentUser
 ) -> Any:
