@@ -39,7 +39,12 @@ clean:
 
 # Bundled models: each made by one command from the public data in ../shared/data (see each card.json).
 SHARED ?= ../shared/data
-.PHONY: model-fundus-odir
+.PHONY: model-fundus-odir model-ecg-ptbxl
 model-fundus-odir: install
 	$(VENV)/bin/vitalens train fundus.odir --data $(SHARED)/fundus/odir --out runs/fundus-odir
 	bash scripts/bundle_model.sh runs/fundus-odir models/fundus-odir
+
+model-ecg-ptbxl: install
+	$(VENV)/bin/vitalens train ecg.ptbxl --data $(SHARED)/ecg/ptb-xl --out runs/ecg-ptbxl
+	bash scripts/bundle_model.sh runs/ecg-ptbxl models/ecg-ptbxl
+	$(VENV)/bin/vitalens export models/ecg-ptbxl --onnx

@@ -9,6 +9,7 @@ cp "$run"/artifact/* "$tmp"/
 for f in report.md report.json roc.png pr.png reliability.png; do
   [ -f "$run/$f" ] && cp "$run/$f" "$tmp/"
 done
+chmod 755 "$tmp"; chmod 644 "$tmp"/*
 rm -rf "$dest"
 mv "$tmp" "$dest"
 du -sh "$dest"
