@@ -14,7 +14,7 @@ from vitalens.analyzers.ecg_ptbxl import ATTRIBUTION_BINS, prepare_ecg
 from vitalens.artifacts import CalibrationSpec, InputSpec, ModelCard, NetSpec, TrainingData, save_artifact
 from vitalens.domain import RiskTier, StudyInputs
 from vitalens.errors import InputError
-from vitalens.io.ecg import STANDARD_LEADS, ECGRecord
+from vitalens.io.ecg import STANDARD_LEADS, ECGRecord, write_wfdb
 from vitalens.nets import create_net
 from vitalens.synth.ptbxl import synth_ecg
 
@@ -116,23 +116,12 @@ def test_contract_errors(tmp_path: Path) -> None:
 def test_cli_analyze_ecg_json_and_plot(artifact: Path, tmp_path: Path) -> None:
     import json
 
-    import wfdb
     from typer.testing import CliRunner
 
     from vitalens.cli import app
 
     x = synth_ecg("STTC", fs=100, seed=6)
-    wfdb.wrsamp(
-        "rec",
-        fs=100,
-        units=["mV"] * 12,
-        sig_name=list(STANDARD_LEADS),
-        p_signal=x.T.astype(float),
-        fmt=["16"] * 12,
-        adc_gain=[1000.0] * 12,
-        baseline=[0] * 12,
-        write_dir=str(tmp_path),
-    )
+    write_wfdb(tmp_path, "rec", x, 100, STANDARD_LEADS)
     plot = tmp_path / "sheet.png"
     args = ["analyze", "ecg", str(tmp_path / "rec.hea"), "--artifact", str(artifact), "--json", "--plot", str(plot)]
     result = CliRunner().invoke(app, args)

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from tests.analyzers.test_ecg_ptbxl import make_tiny_ecg_artifact
 from vitalens.config import Settings
-from vitalens.io.ecg import STANDARD_LEADS
+from vitalens.io.ecg import STANDARD_LEADS, write_wfdb
 from vitalens.service.app import create_app
 from vitalens.synth.ptbxl import synth_ecg
 
@@ -28,20 +28,8 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 
 def _wfdb_zip(tmp: Path) -> bytes:
-    import wfdb
-
     x = synth_ecg("MI", fs=100, seed=2)
-    wfdb.wrsamp(
-        "rec",
-        fs=100,
-        units=["mV"] * 12,
-        sig_name=list(STANDARD_LEADS),
-        p_signal=x.T.astype(float),
-        fmt=["16"] * 12,
-        adc_gain=[1000.0] * 12,
-        baseline=[0] * 12,
-        write_dir=str(tmp),
-    )
+    write_wfdb(tmp, "rec", x, 100, STANDARD_LEADS)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for suffix in (".hea", ".dat"):

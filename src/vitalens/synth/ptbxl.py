@@ -123,20 +123,9 @@ def synth_ecg(label: str, *, fs: int = 100, duration_s: float = 10.0, seed: int 
 
 
 def _write_record(folder: Path, name: str, signal: np.ndarray, fs: int) -> None:
-    import wfdb
+    from vitalens.io.ecg import write_wfdb
 
-    folder.mkdir(parents=True, exist_ok=True)
-    wfdb.wrsamp(
-        name,
-        fs=fs,
-        units=["mV"] * 12,
-        sig_name=list(PTBXL_LEADS),
-        p_signal=signal.T.astype(np.float64),
-        fmt=["16"] * 12,
-        adc_gain=[1000.0] * 12,
-        baseline=[0] * 12,
-        write_dir=str(folder),
-    )
+    write_wfdb(folder, name, signal, fs, tuple(PTBXL_LEADS))
 
 
 def write_ptbxl_synth(root: Path | str, n_records: int = 60, *, seed: int = 0, sampling_rate: int = 100) -> Path:

@@ -24,6 +24,7 @@ from vitalens.io.ecg._read import (
 from vitalens.io.ecg._record import STANDARD_LEADS, ECGRecord, normalise_lead_name
 from vitalens.io.ecg._resample import resample, resampled_length
 from vitalens.io.ecg._validate import validate_ecg
+from vitalens.io.ecg._wfdb import write_wfdb
 
 __all__ = [
     "ECG_FORMATS",
@@ -38,6 +39,7 @@ __all__ = [
     "resample",
     "resampled_length",
     "validate_ecg",
+    "write_wfdb",
 ]
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from vitalens.errors import InputError
 from vitalens.io.ecg._common import build_record, parse_age_years, parse_sex, unit_factor_mv
 from vitalens.io.ecg._record import ECGRecord
 
-__all__ = ["read_wfdb"]
+__all__ = ["read_wfdb", "write_wfdb"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,3 +54,34 @@ def read_wfdb(path: Path) -> ECGRecord:
         elif key == "sex" and (sex := parse_sex(value)) is not None:
             meta["sex"] = sex
     return build_record(signal, float(rec.fs), rec.sig_name, source_format="wfdb", meta=meta)
+
+
+def write_wfdb(folder: Path, name: str, signal_mv: np.ndarray, fs_hz: float, leads: tuple[str, ...]) -> Path:
+    """Write ``signal_mv`` ``(leads, samples)`` as a 16-bit WFDB record at 1000 adu/mV; returns the ``.hea`` path.
+
+    Why one writer: the synthetic twins, the feedback export and the tests all write PTB-XL-style records, and
+    they must agree on gain and format with what PTB-XL ships (16-bit, 1 µV resolution). Values beyond ±32 mV
+    (outside a 16-bit range at that gain) and NaNs are clipped/zeroed, with a warning, rather than overflowing.
+    """
+    import wfdb
+
+    signal = np.asarray(signal_mv, dtype=np.float64)
+    if signal.ndim != 2 or signal.shape[0] != len(leads):
+        raise InputError(f"signal has shape {signal.shape}; expected ({len(leads)}, samples)", field="ecg")
+    clean = np.clip(np.nan_to_num(signal), -32.0, 32.0)
+    if not np.array_equal(clean, signal):
+        logger.warning("write_wfdb: NaN or |value| > 32 mV clipped in record %s", name)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    wfdb.wrsamp(
+        name,
+        fs=fs_hz,
+        units=["mV"] * len(leads),
+        sig_name=list(leads),
+        p_signal=clean.T,
+        fmt=["16"] * len(leads),
+        adc_gain=[1000.0] * len(leads),
+        baseline=[0] * len(leads),
+        write_dir=str(folder),
+    )
+    return folder / f"{name}.hea"

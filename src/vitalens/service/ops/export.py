@@ -331,24 +331,10 @@ def _fold(patient_id: str) -> int:
 
 
 def _write_wfdb(folder: Path, name: str, signal_mv: Any, fs: int) -> None:
-    import numpy as np
-    import wfdb
-
     from vitalens.data.ptbxl import PTBXL_LEADS
+    from vitalens.io.ecg import write_wfdb
 
-    folder.mkdir(parents=True, exist_ok=True)
-    clipped = np.clip(np.nan_to_num(signal_mv.astype(np.float64)), -32.0, 32.0)  # 16-bit at 1000 adu/mV
-    wfdb.wrsamp(
-        name,
-        fs=fs,
-        units=["mV"] * len(PTBXL_LEADS),
-        sig_name=list(PTBXL_LEADS),
-        p_signal=clipped.T,
-        fmt=["16"] * len(PTBXL_LEADS),
-        adc_gain=[1000.0] * len(PTBXL_LEADS),
-        baseline=[0] * len(PTBXL_LEADS),
-        write_dir=str(folder),
-    )
+    write_wfdb(folder, name, signal_mv, fs, tuple(PTBXL_LEADS))
 
 
 def _write_ptbxl(
