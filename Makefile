@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP_ENV := PIP_FIND_LINKS= PIP_DISABLE_PIP_VERSION_CHECK=1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: serve test test-all lint format bench install models clean
+.PHONY: serve test test-setup test-all lint format bench install models clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ install: $(VENV)/.installed
 serve: install
 	$(VENV)/bin/vitalens serve --host 127.0.0.1 --port 8000
 
-test: install
+test: install test-setup
 	bash scripts/test.sh
+
+# What the tests need beside Python: PostgreSQL and Redis running, Debian's Chromium and axe-core for the browser
+# tests. Each step is skipped when already done; without root the browser tests skip (and fail under CI=true).
+test-setup:
+	bash scripts/services.sh
+	bash scripts/e2e_setup.sh || echo "warning: could not install Chromium/axe-core; browser tests will skip" >&2
 
 test-all: install
 	$(PY) -m pytest -m "" -q
