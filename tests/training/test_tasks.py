@@ -25,6 +25,15 @@ def test_register_a_task_plugin_and_refuse_duplicates() -> None:
             labels = ["a", "b"]
             Options = _FakeOptions
 
+            def build_data(self, data_root):  # type: ignore[no-untyped-def]
+                raise AssertionError("not used")
+
+            def forward(self, net, batch):  # type: ignore[no-untyped-def]
+                raise AssertionError("not used")
+
+            def input_spec(self, bundle):  # type: ignore[no-untyped-def]
+                raise AssertionError("not used")
+
     recipe = Recipe.load({"analyzer": name, "net": {"name": "x"}, "task": {"width": 5}})
     task = get_task(name, recipe)
     assert task.name == name and task.options.width == 5 and task.net_kwargs() == {"num_classes": 2}

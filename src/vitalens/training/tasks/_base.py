@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,7 @@ class TaskOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TrainingTask:
+class TrainingTask(ABC):
     """Base of every task plug-in. Subclasses set the class attributes and implement the abstract methods.
 
     Class attributes:
@@ -113,9 +114,9 @@ class TrainingTask:
         self.options = self.Options.model_validate(recipe.task)
 
     # -- data -------------------------------------------------------------------------------------------------
+    @abstractmethod
     def build_data(self, data_root: Path) -> DataBundle:
         """Read ``data_root`` (the dataset's published layout) into patient-level splits."""
-        raise NotImplementedError
 
     def provenance(self, data_root: Path) -> Literal["real", "synthetic"]:
         """``synthetic`` when the recipe says so or the root holds a synthetic-twin marker file."""
@@ -141,9 +142,9 @@ class TrainingTask:
 
         return create_net(self.recipe.net.name, pretrained=self.recipe.net.pretrained, **self.net_kwargs())
 
+    @abstractmethod
     def forward(self, net: torch.nn.Module, batch: Any) -> torch.Tensor:
         """Run one batch through the net; returns logits ``(B, L)``."""
-        raise NotImplementedError
 
     def targets(self, batch: Any) -> torch.Tensor:
         """The batch's 0/1 targets ``(B, L)`` as float."""
@@ -154,8 +155,9 @@ class TrainingTask:
         return {}
 
     # -- card -------------------------------------------------------------------------------------------------
+    @abstractmethod
     def input_spec(self, bundle: DataBundle) -> InputSpec:
-        raise NotImplementedError
+        """The input contract written into the card (modality, size or rate, normalisation)."""
 
     def training_data(self, bundle: DataBundle) -> TrainingData:
         from vitalens.artifacts import TrainingData
