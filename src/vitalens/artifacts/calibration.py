@@ -62,5 +62,6 @@ def apply_calibration(spec: CalibrationSpec, logits: np.ndarray) -> np.ndarray:
         out = np.empty_like(p)
         for j in range(k):
             out[:, j] = np.interp(p[:, j], np.asarray(xs[j], float), np.asarray(ys[j], float))
-        return np.clip(out, 0.0, 1.0)
+        clipped: np.ndarray = np.clip(out, 0.0, 1.0)
+        return clipped
     raise ValueError(f"unknown calibration method {spec.method}")
