@@ -20,9 +20,16 @@ _SPEC_APP = create_app(Settings(environment="test", secret_key="x" * 40))
 schema = schemathesis.openapi.from_dict(_SPEC_APP.openapi())
 
 
-def _check(case, client, world, db_engine) -> None:
-    if db_engine.dialect.name != "sqlite":
-        pytest.skip("the bounded run uses SQLite; bench/schemathesis_run.py covers PostgreSQL")
+@pytest.fixture(scope="module")
+def db_engine(tmp_path_factory):
+    """The bounded run uses SQLite only (``bench/schemathesis_run.py`` fuzzes PostgreSQL too)."""
+    from tests.utils.databases import migrated_engine
+
+    with migrated_engine("sqlite", tmp_path_factory.mktemp("db-fuzz")) as engine:
+        yield engine
+
+
+def _check(case, client, world) -> None:
     headers = {**(case.headers or {}), **world.a.headers["clinician"]}
     kwargs = case.as_transport_kwargs(base_url="http://testserver", headers=headers)
     kwargs.pop("verify", None)
@@ -58,5 +65,5 @@ _SETTINGS = settings(max_examples=2, deadline=None, suppress_health_check=list(H
 
 @schema.parametrize()
 @_SETTINGS
-def test_no_server_error(case, client, world, db_engine) -> None:
-    _check(case, client, world, db_engine)
+def test_no_server_error(case, client, world) -> None:
+    _check(case, client, world)
