@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.utils.databases import BACKENDS, migrated_engine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VITALENS_ENVIRONMENT", "test")
@@ -38,3 +42,25 @@ def _torch_threads() -> None:
     except ImportError:  # pragma: no cover
         return
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def db_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A migrated database shared by the session, one per backend (store and service tests use the same one).
+
+    SQLite always; PostgreSQL when reachable (skipped with the reason otherwise, failing under ``CI=true``).
+    """
+    with migrated_engine(request.param, tmp_path_factory.mktemp(f"db-{request.param}")) as engine:
+        yield engine
+
+
+@pytest.fixture
+def db(db_engine: Any) -> Iterator[Any]:
+    """A session on ``db_engine``, closed after the test."""
+    from vitalens.store import make_session_factory
+
+    session = make_session_factory(db_engine)()
+    try:
+        yield session
+    finally:
+        session.close()

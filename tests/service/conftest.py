@@ -17,30 +17,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tests.utils import factories as f
-from tests.utils.databases import BACKENDS, migrated_engine
 from vitalens.config import Settings
 from vitalens.service.security import create_access_token
 from vitalens.store.models import Patient, Site, Study, User
 
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"  # noqa: S105
-
-
-@pytest.fixture(scope="session", params=BACKENDS)
-def db_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """A migrated database shared by the session, one per backend."""
-    with migrated_engine(request.param, tmp_path_factory.mktemp(f"db-{request.param}")) as engine:
-        yield engine
-
-
-@pytest.fixture
-def db(db_engine: Engine) -> Iterator[Session]:
-    from vitalens.store import make_session_factory
-
-    session = make_session_factory(db_engine)()
-    try:
-        yield session
-    finally:
-        session.close()
 
 
 @pytest.fixture
