@@ -20,13 +20,10 @@ __all__ = ["sigmoid", "apply_calibration"]
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function."""
-    z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
+    """Numerically stable logistic function (SciPy's ``expit``), as float64."""
+    from scipy.special import expit
+
+    out: np.ndarray = expit(np.asarray(z, dtype=np.float64))
     return out
 
 

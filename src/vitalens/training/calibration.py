@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import expit
 
 from vitalens.artifacts import CalibrationSpec
+from vitalens.artifacts.calibration import sigmoid
 
 __all__ = [
     "fit_temperature",
@@ -32,10 +32,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _EPS = 1e-7
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return expit(np.asarray(x, dtype=float))
 
 
 def logit(p: np.ndarray) -> np.ndarray:
