@@ -120,3 +120,23 @@ def test_real_sample_split_keeps_every_label_in_every_split() -> None:
     assert sum(v.size for v in split.values()) == 304
     for name, idx in split.items():
         assert ds.targets[idx].sum(axis=0).min() >= 3, name
+
+
+@pytest.mark.parametrize(
+    ("age", "band"),
+    [
+        (0.0, "<50"),
+        (49.999, "<50"),
+        (50.0, "50-64"),
+        (64.9, "50-64"),
+        (65.0, "65+"),
+        (-1.0, "unknown"),
+        (float("nan"), "unknown"),
+        (None, "unknown"),
+        (250.0, "unknown"),
+    ],
+)
+def test_age_band_edges_are_lower_inclusive(age: float | None, band: str) -> None:
+    from vitalens.data.splits import age_band
+
+    assert age_band(age, (("<50", 0, 50), ("50-64", 50, 65), ("65+", 65, 200))) == band

@@ -74,8 +74,9 @@ AGE_BANDS: tuple[tuple[str, float, float], ...] = (
 
 def age_band(age_years: float | None) -> str:
     """The band of ``age_years`` (``AGE_BANDS``; 40 → '40-59', 80 → '>=80'); 'unknown' when missing."""
-    if age_years is None or not np.isfinite(age_years) or age_years < 0:
-        return "unknown"
+    from vitalens.data.splits import age_band as _band
+
+    return _band(age_years, AGE_BANDS)
     for name, lo, hi in AGE_BANDS:
         if lo <= age_years < hi:
             return name

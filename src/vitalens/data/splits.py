@@ -23,7 +23,7 @@ import numpy as np
 
 from vitalens.errors import InputError
 
-__all__ = ["patient_split", "patient_kfold", "patient_targets"]
+__all__ = ["patient_split", "patient_kfold", "patient_targets", "age_band"]
 
 logger = logging.getLogger(__name__)
 
@@ -184,3 +184,17 @@ def patient_kfold(
         (_samples_of(tr, inverse), _samples_of(te, inverse))
         for tr, te in splitter.split(np.zeros((patients.size, 1)), y)
     ]
+
+
+def age_band(age_years: float | None, bands: Sequence[tuple[str, float, float]]) -> str:
+    """The name of the band ``[lower, upper)`` holding ``age_years`` (years), for subgroup metrics.
+
+    Each dataset passes its own bands (adult fundus screening and PTB-XL use different ones). Returns
+    ``"unknown"`` for a missing, NaN, negative or out-of-band age.
+    """
+    if age_years is None or not np.isfinite(age_years) or age_years < 0:
+        return "unknown"
+    for name, lo, hi in bands:
+        if lo <= age_years < hi:
+            return name
+    return "unknown"

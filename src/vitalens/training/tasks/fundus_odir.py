@@ -33,10 +33,9 @@ AGE_BANDS: tuple[tuple[str, float, float], ...] = (("<50", 0, 50), ("50-64", 50,
 
 def age_band(age_years: float) -> str:
     """Band of an age for the subgroup report: ``<50``, ``50-64`` or ``65+`` (lower edge inclusive)."""
-    for name, lo, hi in AGE_BANDS:
-        if lo <= age_years < hi:
-            return name
-    return "unknown"
+    from vitalens.data.splits import age_band as _band
+
+    return _band(age_years, AGE_BANDS)
 
 
 class FundusOdirOptions(TaskOptions):
