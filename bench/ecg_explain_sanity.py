@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from vitalens.artifacts import load_model
+from vitalens.data.ptbxl import PTBXLDataset
+from vitalens.explain import model_randomization_check, steps_as_dicts
+from vitalens.explain.attribution1d import attribute_1d
 
-from vitalens.artifacts import load_model  # noqa: E402
-from vitalens.data.ptbxl import PTBXLDataset  # noqa: E402
-from vitalens.explain import model_randomization_check, steps_as_dicts  # noqa: E402
-from vitalens.explain.attribution1d import attribute_1d  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 logger = logging.getLogger("bench.ecg_explain_sanity")
 

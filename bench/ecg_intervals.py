@@ -20,19 +20,18 @@ import json
 import logging
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from vitalens import DECISION_SUPPORT_NOTICE
+from vitalens.analyzers.ecg_intervals import DELINEATOR, measure_ecg_intervals
+from vitalens.io.ecg import read_ecg
 
-from vitalens import DECISION_SUPPORT_NOTICE  # noqa: E402
-from vitalens.analyzers.ecg_intervals import DELINEATOR, measure_ecg_intervals  # noqa: E402
-from vitalens.io.ecg import read_ecg  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 logger = logging.getLogger("bench.ecg_intervals")
 

@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from vitalens.training import train
 
-from vitalens.training import train  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 logger = logging.getLogger("bench.ecg_ptbxl")
 

@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from vitalens.artifacts import apply_calibration, load_model
+from vitalens.data.ptbxl import PTBXLDataset
+from vitalens.risk.ecg_tiers import ABNORMAL_CLASSES, overall_tier
 
-from vitalens.artifacts import apply_calibration, load_model  # noqa: E402
-from vitalens.data.ptbxl import PTBXLDataset  # noqa: E402
-from vitalens.risk.ecg_tiers import ABNORMAL_CLASSES, overall_tier  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 logger = logging.getLogger("bench.ecg_robustness")
 

@@ -20,18 +20,14 @@ import json
 import logging
 import math
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-
-from vitalens import DECISION_SUPPORT_NOTICE  # noqa: E402
-from vitalens.explain import (  # noqa: E402
+from vitalens import DECISION_SUPPORT_NOTICE
+from vitalens.explain import (
     bilateral_eye_model,
     gradcam_bilateral,
     model_randomization_check,
@@ -39,6 +35,9 @@ from vitalens.explain import (  # noqa: E402
     saliency_2d,
     steps_as_dicts,
 )
+
+REPO = Path(__file__).resolve().parents[1]
+
 
 logger = logging.getLogger("bench.explain_sanity")
 

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from vitalens.artifacts import ONNX_FILE, load_model
+from vitalens.artifacts.onnx import example_input_shape, export_onnx
 
-from vitalens.artifacts import ONNX_FILE, load_model  # noqa: E402
-from vitalens.artifacts.onnx import example_input_shape, export_onnx  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 logger = logging.getLogger("bench.inference")
 

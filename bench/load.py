@@ -49,10 +49,10 @@ from typing import Any
 import httpx
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from vitalens import DECISION_SUPPORT_NOTICE
 
-from vitalens import DECISION_SUPPORT_NOTICE  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 __all__ = ["main", "percentile", "route_table", "LoadStats"]
 
