@@ -69,7 +69,7 @@ class FundusOdirAnalyzer(Analyzer):
         for name in ("fundus_left", "fundus_right"):
             image = getattr(inputs, name)
             tensors.append(pre(image).unsqueeze(0).to(self.device))
-            geometries.append(pre.geometry(image) if hasattr(pre, "geometry") else None)
+            geometries.append(pre.geometry(image))
         age_mean = float(spec.extra.get("age_mean", 0.0))
         age_std = float(spec.extra.get("age_std", 1.0)) or 1.0
         age = torch.tensor(
@@ -140,7 +140,7 @@ class FundusOdirAnalyzer(Analyzer):
                 ("right", geometries[1], inputs.fundus_right),
             ):
                 heat = gradcam_bilateral(net, left, right, age, target_index=j, eye=eye)
-                heat = _to_input_coordinates(heat, geometry, image.shape[:2])
+                heat = np.asarray(geometry.to_input(heat), dtype=np.float32)
                 out.append(
                     Explanation(
                         target=finding.code,
@@ -152,14 +152,3 @@ class FundusOdirAnalyzer(Analyzer):
                     )
                 )
         return out
-
-
-def _to_input_coordinates(heat: np.ndarray, geometry: Any, shape: tuple[int, int]) -> np.ndarray:
-    """Map a heat map from the net's square input back onto the uploaded image (undo pad and crop)."""
-    from PIL import Image
-
-    h, w = shape
-    if geometry is not None and hasattr(geometry, "to_input"):
-        return np.asarray(geometry.to_input(heat), dtype=np.float32)
-    resized = Image.fromarray(np.asarray(heat, dtype=np.float32), mode="F").resize((w, h), Image.BILINEAR)
-    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
