@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vitalens._cli._common import user_errors
+from vitalens.service.ops.predict import fundus_json
 
 __all__ = ["register", "analyze_app", "print_result"]
 
@@ -131,29 +132,6 @@ def analyze_fundus(
         typer.echo(json.dumps(fundus_json(result), indent=2))
     else:
         print_result(result)
-
-
-def fundus_json(result: object) -> dict[str, object]:
-    """The documented JSON of a fundus analysis (CLI ``--json`` and ``POST /api/v1/predict/fundus``)."""
-    from vitalens.domain import AnalysisResult
-
-    assert isinstance(result, AnalysisResult)
-    return {
-        "probabilities": result.probabilities,
-        "positive": result.positive,
-        "thresholds": {f.code: f.threshold for f in result.findings},
-        "proxies": result.proxies,
-        "band": result.band.value if result.band else None,
-        "explanation": result.explanation,
-        "model": result.model.model_dump(mode="json"),
-        "trained_on": result.trained_on,
-        "demonstration": result.demonstration,
-        "warnings": result.warnings,
-        "decision_support_notice": result.decision_support_notice,
-        "explanations": [
-            {"target": e.target, "input": e.input_name, "method": e.method, "note": e.note} for e in result.explanations
-        ],
-    }
 
 
 def register(app: typer.Typer) -> None:

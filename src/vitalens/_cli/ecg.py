@@ -15,68 +15,11 @@ import typer
 
 from vitalens._cli._common import user_errors
 from vitalens._cli.analyze import analyze_app, print_result
+from vitalens.service.ops.predict import attribution_summary, ecg_json, run_ecg
 
-__all__ = ["register", "ecg_json", "run_ecg", "attribution_summary"]
+__all__ = ["register"]
 
 logger = logging.getLogger(__name__)
-
-
-def attribution_summary(result: Any, top_k: int = 3) -> dict[str, Any]:
-    """Per explained class: the leads with the most attribution and the time (s) of the pooled peak."""
-    out: dict[str, Any] = {}
-    leads = result.extras.get("leads", [])
-    for code, a in result.extras.get("attribution", {}).items():
-        import numpy as np
-
-        per_lead = np.asarray(a["per_lead"], dtype=float)
-        pooled = np.asarray(a["pooled"], dtype=float)
-        order = np.argsort(-per_lead.sum(axis=1))[:top_k]
-        out[code] = {
-            "method": a["method"],
-            "top_leads": [leads[i] for i in order] if leads else [int(i) for i in order],
-            "peak_time_s": round(float(pooled.argmax()) * float(a["bin_s"]), 2),
-        }
-    return out
-
-
-def ecg_json(result: Any, intervals: Any | None = None) -> dict[str, Any]:
-    """The documented JSON of an ECG analysis (CLI ``--json`` and ``POST /api/v1/predict/ecg``)."""
-    body: dict[str, Any] = {
-        "classes": [f.code for f in result.findings],
-        "probabilities": result.probabilities,
-        "calibrated": all(f.calibrated for f in result.findings),
-        "thresholds": {f.code: f.threshold for f in result.findings},
-        "positive": result.positive,
-        "tiers": {f.code: f.tier.value for f in result.findings if f.tier is not None},
-        "tier": result.tier.value if result.tier else None,
-        "tier_edges": result.extras.get("tier_edges"),
-        "intervals": [m.model_dump(mode="json") for m in intervals.measurements] if intervals is not None else [],
-        "attribution": attribution_summary(result),
-        "explanation_method": result.extras.get("explanation_method"),
-        "explanation": result.explanation,
-        "model": result.model.model_dump(mode="json"),
-        "trained_on": result.trained_on,
-        "demonstration": result.demonstration,
-        "warnings": list(result.warnings) + (list(intervals.warnings) if intervals is not None else []),
-        "decision_support_notice": result.decision_support_notice,
-    }
-    return body
-
-
-def run_ecg(record: Any, *, registry_get: Any, explain: bool = True) -> tuple[Any, Any | None]:
-    """Run ``ecg.ptbxl`` and ``ecg.intervals`` on one record; an interval failure becomes a warning."""
-    from vitalens.domain import StudyInputs
-    from vitalens.errors import VitalensError
-
-    inputs = StudyInputs(ecg=record)
-    result = registry_get("ecg.ptbxl")(inputs, explain=explain)
-    intervals = None
-    try:
-        intervals = registry_get("ecg.intervals")(inputs)
-    except VitalensError as exc:
-        logger.warning("ECG intervals not measured: %s", exc)
-        result.warnings.append(f"intervals not measured: {exc}")
-    return result, intervals
 
 
 @analyze_app.command("ecg")

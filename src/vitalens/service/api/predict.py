@@ -74,9 +74,9 @@ def predict_fundus(
 ) -> dict[str, Any]:
     import base64
 
-    from vitalens._cli.analyze import fundus_json
     from vitalens.domain import StudyInputs
     from vitalens.io.images import decode_image
+    from vitalens.service.ops.predict import fundus_json
 
     settings = request.app.state.settings
     age_years = _parse_age(age)

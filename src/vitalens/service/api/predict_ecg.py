@@ -44,8 +44,8 @@ def predict_ecg(
     fs_hz: Annotated[float | None, Form(description="Sampling rate, Hz (CSV without one)", gt=0)] = None,
     explain: Annotated[bool, Form(description="Include per-lead attribution arrays")] = False,
 ) -> dict[str, Any]:
-    from vitalens._cli.ecg import ecg_json, run_ecg
     from vitalens.io.ecg import read_ecg_bytes
+    from vitalens.service.ops.predict import ecg_json, run_ecg
 
     settings = request.app.state.settings
     data = read_upload(file, field="ecg", max_bytes=settings.max_upload_bytes)
