@@ -59,8 +59,14 @@ def decode_image(
     min_side: int = 64,
     max_bytes: int | None = None,
     colour: ColourPolicy = "rgb",
+    kind: str | None = None,
+    eye: str | None = None,
 ) -> np.ndarray:
     """Decode uploaded bytes into a ``uint8`` array after every safety check.
+
+    A DICOM Part 10 file (Ophthalmic Photography, OCT, DX/CR...) is decoded by
+    :func:`vitalens.io.dicom.read_dicom_image` through DICOM's display pipeline, with its tags checked against
+    ``kind`` and ``eye``; use that function directly to keep the tags (laterality, age, UIDs).
 
     Args:
         data: the raw file content.
@@ -71,6 +77,8 @@ def decode_image(
         max_bytes: refuse files larger than this.
         colour: ``"rgb"`` requires a colour photograph (fundus); ``"gray"`` returns one channel (OCT, X-ray);
             ``"any"`` converts whatever comes to RGB.
+        kind: for DICOM files, the image kind the slot needs (``fundus``, ``oct``, ``cxr``); another is refused.
+        eye: for DICOM files, the eye the slot is for; a file whose laterality names the other eye is refused.
 
     Returns:
         ``(H, W, 3)`` uint8 for ``rgb``/``any``, ``(H, W)`` uint8 for ``gray``.
@@ -85,10 +93,22 @@ def decode_image(
         raise UnsupportedMediaError("the file is empty", field=field)
     if max_bytes is not None and len(data) > max_bytes:
         raise InputError(f"file is {len(data) / 1e6:.1f} MB, above the {max_bytes / 1e6:.1f} MB limit", field=field)
+    from vitalens.io.dicom import is_dicom, read_dicom_image
+
+    if is_dicom(data):
+        return read_dicom_image(
+            data,
+            field=field,
+            colour=colour,
+            kind=kind,  # type: ignore[arg-type]
+            eye=eye,
+            max_pixels=max_pixels,
+            min_side=min_side,
+        ).array
     media_type = sniff_image_type(data)
     if media_type is None:
         raise UnsupportedMediaError(
-            "not an image this input accepts (expected JPEG, PNG, TIFF, BMP or WebP)", field=field
+            "not an image this input accepts (expected JPEG, PNG, TIFF, BMP, WebP or DICOM)", field=field
         )
     depth = _png_bit_depth(data)
     if depth is not None and depth > 8:

@@ -116,10 +116,24 @@ def validate_upload(upload: Upload, *, settings: Settings) -> ValidatedUpload:
         )
     filename = sanitize_filename(upload.filename)
     if colour is not None:
+        from vitalens.io.dicom import is_dicom, read_dicom_image
         from vitalens.io.images import decode_image, sniff_image_type
 
-        array = decode_image(upload.data, field=slot, max_pixels=settings.max_image_pixels, colour=colour)  # type: ignore[arg-type]
-        media_type = sniff_image_type(upload.data) or "application/octet-stream"
+        image_meta: dict[str, Any] = {}
+        if is_dicom(upload.data):
+            # The tags travel with the input (eye, age on the day, UIDs), never the patient's name or birth date.
+            dicom = read_dicom_image(
+                upload.data,
+                field=slot,
+                colour=colour,  # type: ignore[arg-type]
+                kind=modality,  # type: ignore[arg-type]
+                eye=eye,
+                max_pixels=settings.max_image_pixels,
+            )
+            array, media_type, image_meta = dicom.array, "application/dicom", {"dicom": dicom.meta.as_dict()}
+        else:
+            array = decode_image(upload.data, field=slot, max_pixels=settings.max_image_pixels, colour=colour)  # type: ignore[arg-type]
+            media_type = sniff_image_type(upload.data) or "application/octet-stream"
         return ValidatedUpload(
             slot=slot,
             modality=modality,
@@ -129,6 +143,7 @@ def validate_upload(upload: Upload, *, settings: Settings) -> ValidatedUpload:
             data=upload.data,
             width=int(array.shape[1]),
             height=int(array.shape[0]),
+            meta=image_meta,
         )
     from vitalens.io.images import sniff_image_type
 
@@ -174,16 +189,22 @@ def stage_inputs(
 
     rows = []
     for up in uploads:
-        key = staged.put(up.data)
+        data = up.data
+        if up.media_type == "application/dicom":
+            from vitalens.io.dicom import deidentify_bytes
+
+            # Stored without the name, birth date, MRN or physicians the PACS sent: the patient is the pseudonym.
+            data = deidentify_bytes(up.data, pseudonym=study.patient.pseudonym)
+        key = staged.put(data)
         row = Input(
             study_id=study.id,
             slot=up.slot,
             modality=up.modality,
             eye=up.eye,
             filename=up.filename,
-            content_sha256=hashlib.sha256(up.data).hexdigest(),
+            content_sha256=hashlib.sha256(data).hexdigest(),
             media_type=up.media_type,
-            size_bytes=len(up.data),
+            size_bytes=len(data),
             blob_key=key,
             width=up.width,
             height=up.height,
@@ -199,7 +220,7 @@ def stage_inputs(
             record_type="input",
             record_id=row.id,
             patient_id=study.patient_id,
-            detail={"study_id": study.id, "slot": up.slot, "size_bytes": len(up.data)},
+            detail={"study_id": study.id, "slot": up.slot, "size_bytes": len(data)},
         )
         rows.append(row)
     return rows

@@ -17,7 +17,7 @@ from vitalens.config import Settings
 from vitalens.errors import InputError
 from vitalens.service.ops import MAX_PAGE_SIZE, NotFound, Page, require
 from vitalens.service.ops.audit import record_event
-from vitalens.service.ops.inputs import Upload, stage_inputs, validate_upload
+from vitalens.service.ops.inputs import Upload, ValidatedUpload, stage_inputs, validate_upload
 from vitalens.service.ops.patients import visible_patient
 from vitalens.store.blobs import BlobStore, atomic
 from vitalens.store.models import Input, Patient, Study, User
@@ -45,6 +45,15 @@ def _check_date(study_date: date) -> date:
     if study_date.year < 1900:
         raise InputError(f"study date {study_date.isoformat()} is before 1900", field="study_date")
     return study_date
+
+
+def _age_from_dicom(validated: Sequence[ValidatedUpload]) -> float | None:
+    """The patient's age on the day as the uploaded DICOM images state it (the first that does), else None."""
+    for up in validated:
+        age = (up.meta.get("dicom") or {}).get("age_years")
+        if age is not None and 0 <= float(age) <= 120:
+            return float(age)
+    return None
 
 
 def create_study(
@@ -78,6 +87,8 @@ def create_study(
     if len(set(slots)) != len(slots):
         raise InputError(f"each slot may be uploaded once per request, got {slots}", field="slot")
     validated = [validate_upload(u, settings=settings) for u in uploads]
+    if age_years is None:
+        age_years = _age_from_dicom(validated)
     with atomic(session, blobs) as staged:
         study = Study(
             patient_id=patient.id,
