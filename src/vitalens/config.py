@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("var"), description="Root for the SQLite file and local blobs.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite under data_dir if unset.")
     blob_dir: Path | None = None
+    blob_url: str | None = Field(
+        default=None,
+        description="Blob store location overriding blob_dir: s3://bucket/prefix for S3-compatible object storage.",
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible server, e.g. http://minio:9000.")
     models_dir: Path = Field(default_factory=_default_models_dir)
     model_cache_mb: int = Field(default=1024, ge=16, description="Memory budget of the model LRU cache.")
     max_upload_mb: float = Field(default=25.0, gt=0, le=512)
@@ -77,6 +82,11 @@ class Settings(BaseSettings):
     @property
     def blob_root(self) -> Path:
         return self.blob_dir if self.blob_dir is not None else self.data_dir / "blobs"
+
+    @property
+    def blob_location(self) -> str:
+        """Where blobs live: ``blob_url`` (``s3://...``) when set, else the local blob folder."""
+        return self.blob_url or str(self.blob_root)
 
     @property
     def max_upload_bytes(self) -> int:

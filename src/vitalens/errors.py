@@ -6,7 +6,14 @@ Why typed: the HTTP layer and the CLI must tell "the user sent something wrong" 
 
 from __future__ import annotations
 
-__all__ = ["VitalensError", "InputError", "ArtifactError", "UnknownNameError", "UnsupportedMediaError"]
+__all__ = [
+    "VitalensError",
+    "InputError",
+    "ArtifactError",
+    "UnknownNameError",
+    "UnsupportedMediaError",
+    "StorageError",
+]
 
 
 class VitalensError(Exception):
@@ -40,3 +47,7 @@ class ArtifactError(VitalensError):
 
 class UnknownNameError(VitalensError, ValueError):
     """A registry lookup failed; the message lists the valid names and the closest match."""
+
+
+class StorageError(VitalensError):
+    """The blob store (a folder or an S3-compatible server) failed a read or write (HTTP 503); nothing was stored."""

@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
             with session_scope(make_session_factory(engine)) as session:
                 summary = export_feedback(
                     session=session,
-                    blob_store=make_blob_store(settings.blob_root),
+                    blob_store=make_blob_store(settings.blob_location, endpoint_url=settings.s3_endpoint_url),
                     out=out,
                     site_id=site,
                     since=since_date,

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from vitalens import DECISION_SUPPORT_NOTICE, __version__
 from vitalens.config import Settings, get_settings
-from vitalens.errors import ArtifactError, InputError, UnknownNameError, UnsupportedMediaError
+from vitalens.errors import ArtifactError, InputError, StorageError, UnknownNameError, UnsupportedMediaError
 
 __all__ = ["create_app", "ROUTER_MODULES"]
 
@@ -124,6 +124,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _artifact(_: Request, exc: ArtifactError) -> JSONResponse:
         logger.error("model artifact problem: %s", exc)
         return JSONResponse(status_code=503, content={"detail": f"model unavailable: {exc}"})
+
+    @app.exception_handler(StorageError)
+    async def _storage(_: Request, exc: StorageError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": f"storage unavailable: {exc}"})
 
     for module_name in ROUTER_MODULES:
         module = importlib.import_module(module_name)

@@ -77,7 +77,7 @@ def open_store(app: FastAPI, settings: Settings) -> None:
         state.session_factory = make_session_factory(state.engine)
         state.owns_engine = True
     if getattr(state, "blobs", None) is None:
-        state.blobs = make_blob_store(settings.blob_root)
+        state.blobs = make_blob_store(settings.blob_location, endpoint_url=settings.s3_endpoint_url)
     if getattr(state, "rate_limiter", None) is None:
         state.rate_limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
 

@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
+from vitalens.errors import StorageError
+
 __all__ = [
     "BlobStore",
     "LocalBlobStore",
@@ -29,6 +31,7 @@ __all__ = [
     "blob_key_for",
     "make_blob_store",
     "BlobNotFoundError",
+    "StorageError",
 ]
 
 logger = logging.getLogger(__name__)
@@ -70,6 +73,10 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
+        ...
+
+    def iter_keys(self) -> Iterator[str]:
+        """Every key in the store (backups)."""
         ...
 
 
@@ -116,15 +123,38 @@ class LocalBlobStore:
     def delete(self, key: str) -> None:
         self.path_for(key).unlink(missing_ok=True)
 
+    def iter_keys(self) -> Iterator[str]:
+        """Every content address stored under ``root`` (temp files of interrupted writes are skipped)."""
+        base = self.root / "sha256"
+        if not base.is_dir():
+            return
+        for path in sorted(base.glob("*/*/*")):
+            key = "/".join(path.relative_to(self.root).parts)
+            if path.is_file() and _KEY_RE.match(key):
+                yield key
+
+
+def _is_not_found(exc: Exception) -> bool:
+    """True for botocore's 404 / NoSuchKey answers (and only those)."""
+    response = getattr(exc, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in {"404", "NoSuchKey", "NotFound"} or status == 404
+
 
 class S3BlobStore:
-    """Blobs in an S3-compatible bucket (AWS, MinIO, Ceph) via ``boto3`` (install it to use this backend).
+    """Blobs in an S3-compatible bucket (AWS S3, MinIO, Ceph RGW) via ``boto3``.
+
+    Why these choices: every object is written with its SHA-256 checksum, so the server refuses a body damaged in
+    transit; a read is checked against the content address; transport and server failures surface as
+    :class:`~vitalens.errors.StorageError` (HTTP 503, and :func:`atomic` undoes the rows), never as "not found",
+    so a flaky network can never make the store believe a blob is absent and skip writing it.
 
     Args:
         bucket: bucket name.
         prefix: key prefix inside the bucket (e.g. ``vitalens/``).
-        client: a ready ``boto3`` S3 client; built from ``endpoint_url`` and the environment when omitted.
-        endpoint_url: for S3-compatible servers.
+        client: a ready ``boto3`` S3 client; built from ``endpoint_url`` and the environment (``AWS_*``) otherwise.
+        endpoint_url: for S3-compatible servers (``http://minio:9000``).
     """
 
     def __init__(
@@ -133,49 +163,97 @@ class S3BlobStore:
         if client is None:
             try:
                 import boto3
+                from botocore.config import Config
             except ImportError as exc:  # pragma: no cover - depends on the deployment
-                raise RuntimeError("the S3 blob store needs boto3: pip install boto3") from exc
-            client = boto3.client("s3", endpoint_url=endpoint_url)
+                raise RuntimeError("the S3 blob store needs boto3: pip install 'vitalens[s3]'") from exc
+            config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+            client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
 
+    def __repr__(self) -> str:
+        return f"S3BlobStore(bucket={self.bucket!r}, prefix={self.prefix!r})"
+
     def _name(self, key: str) -> str:
         return f"{self.prefix}{_check_key(key)}"
 
+    def _fail(self, what: str, key: str, exc: Exception) -> StorageError:
+        logger.error("S3 %s of %s in bucket %s failed: %s", what, key, self.bucket, exc)
+        return StorageError(f"object storage {what} failed ({type(exc).__name__}); nothing was stored")
+
     def put(self, data: bytes) -> str:
+        import base64
+
         key = blob_key_for(data)
-        if not self.exists(key):
-            self.client.put_object(Bucket=self.bucket, Key=self._name(key), Body=data)
+        if self.exists(key):
+            return key
+        checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._name(key), Body=data, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum
+            )
+        except Exception as exc:
+            raise self._fail("write", key, exc) from exc
+        logger.debug("stored blob %s (%d bytes) in s3://%s/%s", key, len(data), self.bucket, self.prefix)
         return key
 
     def get(self, key: str) -> bytes:
+        name = self._name(key)
         try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=self._name(key))
+            obj = self.client.get_object(Bucket=self.bucket, Key=name)
+            data = bytes(obj["Body"].read())
         except Exception as exc:
-            if type(exc).__name__ in {"NoSuchKey", "ClientError"}:
+            if _is_not_found(exc):
                 raise BlobNotFoundError(key) from None
-            raise
-        return bytes(obj["Body"].read())
+            raise self._fail("read", key, exc) from exc
+        if blob_key_for(data) != key:
+            raise StorageError(f"blob {key} read back from object storage does not match its content address")
+        return data
 
     def exists(self, key: str) -> bool:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._name(key))
-        except Exception:
-            return False
+        except Exception as exc:
+            if _is_not_found(exc):
+                return False
+            raise self._fail("lookup", key, exc) from exc
         return True
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
+        except Exception as exc:
+            if not _is_not_found(exc):
+                raise self._fail("delete", key, exc) from exc
+
+    def iter_keys(self) -> Iterator[str]:
+        """Every content address under the prefix (for backups and consistency checks)."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}sha256/"):
+                for item in page.get("Contents", []):
+                    name = str(item["Key"])[len(self.prefix) :]
+                    if _KEY_RE.match(name):
+                        yield name
+        except Exception as exc:
+            raise self._fail("listing", "*", exc) from exc
 
 
-def make_blob_store(target: str | Path) -> BlobStore:
-    """A blob store for ``target``: ``s3://bucket/prefix`` → :class:`S3BlobStore`, anything else a folder."""
+def make_blob_store(target: str | Path, *, endpoint_url: str | None = None) -> BlobStore:
+    """A blob store for ``target``: ``s3://bucket/prefix`` → :class:`S3BlobStore`, anything else a folder.
+
+    Args:
+        target: ``Settings.blob_location`` (``VITALENS_BLOB_URL`` or the blob folder).
+        endpoint_url: the S3-compatible server (``VITALENS_S3_ENDPOINT_URL``); AWS when omitted.
+    """
     text = str(target)
     if text.startswith("s3://"):
         bucket, _, prefix = text[len("s3://") :].partition("/")
-        endpoint = os.environ.get("VITALENS_S3_ENDPOINT_URL") or None
-        return S3BlobStore(bucket, prefix=f"{prefix.rstrip('/')}/" if prefix else "", endpoint_url=endpoint)
+        if not bucket:
+            raise ValueError(f"blob location {text!r} names no bucket; expected s3://bucket[/prefix]")
+        endpoint = endpoint_url or os.environ.get("VITALENS_S3_ENDPOINT_URL") or None
+        return S3BlobStore(bucket, prefix=f"{prefix.strip('/')}/" if prefix.strip("/") else "", endpoint_url=endpoint)
     return LocalBlobStore(Path(text))
 
 

@@ -48,7 +48,7 @@ def build_job_context(settings: Settings, *, registry: ModelRegistry | None = No
     engine = make_engine(settings.sqlalchemy_url)
     return JobContext(
         session_factory=make_session_factory(engine),
-        blobs=make_blob_store(settings.blob_root),
+        blobs=make_blob_store(settings.blob_location, endpoint_url=settings.s3_endpoint_url),
         registry=registry or ModelRegistry(settings),
         settings=settings,
     )
