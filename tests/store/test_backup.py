@@ -99,7 +99,9 @@ def _populate(db: Session, blobs: LocalBlobStore) -> dict[str, str]:
                 study_id=study.id, analysis_id=analysis.id, status="signed", blob_key=blobs.put(pdf),
                 content_sha256="1" * 64, size_bytes=len(pdf), signed_by_id=user.id,
             ),
-            RefreshToken(user_id=user.id, family_id=new_id(), token_hash=new_id() * 2, expires_at=now + timedelta(days=7)),
+            RefreshToken(
+                user_id=user.id, family_id=new_id(), token_hash=new_id() * 2, expires_at=now + timedelta(days=7)
+            ),
             RevokedToken(jti="jti-" + f.random_suffix(), user_id=user.id, expires_at=now),
             AuditEvent(actor_id=user.id, action="study.create", record_type="study", record_id=study.id,
                        patient_id=patient.id, detail={"slots": ["fundus_left"]}),
