@@ -8,7 +8,7 @@ from vitalens.nets._registry import create_net, is_net, list_nets, register_net
 
 __all__ = ["create_net", "is_net", "list_nets", "register_net"]
 
-_NET_MODULES = ("vitalens.nets.bilateral", "vitalens.nets.resnet1d")
+_NET_MODULES = ("vitalens.nets.bilateral", "vitalens.nets.resnet1d", "vitalens.nets.unet")
 
 for _module in _NET_MODULES:
     try:

@@ -35,7 +35,14 @@ from PIL import Image, ImageDraw, ImageFilter
 from vitalens.data.odir import ODIR_LABELS, ODIR_SHEET_COLUMNS
 from vitalens.errors import InputError
 
-__all__ = ["write_odir_synth", "synth_odir_patients", "render_fundus", "EyeFindings"]
+__all__ = [
+    "write_odir_synth",
+    "synth_odir_patients",
+    "render_fundus",
+    "render_fundus_layers",
+    "FundusLayers",
+    "EyeFindings",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +234,26 @@ def _dots(
         draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
 
 
+@dataclass(frozen=True)
+class FundusLayers:
+    """A rendered fundus photograph with the ground truth behind it (for the vessel twin and its tests).
+
+    Attributes:
+        image: uint8 ``(size, size, 3)`` RGB, black outside the field of view.
+        arteries, veins: float32 ``(size, size)`` coverage 0–1 of the drawn arterioles and venules.
+        fov: bool ``(size, size)`` circular field of view.
+        disc_xy: optic-disc centre ``(x, y)``, pixels.
+        disc_radius: optic-disc radius, pixels.
+    """
+
+    image: np.ndarray
+    arteries: np.ndarray
+    veins: np.ndarray
+    fov: np.ndarray
+    disc_xy: tuple[float, float]
+    disc_radius: float
+
+
 def render_fundus(rng: np.random.Generator, size: int, side: str, findings: EyeFindings) -> np.ndarray:
     """Render one procedural fundus photograph with the visible signs of ``findings``.
 
@@ -239,6 +266,11 @@ def render_fundus(rng: np.random.Generator, size: int, side: str, findings: EyeF
     Returns:
         uint8 ``(size, size, 3)`` RGB, black outside the circular field of view.
     """
+    return render_fundus_layers(rng, size, side, findings).image
+
+
+def render_fundus_layers(rng: np.random.Generator, size: int, side: str, findings: EyeFindings) -> FundusLayers:
+    """:func:`render_fundus` with its vessel masks, field of view and disc position (same RNG draws)."""
     s = size / 256.0
     codes = set(findings.keywords)
     side_sign = 1.0 if side == "right" else -1.0
@@ -306,7 +338,14 @@ def render_fundus(rng: np.random.Generator, size: int, side: str, findings: EyeF
         _blend(out, np.full(out.shape[:2], rng.uniform(0.35, 0.55), np.float32), (0.78, 0.62, 0.5))
     out += 0.012 * rng.standard_normal(out.shape[:2], dtype=np.float32)[..., None]
     fov = np.clip((1.0 - r_fov) * radius / 1.5, 0, 1)[..., None]
-    return (np.clip(out * fov, 0, 1) * 255).astype(np.uint8)
+    return FundusLayers(
+        image=(np.clip(out * fov, 0, 1) * 255).astype(np.uint8),
+        arteries=arteries,
+        veins=veins,
+        fov=fov[..., 0] > 0.5,
+        disc_xy=(float(disc[0]), float(disc[1])),
+        disc_radius=float(disc_r),
+    )
 
 
 @functools.lru_cache(maxsize=4)

@@ -243,9 +243,13 @@ def train(
     from vitalens.training.predict import predict_dataset
     from vitalens.training.report import evaluate_split, write_report
     from vitalens.training.samplers import make_weighted_sampler
-    from vitalens.training.tasks import get_task
+    from vitalens.training.tasks import get_task, get_task_class
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if get_task_class(analyzer).problem == "segmentation":  # a logit per pixel: its own loop, same artifact/report
+        from vitalens.training.segmentation import train_segmentation
+
+        return train_segmentation(analyzer, data=data, out=out, recipe=recipe, overrides=overrides, resume=resume)
     cfg = resolve_recipe(analyzer, recipe, overrides)
     data, out = Path(data), Path(out)
     if not data.exists():

@@ -34,7 +34,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: One module per task; a module whose own file is missing (a task not yet written) is skipped.
-_TASK_MODULES = ("vitalens.training.tasks.fundus_odir", "vitalens.training.tasks.ecg_ptbxl")
+_TASK_MODULES = (
+    "vitalens.training.tasks.fundus_odir",
+    "vitalens.training.tasks.ecg_ptbxl",
+    "vitalens.training.tasks.fundus_vessels",
+)
 
 for _module in _TASK_MODULES:
     try:

@@ -96,14 +96,15 @@ class TrainingTask(ABC):
         name: the analyzer name (``fundus.odir``), set by :func:`register_task`.
         labels: output columns in order (codes, e.g. ``N D G C A H M O``).
         label_names: code → human name.
-        problem: ``multilabel`` (sigmoid per label) — the engine's loss, calibration and thresholds assume it.
+        problem: ``multilabel`` (sigmoid per label) — the engine's loss, calibration and thresholds assume it —
+            or ``segmentation`` (a logit per pixel), which ``train()`` hands to ``training.segmentation``.
         Options: pydantic model of the recipe's ``task:`` section.
     """
 
     name: ClassVar[str] = ""
     labels: ClassVar[list[str]] = []
     label_names: ClassVar[dict[str, str]] = {}
-    problem: ClassVar[Literal["multilabel"]] = "multilabel"
+    problem: ClassVar[Literal["multilabel", "segmentation"]] = "multilabel"
     Options: ClassVar[type[TaskOptions]] = TaskOptions
     modality: ClassVar[str] = "fundus"
     default_intended_use: ClassVar[str] = ""
