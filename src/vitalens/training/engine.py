@@ -17,9 +17,25 @@ import numpy as np
 from vitalens.errors import InputError
 from vitalens.training.recipe import Recipe, ThresholdSection, default_recipe_path
 
-__all__ = ["train", "resolve_recipe", "choose_thresholds", "build_card"]
+__all__ = ["train", "resolve_recipe", "choose_thresholds", "build_card", "trainer_kwargs"]
 
 logger = logging.getLogger(__name__)
+
+
+def trainer_kwargs(recipe: Recipe) -> dict[str, Any]:
+    """The Lightning ``Trainer`` arguments that place the run: accelerator, devices, strategy, nodes, sync BN.
+
+    Why one function: the recipe is the only place a run's placement is chosen (``--set trainer.strategy=ddp``), and
+    every Trainer the engine builds (training, fine-tuning) must get the same placement.
+    """
+    tr = recipe.trainer
+    return {
+        "accelerator": recipe.train.accelerator,
+        "devices": tr.devices,
+        "strategy": tr.strategy,
+        "num_nodes": tr.num_nodes,
+        "sync_batchnorm": tr.sync_batchnorm,
+    }
 
 
 def resolve_recipe(
@@ -324,10 +340,11 @@ def train(
         logger.warning("precision %s needs a GPU; training in 32-true on CPU", precision)
         precision = "32-true"
 
+    placement = trainer_kwargs(cfg)
+
     def make_trainer(max_epochs: int, stage_callbacks: list[Any], log_name: str) -> L.Trainer:
         return L.Trainer(
-            accelerator=tc.accelerator,
-            devices=1,
+            **placement,
             precision=precision,
             deterministic=deterministic,
             max_epochs=max_epochs,
@@ -357,6 +374,10 @@ def train(
         finetune = _finetune(module, tc, make_trainer, train_loader, val_loader, ckpt_dir, best_score)
         if finetune["improved"]:
             best_score = torch.tensor(finetune["best_val_macro_auroc"])
+    if trainer.global_rank != 0:
+        # DDP: every process trained its shard; rank 0 alone evaluates and writes the artifact and report.
+        logger.info("rank %d finished training; rank 0 writes the artifact", trainer.global_rank)
+        return out / "artifact"
     device = "cuda" if (not on_cpu and torch.cuda.is_available()) else "cpu"
 
     predict_kw = {"batch_size": tc.batch_size, "num_workers": cfg.data.num_workers}

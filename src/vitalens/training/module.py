@@ -88,7 +88,13 @@ class ClassifierModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self._val_logits:
             return
-        auroc = masked_macro_auroc(torch.cat(self._val_logits), torch.cat(self._val_targets))
+        logits, target = torch.cat(self._val_logits), torch.cat(self._val_targets)
+        if self.trainer.world_size > 1:
+            # DDP: each process saw one shard of the validation set; the AUROC that drives checkpointing and early
+            # stopping must be the same number on every rank (the distributed sampler pads shards to equal length).
+            logits = self.all_gather(logits.to(self.device)).reshape(-1, logits.shape[-1]).cpu()
+            target = self.all_gather(target.to(self.device)).reshape(-1, target.shape[-1]).cpu()
+        auroc = masked_macro_auroc(logits, target)
         if math.isnan(auroc):
             logger.warning("no validation label has both classes; val_macro_auroc set to 0.5 (chance)")
             auroc = 0.5

@@ -118,6 +118,24 @@ class TrainSection(_Closed):
     limit_val_batches: float | int | None = None
 
 
+class TrainerSection(_Closed):
+    """Where Lightning runs the recipe: one CPU or GPU by default, many GPUs or nodes by changing keys only.
+
+    Example: ``--set trainer.strategy=ddp --set trainer.devices=4`` trains on four GPUs of one machine (Lightning
+    launches one process per device); add ``trainer.num_nodes=2`` and start it with ``torchrun`` or SLURM on each
+    node for two machines. Only rank 0 evaluates and writes the artifact.
+    """
+
+    strategy: str = Field(
+        default="auto", description="Lightning strategy: auto, ddp, ddp_spawn, ddp_find_unused_parameters_true, fsdp."
+    )
+    devices: int | str | list[int] = Field(
+        default=1, description="Devices per node: a count, 'auto' (all visible), or a list of GPU indices."
+    )
+    num_nodes: int = Field(default=1, ge=1, description="Machines taking part (multi-node DDP).")
+    sync_batchnorm: bool = Field(default=False, description="Synchronise BatchNorm statistics across processes.")
+
+
 class LossSection(_Closed):
     """Multi-label loss: BCE (optional positive weights, label smoothing) or focal."""
 
@@ -190,6 +208,7 @@ class Recipe(_Closed):
     data: DataSection = Field(default_factory=DataSection)
     net: NetSection
     train: TrainSection = Field(default_factory=TrainSection)
+    trainer: TrainerSection = Field(default_factory=TrainerSection)
     loss: LossSection = Field(default_factory=LossSection)
     thresholds: ThresholdSection = Field(default_factory=ThresholdSection)
     calibration: CalibrationSection = Field(default_factory=CalibrationSection)
