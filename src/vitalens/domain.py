@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vitalens import DECISION_SUPPORT_NOTICE
 
@@ -23,6 +23,8 @@ __all__ = [
     "AnalysisStatus",
     "Sex",
     "StudyInputs",
+    "QualityVerdict",
+    "QualityResult",
     "Finding",
     "Measurement",
     "Explanation",
@@ -42,10 +44,11 @@ class Modality(StrEnum):
     OCT = "oct"
     ECG = "ecg"
     CXR = "cxr"
+    TEXT = "text"
 
 
 class InputName(StrEnum):
-    """Named input slots an analyzer can declare it needs."""
+    """The built-in input slots (``vitalens.slots`` registers them; analyzers may register more, by name)."""
 
     FUNDUS_LEFT = "fundus_left"
     FUNDUS_RIGHT = "fundus_right"
@@ -88,13 +91,19 @@ class AnalysisStatus(StrEnum):
 
 
 class StudyInputs(BaseModel):
-    """Decoded, validated inputs of one study, as analyzers receive them.
+    """Decoded, validated inputs of one study, as analyzers receive them: one value per registered slot present.
 
-    Images are RGB ``uint8`` arrays ``(H, W, 3)``; the ECG is an ``io.ecg.ECGRecord`` (signal in mV,
-    leads × samples, with its sampling rate). Only the slots a study has are set.
+    Generic over :mod:`vitalens.slots`: the built-in slots have typed fields below; a slot an analyzer registers
+    (``notes``, ...) is passed by its name and read as an attribute (``inputs.notes``) or with :meth:`get`. Images
+    are ``uint8`` arrays (``(H, W, 3)`` colour, ``(H, W)`` gray); the ECG is an ``io.ecg.ECGRecord`` (mV, leads ×
+    samples, with its rate); numbers are floats, categories and text are strings. Only the slots a study has are set.
+
+    Example:
+        >>> StudyInputs(age_years=61).has("age")
+        True
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True, extra="allow")
 
     fundus_left: np.ndarray | None = None
     fundus_right: np.ndarray | None = None
@@ -104,10 +113,70 @@ class StudyInputs(BaseModel):
     cxr: np.ndarray | None = None
     ecg: Any | None = None
 
+    @model_validator(mode="after")
+    def _known_slots(self) -> StudyInputs:
+        from vitalens.slots import SLOTS, slot_for_attribute
+
+        for key in self.model_extra or {}:
+            if slot_for_attribute(key) is None:
+                from vitalens._naming import unknown_name_error
+
+                raise unknown_name_error("input slot", key, [s.attribute for _, s in SLOTS.items()])
+        return self
+
+    @staticmethod
+    def _attribute(name: str) -> str:
+        from vitalens.slots import SLOTS
+
+        spec = SLOTS._items.get(str(name))
+        return spec.attribute if spec is not None else str(name)
+
+    def get(self, name: InputName | str, default: Any = None) -> Any:
+        """The value of slot ``name`` (``age`` reads ``age_years``), or ``default`` when absent."""
+        value = getattr(self, self._attribute(str(name)), None)
+        return default if value is None else value
+
     def has(self, name: InputName | str) -> bool:
         """True when the slot ``name`` holds a value (``age`` maps to ``age_years``)."""
-        attr = {"age": "age_years"}.get(str(name), str(name))
-        return getattr(self, attr, None) is not None
+        return self.get(name) is not None
+
+    def present(self) -> set[str]:
+        """Names of the slots holding a value (slot names, e.g. ``age`` rather than ``age_years``)."""
+        from vitalens.slots import slot_for_attribute
+
+        names = set()
+        for attr, value in {**dict(self), **(self.model_extra or {})}.items():
+            if value is None:
+                continue
+            spec = slot_for_attribute(attr)
+            names.add(spec.name if spec is not None else attr)
+        return names
+
+
+class QualityVerdict(StrEnum):
+    """What an input quality gate decided (``vitalens.quality``)."""
+
+    PASS = "pass"
+    FLAG = "flag"
+    REFUSE = "refuse"
+
+
+class QualityResult(BaseModel):
+    """One quality gate's verdict on one input, before an analyzer runs.
+
+    ``flag`` means "analysed, but read with care" (shown beside the findings); ``refuse`` means the analyzer does
+    not run on this input (the reason is the error). ``metrics`` carries the numbers the verdict came from.
+    """
+
+    slot: str
+    gate: str
+    verdict: QualityVerdict
+    reasons: list[str] = Field(default_factory=list)
+    metrics: dict[str, float | str | None] = Field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        return "; ".join(self.reasons) or str(self.verdict)
 
 
 class Finding(BaseModel):
@@ -120,6 +189,9 @@ class Finding(BaseModel):
     positive: bool
     calibrated: bool = False
     tier: RiskTier | None = None
+    input_name: str | None = Field(
+        default=None, description="The input slot this finding concerns, for per-input analyzers (e.g. one eye)."
+    )
 
 
 class Measurement(BaseModel):
@@ -180,6 +252,7 @@ class AnalysisResult(BaseModel):
     proxies: dict[str, float] = Field(default_factory=dict)
     explanation: str = ""
     extras: dict[str, Any] = Field(default_factory=dict)
+    quality: list[QualityResult] = Field(default_factory=list, description="Input quality gates' verdicts.")
     warnings: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -13,6 +13,8 @@ __all__ = [
     "UnknownNameError",
     "UnsupportedMediaError",
     "StorageError",
+    "RegistryError",
+    "QualityRefusal",
 ]
 
 
@@ -51,3 +53,11 @@ class UnknownNameError(VitalensError, ValueError):
 
 class StorageError(VitalensError):
     """The blob store (a folder or an S3-compatible server) failed a read or write (HTTP 503); nothing was stored."""
+
+
+class RegistryError(VitalensError):
+    """A plug-in module or entry point failed to import: the registry names it instead of dropping it silently."""
+
+
+class QualityRefusal(InputError):
+    """An input quality gate refused the input (not gradable, or not the kind of input the analyzer expects)."""

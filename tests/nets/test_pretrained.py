@@ -125,12 +125,16 @@ def test_resolve_pretrained(value: bool | str | None, mode: str) -> None:
 
 def test_resolve_pretrained_unknown() -> None:
     with pytest.raises(UnknownNameError, match="Did you mean 'lite0'"):
-        resolve_pretrained("lite")
+        resolve_pretrained("lte0")
 
 
 def test_lite0_only_for_lite0_backbones() -> None:
     with pytest.raises(InputError, match="only for backbone 'efficientnet_lite0', not 'test_efficientnet'"):
         create_backbone("test_efficientnet", pretrained=True)
+    with pytest.raises(
+        InputError, match="'lite1' weights exist only for backbone 'efficientnet_lite1', not 'efficientnet_lite0'"
+    ):
+        create_backbone("efficientnet_lite0", pretrained="lite1")
 
 
 def test_hub_offline_says_what_to_do() -> None:
@@ -142,6 +146,29 @@ def test_hub_offline_says_what_to_do() -> None:
 def test_unknown_backbone() -> None:
     with pytest.raises(UnknownNameError, match="Did you mean 'efficientnet_lite0'"):
         create_backbone("efficientnet_lite00")
+
+
+@pytest.mark.parametrize(
+    ("mode", "backbone", "features"), [("lite1", "efficientnet_lite1", 1280), ("lite2", "efficientnet_lite2", 1280)]
+)
+def test_lite1_and_lite2_load_every_tensor_by_order_with_shapes_checked(
+    mode: str, backbone: str, features: int
+) -> None:
+    from vitalens.nets.pretrained import lite_weights_path
+
+    raw = torch.load(lite_weights_path(mode), map_location="cpu", weights_only=True)
+    for pretrained in (mode, True):
+        model = create_backbone(backbone, pretrained=pretrained, num_classes=0)
+        assert model.num_features == features
+        assert torch.equal(model.conv_stem.weight, raw["_conv_stem.weight"])
+        assert torch.equal(model.conv_head.weight, raw["_conv_head.weight"])
+        assert model.pretrained_cfg["tag"] == f"{mode}_pypi"
+    assert normalization_for(backbone, True) == (LITE0_MEAN, LITE0_STD)
+
+
+def test_lite1_classifies_grace_hopper_as_person_wear() -> None:
+    model = create_backbone("efficientnet_lite1", pretrained="lite1")
+    assert len(set(_top5(model)) & set(PERSON_WEAR)) >= 3
 
 
 def test_normalization_for() -> None:

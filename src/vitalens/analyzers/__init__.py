@@ -1,17 +1,34 @@
-"""Analyzers: one module per medical task, registered by dotted name.
+"""Analyzers: one module per medical task, registered by dotted name with its contract.
 
-Importing this package imports every analyzer module, which fills the registry.
+No module list: the registry imports every public module of this package (and every ``vitalens.analyzers``
+entry point of installed plug-ins) on first lookup; a module that fails to import is an error naming it.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-
-from vitalens.analyzers._base import Analyzer, default_model_cache
+from vitalens.analyzers._base import Analyzer, Availability, default_model_cache
+from vitalens.analyzers._contract import (
+    AnalyzerContract,
+    Block,
+    Classes,
+    EcgAttribution,
+    Entities,
+    Findings,
+    Measurements,
+    Narrative,
+    Overlays,
+    Scores,
+    SlotUse,
+    Summary,
+    Table,
+    ThreePanel,
+    default_render,
+)
 from vitalens.analyzers._registry import (
+    ANALYZERS,
     AnalyzerSpec,
     create_analyzer,
+    get_contract,
     get_spec,
     is_analyzer,
     list_analyzers,
@@ -19,30 +36,30 @@ from vitalens.analyzers._registry import (
 )
 
 __all__ = [
+    "ANALYZERS",
     "Analyzer",
+    "AnalyzerContract",
     "AnalyzerSpec",
+    "Availability",
+    "Block",
+    "Classes",
+    "EcgAttribution",
+    "Entities",
+    "Findings",
+    "Measurements",
+    "Narrative",
+    "Overlays",
+    "Scores",
+    "SlotUse",
+    "Summary",
+    "Table",
+    "ThreePanel",
     "create_analyzer",
     "default_model_cache",
+    "default_render",
+    "get_contract",
     "get_spec",
     "is_analyzer",
     "list_analyzers",
     "register_analyzer",
 ]
-
-logger = logging.getLogger(__name__)
-
-#: Every analyzer module; adding a task adds one line here.
-_ANALYZER_MODULES = (
-    "vitalens.analyzers.fundus_odir",
-    "vitalens.analyzers.ecg_ptbxl",
-    "vitalens.analyzers.ecg_intervals",
-)
-
-for _module in _ANALYZER_MODULES:
-    try:
-        importlib.import_module(_module)
-    except ModuleNotFoundError as exc:  # a module not written yet, or an optional extra not installed
-        if exc.name and exc.name.startswith("vitalens.analyzers."):
-            logger.debug("analyzer module %s not present", _module)
-        else:
-            logger.warning("analyzer module %s unavailable: %s", _module, exc)

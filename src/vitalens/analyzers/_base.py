@@ -1,7 +1,9 @@
-"""The Analyzer base: declares inputs, resolves and lazily loads its artifact, checks inputs, analyses.
+"""The Analyzer base: resolves and lazily loads its artifact, checks inputs against its contract, runs its
+quality gates, analyses.
 
-Why a base: every analyzer shares artifact resolution, the model cache and the input-presence check, so a new
-task is only its preprocessing, its forward pass and its result.
+Why a base: every analyzer shares artifact resolution, the model cache, the input checks (presence and limits from
+the contract, tightened by the card) and the quality-gate hook, so a new task is only its preprocessing, its
+forward pass and its result.
 """
 
 from __future__ import annotations
@@ -9,20 +11,22 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from vitalens.artifacts import ModelCache, ModelCard, load_model, verify_artifact
 from vitalens.config import get_settings
-from vitalens.domain import AnalysisResult, StudyInputs
-from vitalens.errors import ArtifactError, InputError
+from vitalens.domain import AnalysisResult, ModelInfo, QualityResult, QualityVerdict, StudyInputs
+from vitalens.errors import ArtifactError, InputError, QualityRefusal
 
 if TYPE_CHECKING:
     import torch
 
-    from vitalens.analyzers._registry import AnalyzerSpec
+    from vitalens.analyzers._contract import AnalyzerContract
+    from vitalens.slots import SlotLimits
 
-__all__ = ["Analyzer", "default_model_cache"]
+__all__ = ["Analyzer", "Availability", "default_model_cache"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,16 +52,27 @@ def _call_lock(key: tuple[str, str, str]) -> threading.Lock:
         return _call_locks.setdefault(key, threading.Lock())
 
 
+@dataclass(frozen=True)
+class Availability:
+    """Whether an analyzer can run here: ``ready``, or why not (no bundled model, and how to make one)."""
+
+    ready: bool
+    reason: str = ""
+
+
 class Analyzer(ABC):
-    """One medical capability. Subclasses are registered with ``@register_analyzer``.
+    """One medical capability. Subclasses are registered with ``@register_analyzer`` (which sets ``spec``).
 
     Args:
         artifact: folder of the model artifact; ``None`` uses ``<models_dir>/<spec.default_artifact>``.
         device: torch device for inference.
         cache: the model cache shared by analyzers of this process.
+
+    Hooks a subclass may override: :meth:`slot_limits` (limits from the card), :meth:`validate_input` (checks no
+    limit can express), :meth:`model_info` (analyzers without a model card).
     """
 
-    spec: ClassVar[AnalyzerSpec]
+    spec: ClassVar[AnalyzerContract]
 
     def __init__(
         self,
@@ -84,6 +99,19 @@ class Analyzer(ABC):
         return self.spec.name
 
     @property
+    def contract(self) -> AnalyzerContract:
+        return self.spec
+
+    def availability(self) -> Availability:
+        """``ready`` when the analyzer needs no model or its artifact folder holds a card; else why not."""
+        if self.spec.default_artifact is None and self.artifact is None:
+            return Availability(True)
+        if self.artifact is not None and (Path(self.artifact) / "card.json").is_file():
+            return Availability(True)
+        how = f" Train one with `{self.spec.train_command}`." if self.spec.train_command else ""
+        return Availability(False, f"no bundled model for {self.name} (looked in {self.artifact}).{how}")
+
+    @property
     def card(self) -> ModelCard:
         """The verified card (hashes and analyzer name checked once per instance)."""
         if self._card is None:
@@ -105,23 +133,80 @@ class Analyzer(ABC):
 
         return self.cache.get(key, _load)
 
+    def labels(self) -> list[tuple[str, str]]:
+        """(code, name) of each output label: the card's when a card exists, else the contract's."""
+        if self.artifact is not None and (Path(self.artifact) / "card.json").is_file():
+            card = self.card
+            return [(code, card.name_of(code)) for code in card.labels]
+        return list(self.spec.labels)
+
+    def model_info(self) -> ModelInfo:
+        """Which model produces the results (from the card; analyzers without a model override this)."""
+        return self.card.model_info()
+
+    # -- inputs -------------------------------------------------------------------------------------------
+    def slot_limits(self, slot: str) -> SlotLimits:
+        """The limits a value of ``slot`` must meet here: the contract's; override to tighten from the card."""
+        return self.spec.limits_for(slot)
+
+    def validate_input(self, slot: str, value: Any) -> None:
+        """Raise ``InputError(field=slot)`` when ``value`` cannot be analysed by this analyzer.
+
+        The same check runs at upload time (so nothing is stored that the analyzer would refuse) and before
+        ``analyze``. Override to add checks no limit expresses, calling ``super().validate_input`` first.
+        """
+        from vitalens.slots import get_slot
+
+        get_slot(slot).limits_with(None)  # an unknown slot fails with the valid names
+        self.slot_limits(slot).check(value, field=slot)
+
     def check_inputs(self, inputs: StudyInputs) -> None:
-        """Raise ``InputError`` naming every required input the study lacks."""
-        missing = [str(n) for n in self.spec.inputs if not inputs.has(n)]
+        """Raise ``InputError`` naming what the study lacks, then the first value outside the limits."""
+        present = inputs.present()
+        missing = self.spec.missing(present)
         if missing:
-            needed = ", ".join(str(n) for n in self.spec.inputs)
-            raise InputError(f"{self.name} needs {needed}; missing: {', '.join(missing)}", field=missing[0])
+            raise InputError(
+                f"{self.name} needs {self.spec.requirement_text()}; missing: {', '.join(missing)}",
+                field=missing[0].split(" or ")[0],
+            )
+        for slot in self.spec.slots:
+            value = inputs.get(slot)
+            if value is not None:
+                self.validate_input(slot, value)
 
     def applies_to(self, inputs: StudyInputs) -> bool:
         """True when the study holds every input this analyzer needs."""
-        return all(inputs.has(n) for n in self.spec.inputs)
+        return self.spec.applies_to(inputs.present())
+
+    def quality(self, inputs: StudyInputs) -> list[QualityResult]:
+        """Run the contract's quality gates on the slots present (in contract order)."""
+        from vitalens.quality import run_gate
+
+        results = []
+        for slot, gates in self.spec.quality_gates.items():
+            value = inputs.get(slot)
+            if value is None:
+                continue
+            results += [run_gate(gate, value, slot=slot, analyzer=self) for gate in gates]
+        return results
 
     def __call__(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
+        """Check the inputs, run the quality gates, analyse; a refusing gate raises ``QualityRefusal``."""
         self.check_inputs(inputs)
+        verdicts = self.quality(inputs)
+        refusal = next((q for q in verdicts if q.verdict == QualityVerdict.REFUSE), None)
+        if refusal is not None:
+            raise QualityRefusal(f"refused by the quality gate {refusal.gate}: {refusal.message}", field=refusal.slot)
         # One call at a time per model: Grad-CAM registers hooks on the shared net, and two threads explaining
         # (or one forwarding while another explains) corrupt each other's activations or crash the process.
         with _call_lock((self.name, str(self.artifact), str(self.device))):
-            return self.analyze(inputs, explain=explain)
+            result = self.analyze(inputs, explain=explain)
+        if verdicts:
+            result.quality.extend(verdicts)
+            result.warnings.extend(
+                f"input quality ({q.slot}, {q.gate}): {q.message}" for q in verdicts if q.verdict == QualityVerdict.FLAG
+            )
+        return result
 
     @abstractmethod
     def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
@@ -132,7 +217,7 @@ class Analyzer(ABC):
         card = self.card
         return AnalysisResult(
             analyzer=self.name,
-            model=card.model_info(),
+            model=self.model_info(),
             card=card.summary(),
             trained_on=card.trained_on,
             demonstration=card.demonstration,

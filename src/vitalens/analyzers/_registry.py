@@ -1,77 +1,146 @@
-"""Analyzer registry (timm ``register_model`` style) with explicit dotted names stored in DB rows.
+"""The analyzer registry (timm ``register_model`` style) with explicit dotted names stored in DB rows.
 
 Why explicit names: ``fundus.odir`` is written into analyses and findings; renaming a Python class must not
-orphan stored results.
+orphan stored results. Registration records the analyzer's :class:`~vitalens.analyzers._contract.AnalyzerContract`
+(title, slots, dataset adapter, render blocks, quality gates), which every surface reads. Discovery is the shared
+:class:`vitalens._registry.Registry`: every public module under ``vitalens.analyzers`` and every entry point of
+the ``vitalens.analyzers`` group is imported on first lookup; a module that fails to import is an error naming it.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vitalens._naming import unknown_name_error
-from vitalens.domain import InputName, Modality
+from vitalens._registry import ENTRY_POINT_GROUPS, Registry
+from vitalens.analyzers._contract import AnalyzerContract, Block, SlotUse
+from vitalens.slots import SlotLimits, get_slot
 
 if TYPE_CHECKING:
     from vitalens.analyzers._base import Analyzer
 
-__all__ = ["AnalyzerSpec", "register_analyzer", "create_analyzer", "list_analyzers", "is_analyzer", "get_spec"]
+__all__ = [
+    "ANALYZERS",
+    "AnalyzerSpec",
+    "AnalyzerContract",
+    "register_analyzer",
+    "create_analyzer",
+    "list_analyzers",
+    "is_analyzer",
+    "get_spec",
+    "get_contract",
+]
+
+#: Kept for callers that say "spec": it is the contract.
+AnalyzerSpec = AnalyzerContract
+
+#: Every registered analyzer's contract, by name.
+ANALYZERS: Registry[AnalyzerContract] = Registry(
+    "analyzer", packages=("vitalens.analyzers",), group=ENTRY_POINT_GROUPS["analyzer"]
+)
 
 
-@dataclass(frozen=True)
-class AnalyzerSpec:
-    """What an analyzer needs and where its default artifact lives (a folder name under ``models/``)."""
-
-    name: str
-    cls: type[Analyzer]
-    modality: Modality
-    inputs: tuple[InputName, ...]
-    optional_inputs: tuple[InputName, ...] = ()
-    default_artifact: str | None = None
-    description: str = ""
-    tags: tuple[str, ...] = field(default_factory=tuple)
-
-
-_ANALYZERS: dict[str, AnalyzerSpec] = {}
+def _uses(
+    inputs: Sequence[str],
+    optional_inputs: Sequence[str],
+    any_of: Sequence[Sequence[str]],
+    limits: Mapping[str, SlotLimits],
+) -> tuple[SlotUse, ...]:
+    uses: list[SlotUse] = [SlotUse(str(s), limits=limits.get(str(s))) for s in inputs]
+    for i, group in enumerate(any_of):
+        uses += [SlotUse(str(s), any_of=f"group{i + 1}", limits=limits.get(str(s))) for s in group]
+    uses += [SlotUse(str(s), required=False, limits=limits.get(str(s))) for s in optional_inputs]
+    return tuple(uses)
 
 
 def register_analyzer(
     name: str,
     *,
-    modality: Modality,
-    inputs: tuple[InputName, ...],
-    optional_inputs: tuple[InputName, ...] = (),
+    modality: str,
+    inputs: Sequence[str] = (),
+    optional_inputs: Sequence[str] = (),
+    any_of: Sequence[Sequence[str]] = (),
+    limits: Mapping[str, SlotLimits] | None = None,
+    uses: Sequence[SlotUse] | None = None,
+    title: str | None = None,
     default_artifact: str | None = None,
+    dataset: str | None = None,
+    render: Iterable[Block] = (),
+    quality_gates: Mapping[str, Sequence[str]] | None = None,
+    labels: Iterable[tuple[str, str]] = (),
     description: str = "",
+    train_command: str | None = None,
+    tags: Sequence[str] = (),
 ) -> Callable[[type[Analyzer]], type[Analyzer]]:
-    """Class decorator registering an analyzer under a dotted ``name``; a duplicate name is an error."""
+    """Class decorator registering an analyzer and its contract under a dotted ``name``.
+
+    Args:
+        name: the dotted name (``oct.kermany4``); a duplicate name is an error.
+        modality: what it screens (``fundus``, ``oct``, ``ecg``, ``cxr``, ``text``...).
+        inputs: slots that must all be present.
+        optional_inputs: slots read when present.
+        any_of: groups of slots of which at least one must be present (the analyzer runs on each present).
+        limits: slot → this analyzer's limits on top of the slot's (``{"fundus_left": ImageLimits(min_side=128)}``).
+        uses: the full :class:`SlotUse` list instead of ``inputs``/``optional_inputs``/``any_of``/``limits``.
+        title: the clinician's section title ("Eyes → heart"); default: the name.
+        default_artifact: folder of the bundled model under ``models/`` (``None``: no model needed).
+        dataset: name of the dataset adapter that reads and writes its data (``odir``, ``ptbxl``...).
+        render: the render blocks (:mod:`vitalens.analyzers._contract`); default :func:`default_render`.
+        quality_gates: slot → quality gate names run before the analyzer.
+        labels: (code, name) pairs for when no card is at hand.
+        description: one line; default the class docstring's first line.
+        train_command: how to make its model when none is bundled.
+        tags: free-form tags.
+
+    Example:
+        >>> @register_analyzer("oct.kermany4", modality="oct", inputs=("oct",), title="OCT B-scan",
+        ...                    default_artifact="oct-kermany4", dataset="kermany")  # doctest: +SKIP
+        ... class OctKermany4(Analyzer): ...
+    """
 
     def decorator(cls: type[Analyzer]) -> type[Analyzer]:
-        if name in _ANALYZERS:
-            raise ValueError(f"analyzer '{name}' is already registered (by {_ANALYZERS[name].cls.__name__})")
-        spec = AnalyzerSpec(
+        slot_uses = tuple(uses) if uses is not None else _uses(inputs, optional_inputs, any_of, limits or {})
+        for use in slot_uses:
+            spec = get_slot(use.slot)  # unknown slots fail here, at import, naming the valid ones
+            spec.limits_with(use.limits)  # limits of the wrong kind fail here too
+        gates = {str(k): tuple(v) for k, v in (quality_gates or {}).items()}
+        unknown = [k for k in gates if k not in {u.slot for u in slot_uses}]
+        if unknown:
+            raise ValueError(f"analyzer '{name}': quality gates for slots it does not read: {unknown}")
+        contract = AnalyzerContract(
             name=name,
             cls=cls,
-            modality=modality,
-            inputs=tuple(inputs),
-            optional_inputs=tuple(optional_inputs),
+            title=title or name,
+            modality=str(modality),
+            uses=slot_uses,
             default_artifact=default_artifact,
-            description=description or (cls.__doc__ or "").strip().splitlines()[0],
+            dataset=dataset,
+            render=tuple(render),
+            quality_gates=gates,
+            labels=tuple((str(c), str(n)) for c, n in labels),
+            description=description or _first_line(cls.__doc__),
+            train_command=train_command,
+            tags=tuple(tags),
         )
-        cls.spec = spec
-        _ANALYZERS[name] = spec
+        ANALYZERS.register(name, contract)
+        cls.spec = contract
         return cls
 
     return decorator
 
 
-def get_spec(name: str) -> AnalyzerSpec:
-    if name not in _ANALYZERS:
-        raise unknown_name_error("analyzer", name, _ANALYZERS)
-    return _ANALYZERS[name]
+def _first_line(doc: str | None) -> str:
+    lines = (doc or "").strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def get_contract(name: str) -> AnalyzerContract:
+    """The contract of analyzer ``name``; unknown names fail with the valid ones and the closest match."""
+    return ANALYZERS.get(name)
+
+
+get_spec = get_contract
 
 
 def create_analyzer(name: str, *, artifact: Path | str | None = None, **kwargs: Any) -> Analyzer:
@@ -81,14 +150,14 @@ def create_analyzer(name: str, *, artifact: Path | str | None = None, **kwargs: 
         >>> from vitalens.analyzers import create_analyzer
         >>> analyzer = create_analyzer("fundus.odir")  # doctest: +SKIP
     """
-    spec = get_spec(name)
-    return spec.cls(artifact=Path(artifact) if artifact is not None else None, **kwargs)
+    contract = get_contract(name)
+    return contract.cls(artifact=Path(artifact) if artifact is not None else None, **kwargs)
 
 
 def list_analyzers(pattern: str = "*") -> list[str]:
     """Registered analyzer names matching a glob (``"fundus.*"``), sorted."""
-    return sorted(n for n in _ANALYZERS if fnmatch.fnmatch(n, pattern))
+    return ANALYZERS.names(pattern)
 
 
 def is_analyzer(name: str) -> bool:
-    return name in _ANALYZERS
+    return name in ANALYZERS

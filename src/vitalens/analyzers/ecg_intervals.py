@@ -27,6 +27,7 @@ import numpy as np
 
 from vitalens import DECISION_SUPPORT_NOTICE
 from vitalens.analyzers._base import Analyzer
+from vitalens.analyzers._contract import Measurements, Narrative
 from vitalens.analyzers._registry import register_analyzer
 from vitalens.artifacts import ModelCache
 from vitalens.domain import AnalysisResult, InputName, Measurement, Modality, ModelInfo, StudyInputs
@@ -43,6 +44,7 @@ from vitalens.risk.ecg_intervals import (
     reference_range,
     rhythm_regularity,
 )
+from vitalens.slots import EcgLimits
 
 __all__ = [
     "ECGIntervalsAnalyzer",
@@ -380,9 +382,12 @@ def interval_measurements(m: IntervalMeasurements, *, sex: str | None = None) ->
 @register_analyzer(
     "ecg.intervals",
     modality=Modality.ECG,
+    title="ECG intervals",
     inputs=(InputName.ECG,),
     optional_inputs=(InputName.SEX,),
+    limits={"ecg": EcgLimits(required_leads=("II",), min_duration_s=2.0)},
     default_artifact=None,
+    render=(Measurements(title="Intervals and axis"), Narrative()),
     description="ECG interval measurements (rate, rhythm, PR, QRS, QT, QTc, axis) by neurokit2 delineation",
 )
 class ECGIntervalsAnalyzer(Analyzer):

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vitalens.analyzers._base import Analyzer
+from vitalens.analyzers._contract import EcgAttribution, Findings, Narrative, Summary
 from vitalens.analyzers._registry import register_analyzer
 from vitalens.artifacts import apply_calibration
 from vitalens.domain import AnalysisResult, Explanation, Finding, InputName, Modality, StudyInputs
 from vitalens.errors import InputError
 from vitalens.risk.ecg_tiers import ABNORMAL_CLASSES, DEFAULT_TIER_EDGES, overall_tier, risk_tier
+from vitalens.slots import EcgLimits
 
 if TYPE_CHECKING:
     from vitalens.io.ecg import ECGRecord
@@ -89,12 +91,35 @@ def prepare_ecg(
 @register_analyzer(
     "ecg.ptbxl",
     modality=Modality.ECG,
+    title="12-lead ECG",
     inputs=(InputName.ECG,),
     default_artifact="ecg-ptbxl",
+    dataset="ptbxl",
+    render=(
+        Summary(fields=("tier",), glossary={"tier": "tier"}),
+        Findings(title="Diagnostic superclasses", tiers=True, normal="NORM"),
+        EcgAttribution(slot="ecg"),
+        Narrative(),
+    ),
+    labels=(
+        ("NORM", "Normal ECG"),
+        ("MI", "Myocardial infarction"),
+        ("STTC", "ST/T change"),
+        ("CD", "Conduction disturbance"),
+        ("HYP", "Hypertrophy"),
+    ),
     description="12-lead ECG: PTB-XL superclasses (NORM, MI, STTC, CD, HYP), calibrated, tiered, attributed",
+    train_command="vitalens train ecg.ptbxl --data PTB-XL/ --out runs/ecg-ptbxl",
 )
 class EcgPtbxlAnalyzer(Analyzer):
     """12-lead ECG screening for the five PTB-XL diagnostic superclasses."""
+
+    def slot_limits(self, slot: str) -> Any:
+        """The contract's limits, with the card's leads required (present, or derivable from I and II)."""
+        limits = super().slot_limits(slot)
+        if slot == "ecg" and isinstance(limits, EcgLimits) and self.availability().ready and self.card.input.leads:
+            limits = limits.tighten(EcgLimits(required_leads=tuple(self.card.input.leads)))
+        return limits
 
     def preprocess(self, record: ECGRecord) -> tuple[np.ndarray, list[str]]:
         """The card's preprocessing of one record (see :func:`prepare_ecg`)."""

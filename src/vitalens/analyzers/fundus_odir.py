@@ -9,53 +9,95 @@ hypertensive retinopathy, diabetic retinopathy and AMD then feed the cardiovascu
 from __future__ import annotations
 
 import logging
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vitalens.analyzers._base import Analyzer
+from vitalens.analyzers._contract import Findings, Narrative, Overlays, Scores, Summary
 from vitalens.analyzers._registry import register_analyzer
 from vitalens.artifacts import apply_calibration
 from vitalens.domain import AnalysisResult, Explanation, Finding, InputName, Modality, StudyInputs
-from vitalens.errors import InputError
 from vitalens.risk import cardio_proxies, explain_proxies, risk_band
+from vitalens.risk.cardio import BAND_LOW_MAX, BAND_MEDIUM_MAX, OVERALL_WEIGHTS, PROXY_WEIGHTS
+from vitalens.slots import ImageLimits
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FundusOdirAnalyzer"]
+__all__ = ["FundusOdirAnalyzer", "PROXY_FORMULAS"]
 
 logger = logging.getLogger(__name__)
+
+_CODE_TEXT = {"H": "P(hypertensive retinopathy)", "D": "P(diabetic retinopathy)", "A": "P(AMD)"}
+
+
+def _formula(weights: dict[str, float], names: dict[str, str]) -> str:
+    return " + ".join(f"{w:g}·{names.get(k, k)}" for k, w in weights.items())
+
+
+#: Each proxy's formula in words, built from the weights ``risk.cardio`` computes with (so text and code agree).
+PROXY_FORMULAS: dict[str, str] = {
+    **{name: _formula(w, _CODE_TEXT) for name, w in PROXY_WEIGHTS.items()},
+    "overall": _formula(OVERALL_WEIGHTS, {}),
+}
 
 
 @register_analyzer(
     "fundus.odir",
     modality=Modality.FUNDUS,
+    title="Eyes → heart",
     inputs=(InputName.FUNDUS_LEFT, InputName.FUNDUS_RIGHT, InputName.AGE),
     optional_inputs=(InputName.SEX,),
+    limits={
+        "fundus_left": ImageLimits(colour="rgb", max_aspect=2.0),
+        "fundus_right": ImageLimits(colour="rgb", max_aspect=2.0),
+    },
     default_artifact="fundus-odir",
+    dataset="odir",
+    render=(
+        Summary(fields=("band",), glossary={"band": "band"}),
+        Findings(title="Eye conditions", normal="N"),
+        Scores(
+            title="Retinal proxy scores (0–1)",
+            key="proxies",
+            names={
+                "hypertension": "Hypertension proxy",
+                "diabetes": "Diabetes proxy",
+                "atherosclerotic": "Atherosclerotic proxy",
+                "overall": "Overall",
+            },
+            formulas=PROXY_FORMULAS,
+            note=(
+                f"Retinal screening proxies on a 0–1 scale, not chances of disease. Band: Low ≤ {BAND_LOW_MAX:g}, "
+                f"Medium ≤ {BAND_MEDIUM_MAX:g}, High above."
+            ),
+        ),
+        Overlays(title="Grad-CAM heat maps", slots=("fundus_left", "fundus_right")),
+        Narrative(),
+    ),
+    labels=(
+        ("N", "Normal"),
+        ("D", "Diabetic retinopathy"),
+        ("G", "Glaucoma"),
+        ("C", "Cataract"),
+        ("A", "Age-related macular degeneration"),
+        ("H", "Hypertensive retinopathy"),
+        ("M", "Pathological myopia"),
+        ("O", "Other abnormalities"),
+    ),
     description="Bilateral fundus + age → 8 ODIR conditions → cardiovascular risk proxies and band",
+    train_command="vitalens train fundus.odir --data ODIR-5K/ --out runs/fundus-odir",
 )
 class FundusOdirAnalyzer(Analyzer):
     """Bilateral fundus + age → ODIR conditions → cardiovascular proxies."""
 
-    def _check(self, inputs: StudyInputs) -> None:
-        min_side = self.card.input.min_size or 64
-        for name in ("fundus_left", "fundus_right"):
-            image = getattr(inputs, name)
-            if image.ndim != 3 or image.shape[2] != self.card.input.channels or image.dtype != np.uint8:
-                raise InputError(
-                    f"expected an RGB uint8 image (H, W, {self.card.input.channels}), got {image.shape} {image.dtype}",
-                    field=name,
-                )
-            if min(image.shape[:2]) < min_side:
-                raise InputError(
-                    f"image is {image.shape[1]}×{image.shape[0]} px; at least {min_side} px needed", field=name
-                )
-        age = inputs.age_years
-        if age is None or math.isnan(age) or not 0 <= age <= 120:
-            raise InputError(f"age must be a number of years in 0–120, got {age}", field="age")
+    def slot_limits(self, slot: str) -> Any:
+        """The contract's limits, with the smallest side the card accepts for the fundus photographs."""
+        limits = super().slot_limits(slot)
+        if slot in ("fundus_left", "fundus_right") and isinstance(limits, ImageLimits) and self.availability().ready:
+            limits = limits.tighten(ImageLimits(min_side=self.card.input.min_size or 64))
+        return limits
 
     def _tensors(self, inputs: StudyInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[Any]]:
         import torch
@@ -80,7 +122,6 @@ class FundusOdirAnalyzer(Analyzer):
     def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
         import torch
 
-        self._check(inputs)
         card = self.card
         net = self.model()
         left, right, age, geometries = self._tensors(inputs)

@@ -42,7 +42,7 @@ class NetSpec(BaseModel):
 class InputSpec(BaseModel):
     """The input contract the analyzer checks before the model runs."""
 
-    modality: Literal["fundus", "oct", "ecg", "cxr"]
+    modality: str = Field(min_length=1, max_length=32, description="fundus, oct, ecg, cxr, text, ... (open).")
     channels: int = Field(ge=1)
     size: tuple[int, int] | None = Field(default=None, description="(height, width) the net sees, pixels.")
     min_size: int | None = Field(default=None, description="Smallest accepted input side, pixels.")

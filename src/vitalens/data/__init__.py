@@ -1,4 +1,5 @@
-"""Dataset adapters (one per public dataset, in its published layout), patient-level splits and transforms.
+"""Dataset adapters (one per public dataset: reads and writes its published layout, with a synthetic twin),
+patient-level splits and transforms.
 
 Why lazy torch: the adapters and splits are plain numpy/pandas and are used by tools that never train (the
 CLI's dataset summary, the benches); the torch-backed names (transforms, ``BilateralOdirDataset``) are
@@ -11,6 +12,18 @@ import importlib
 import logging
 from typing import Any
 
+from vitalens.data._adapters import (
+    ADAPTERS,
+    DatasetAdapter,
+    DatasetWriter,
+    ExportInput,
+    ExportRecord,
+    SkipRecord,
+    get_adapter,
+    is_adapter,
+    list_adapters,
+    register_adapter,
+)
 from vitalens.data.odir import (
     ODIR_LABEL_NAMES,
     ODIR_LABELS,
@@ -38,6 +51,16 @@ _LAZY = {
 }
 
 __all__ = [
+    "ADAPTERS",
+    "DatasetAdapter",
+    "DatasetWriter",
+    "ExportInput",
+    "ExportRecord",
+    "SkipRecord",
+    "get_adapter",
+    "is_adapter",
+    "list_adapters",
+    "register_adapter",
     "ODIR_LABELS",
     "ODIR_LABEL_NAMES",
     "OdirDataset",

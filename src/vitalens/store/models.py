@@ -136,7 +136,8 @@ class Role(StrEnum):
 
 
 class InputSlot(StrEnum):
-    """The upload slot of an input; decides its modality and eye."""
+    """The built-in upload slots. Slots are open: analyzers register more (``vitalens.slots``), so the column is
+    not constrained to these; upload validation checks the name against the slot registry."""
 
     FUNDUS_LEFT = "fundus_left"
     FUNDUS_RIGHT = "fundus_right"
@@ -312,7 +313,6 @@ class Input(Base):
 
     __tablename__ = "inputs"
     __table_args__ = (
-        CheckConstraint("slot IN ('fundus_left', 'fundus_right', 'oct', 'ecg', 'cxr')", name="slot"),
         CheckConstraint("eye IS NULL OR eye IN ('left', 'right')", name="eye"),
         CheckConstraint("size_bytes >= 0", name="size_nonneg"),
     )
@@ -422,6 +422,7 @@ class Finding(Base):
     calibrated: Mapped[bool] = mapped_column(Boolean, default=False)
     band: Mapped[str | None] = mapped_column(String(16), default=None)
     tier: Mapped[str | None] = mapped_column(String(16), default=None)
+    input_name: Mapped[str | None] = mapped_column(String(32), default=None)
 
     analysis: Mapped[Analysis] = relationship(back_populates="findings")
     feedback: Mapped[list[Feedback]] = relationship(back_populates="finding")

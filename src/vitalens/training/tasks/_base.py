@@ -8,7 +8,6 @@ one module with ``@register_task("name")``.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from vitalens._naming import unknown_name_error
+from vitalens._registry import ENTRY_POINT_GROUPS, Registry
 
 if TYPE_CHECKING:
     import torch
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from vitalens.training.recipe import Recipe
 
 __all__ = [
+    "TASKS",
     "DataBundle",
     "TaskOptions",
     "TrainingTask",
@@ -193,17 +194,19 @@ class TrainingTask(ABC):
         return self.recipe.seed if seed is None else seed
 
 
-_TASKS: dict[str, type[TrainingTask]] = {}
+#: Every registered task class, by analyzer name; discovered from the public modules of
+#: ``vitalens.training.tasks`` and the ``vitalens.tasks`` entry-point group.
+TASKS: Registry[type[TrainingTask]] = Registry(
+    "training task", packages=("vitalens.training.tasks",), group=ENTRY_POINT_GROUPS["training task"]
+)
 
 
 def register_task(name: str) -> Callable[[type[TrainingTask]], type[TrainingTask]]:
     """Class decorator registering a task plug-in under an analyzer name; duplicates are an error."""
 
     def decorator(cls: type[TrainingTask]) -> type[TrainingTask]:
-        if name in _TASKS:
-            raise ValueError(f"training task '{name}' is already registered")
+        TASKS.register(name, cls)
         cls.name = name
-        _TASKS[name] = cls
         return cls
 
     return decorator
@@ -211,9 +214,7 @@ def register_task(name: str) -> Callable[[type[TrainingTask]], type[TrainingTask
 
 def get_task_class(name: str) -> type[TrainingTask]:
     """The registered task class; unknown names raise ``UnknownNameError`` listing the valid ones."""
-    if name not in _TASKS:
-        raise unknown_name_error("training task", name, _TASKS)
-    return _TASKS[name]
+    return TASKS.get(name)
 
 
 def get_task(name: str, recipe: Recipe) -> TrainingTask:
@@ -222,11 +223,11 @@ def get_task(name: str, recipe: Recipe) -> TrainingTask:
 
 
 def list_tasks(pattern: str = "*") -> list[str]:
-    return sorted(n for n in _TASKS if fnmatch.fnmatch(n, pattern))
+    return TASKS.names(pattern)
 
 
 def is_task(name: str) -> bool:
-    return name in _TASKS
+    return name in TASKS
 
 
 def detect_synthetic(root: Path) -> bool:
