@@ -25,6 +25,7 @@ __all__ = [
     "StudyInputs",
     "QualityVerdict",
     "QualityResult",
+    "Coding",
     "Finding",
     "Measurement",
     "Explanation",
@@ -179,6 +180,20 @@ class QualityResult(BaseModel):
         return "; ".join(self.reasons) or str(self.verdict)
 
 
+class Coding(BaseModel):
+    """A code from a standard terminology, as FHIR writes it (``system`` is the terminology's URI).
+
+    Analyzers attach these to what they output (LOINC for measurements, SNOMED CT for findings where a code
+    exists), so every exporter (FHIR, DICOM SR) codes results without knowing any analyzer.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str = Field(description="e.g. http://loinc.org, http://snomed.info/sct")
+    code: str
+    display: str | None = None
+
+
 class Finding(BaseModel):
     """One label's output: probability, the card's threshold, and whether it is positive."""
 
@@ -192,6 +207,7 @@ class Finding(BaseModel):
     input_name: str | None = Field(
         default=None, description="The input slot this finding concerns, for per-input analyzers (e.g. one eye)."
     )
+    codes: list[Coding] = Field(default_factory=list, description="Standard codes of the finding (SNOMED CT).")
 
 
 class Measurement(BaseModel):
@@ -204,6 +220,8 @@ class Measurement(BaseModel):
     reference_high: float | None = None
     flag: str | None = Field(default=None, description="'low', 'high', 'normal' or None when not computed.")
     method: str | None = None
+    code: Coding | None = Field(default=None, description="Standard code of the quantity (LOINC).")
+    unit_ucum: str | None = Field(default=None, description="The unit as a UCUM code ('ms', '/min', 'deg').")
 
 
 class Explanation(BaseModel):

@@ -19,7 +19,6 @@ from vitalens.reports import (
     ReportInput,
     ReportSignoff,
     StudyReport,
-    build_diagnostic_report,
     build_study_report,
 )
 
@@ -154,21 +153,3 @@ def test_unsigned_report_says_draft_and_no_demo_banner() -> None:
 def test_broken_image_does_not_break_the_report(report: StudyReport) -> None:
     report.inputs[0].overlays.append(ReportImage(title="broken", data=b"not an image"))
     assert build_study_report(report).startswith(b"%PDF-")
-
-
-def test_fhir_diagnostic_report(report: StudyReport) -> None:
-    fhir = build_diagnostic_report(report, pdf=b"%PDF-1.4")
-    assert fhir["resourceType"] == "DiagnosticReport"
-    assert fhir["status"] == "final"
-    assert fhir["subject"] == {"display": "P-7F3A"}
-    assert fhir["conclusion"] == DECISION_SUPPORT_NOTICE
-    by_id = {o["id"]: o for o in fhir["contained"]}
-    assert by_id["obs-0-D"]["valueQuantity"]["value"] == 0.83
-    # the clinician's correction wins over the model's call
-    assert by_id["obs-0-G"]["interpretation"] == [{"text": "positive"}]
-    assert "demonstration" in by_id["obs-0-D"]["note"][0]["text"]
-    qtc = by_id["obs-1-m0"]
-    assert qtc["valueQuantity"] == {"value": 452.0, "unit": "ms"}
-    assert qtc["referenceRange"][0]["high"]["value"] == 450
-    assert [r["reference"] for r in fhir["result"]] == [f"#{o['id']}" for o in fhir["contained"]]
-    assert fhir["presentedForm"][0]["contentType"] == "application/pdf"

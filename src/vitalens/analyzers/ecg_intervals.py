@@ -45,6 +45,7 @@ from vitalens.risk.ecg_intervals import (
     rhythm_regularity,
 )
 from vitalens.slots import EcgLimits
+from vitalens.terminology import loinc
 
 __all__ = [
     "ECGIntervalsAnalyzer",
@@ -339,6 +340,18 @@ _DISPLAY: tuple[tuple[str, str, str, str | None], ...] = (
     ("QRS_axis_deg", "Frontal QRS axis", "deg", "QRS_axis_deg"),
 )
 
+#: LOINC codes of the measurements (the EKG panel's codes) and UCUM units; RR has no code used here.
+_CODES: dict[str, tuple[str, str, str]] = {
+    "HR_bpm": ("8867-4", "Heart rate", "/min"),
+    "RR_ms": ("", "", "ms"),
+    "PR_ms": ("8625-6", "P-R Interval", "ms"),
+    "QRS_ms": ("8633-0", "QRS duration", "ms"),
+    "QT_ms": ("8634-8", "Q-T Interval", "ms"),
+    "QTc_bazett_ms": ("8636-3", "Q-T Interval corrected", "ms"),
+    "QTc_fridericia_ms": ("8636-3", "Q-T Interval corrected", "ms"),
+    "QRS_axis_deg": ("8632-2", "QRS axis", "deg"),
+}
+
 
 def interval_measurements(m: IntervalMeasurements, *, sex: str | None = None) -> list[Measurement]:
     """``Measurement`` rows with reference ranges and flags (QTc limits by ``sex`` when known)."""
@@ -352,6 +365,7 @@ def interval_measurements(m: IntervalMeasurements, *, sex: str | None = None) ->
             _, low, high, source = reference_range(ref, sex)
             status = flag(ref, value, sex)
             method = f"{DELINEATOR}; reference: {source}"
+        loinc_code, loinc_display, ucum = _CODES[key]
         rows.append(
             Measurement(
                 name=display,
@@ -361,6 +375,8 @@ def interval_measurements(m: IntervalMeasurements, *, sex: str | None = None) ->
                 reference_high=high,
                 flag=status,
                 method=method,
+                code=loinc(loinc_code, loinc_display) if loinc_code else None,
+                unit_ucum=ucum,
             )
         )
     cv = m.rhythm.get("cv")
@@ -374,6 +390,7 @@ def interval_measurements(m: IntervalMeasurements, *, sex: str | None = None) ->
             reference_high=0.10,
             flag=None if regularity == "undetermined" else ("high" if regularity == "irregular" else "normal"),
             method=f"{regularity}: {m.rhythm['threshold']}",
+            unit_ucum="1",
         )
     )
     return rows

@@ -18,10 +18,11 @@ from vitalens.analyzers._base import Analyzer
 from vitalens.analyzers._contract import EcgAttribution, Findings, Narrative, Summary
 from vitalens.analyzers._registry import register_analyzer
 from vitalens.artifacts import apply_calibration
-from vitalens.domain import AnalysisResult, Explanation, Finding, InputName, Modality, StudyInputs
+from vitalens.domain import AnalysisResult, Coding, Explanation, Finding, InputName, Modality, StudyInputs
 from vitalens.errors import InputError
 from vitalens.risk.ecg_tiers import ABNORMAL_CLASSES, DEFAULT_TIER_EDGES, overall_tier, risk_tier
 from vitalens.slots import EcgLimits
+from vitalens.terminology import snomed
 
 if TYPE_CHECKING:
     from vitalens.io.ecg import ECGRecord
@@ -86,6 +87,10 @@ def prepare_ecg(
     for note in notes:
         logger.info("ecg.ptbxl input: %s", note)
     return x.astype(np.float32), notes
+
+
+#: SNOMED CT codes of the superclasses that have an exact one (STTC, CD and HYP group several disorders: none).
+LABEL_CODES: dict[str, tuple[Coding, ...]] = {"MI": (snomed("22298006", "Myocardial infarction"),)}
 
 
 @register_analyzer(
@@ -162,6 +167,7 @@ class EcgPtbxlAnalyzer(Analyzer):
                     positive=p >= t,
                     calibrated=calibrated,
                     tier=risk_tier(p, edges, positive=p >= t) if code in ABNORMAL_CLASSES else None,
+                    codes=list(LABEL_CODES.get(code, ())),
                 )
             )
         by_code = {f.code: f.probability for f in findings}

@@ -17,10 +17,11 @@ from vitalens.analyzers._base import Analyzer
 from vitalens.analyzers._contract import Findings, Narrative, Overlays, Scores, Summary
 from vitalens.analyzers._registry import register_analyzer
 from vitalens.artifacts import apply_calibration
-from vitalens.domain import AnalysisResult, Explanation, Finding, InputName, Modality, StudyInputs
+from vitalens.domain import AnalysisResult, Coding, Explanation, Finding, InputName, Modality, StudyInputs
 from vitalens.risk import cardio_proxies, explain_proxies, risk_band
 from vitalens.risk.cardio import BAND_LOW_MAX, BAND_MEDIUM_MAX, OVERALL_WEIGHTS, PROXY_WEIGHTS
 from vitalens.slots import ImageLimits
+from vitalens.terminology import snomed
 
 if TYPE_CHECKING:
     import torch
@@ -40,6 +41,15 @@ def _formula(weights: dict[str, float], names: dict[str, str]) -> str:
 PROXY_FORMULAS: dict[str, str] = {
     **{name: _formula(w, _CODE_TEXT) for name, w in PROXY_WEIGHTS.items()},
     "overall": _formula(OVERALL_WEIGHTS, {}),
+}
+
+
+#: SNOMED CT codes of the ODIR labels that name one disorder (N, H, M and O have none that fits exactly).
+LABEL_CODES: dict[str, tuple[Coding, ...]] = {
+    "D": (snomed("4855003", "Diabetic retinopathy"),),
+    "G": (snomed("23986001", "Glaucoma"),),
+    "C": (snomed("193570009", "Cataract"),),
+    "A": (snomed("267718000", "Age-related macular degeneration"),),
 }
 
 
@@ -140,6 +150,7 @@ class FundusOdirAnalyzer(Analyzer):
                     threshold=t,
                     positive=p >= t,
                     calibrated=card.calibration.method != "none",
+                    codes=list(LABEL_CODES.get(code, ())),
                 )
             )
         prob_map = {f.code: f.probability for f in findings}

@@ -8,12 +8,12 @@ must be able to render a report without a database. ``vitalens.service.ops.repor
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitalens import DECISION_SUPPORT_NOTICE
-from vitalens.domain import Measurement, utcnow
+from vitalens.domain import Coding, Measurement, utcnow
 
 __all__ = [
     "ReportImage",
@@ -57,6 +57,14 @@ class ReportFinding(BaseModel):
     review: str | None = Field(default=None, description="'confirmed' or 'corrected' by the clinician.")
     corrected_positive: bool | None = None
     review_note: str | None = None
+    codes: list[Coding] = Field(default_factory=list, description="Standard codes the analyzer gave the finding.")
+
+    @property
+    def final_positive(self) -> bool:
+        """Positive as the clinician left it: the correction when corrected, else the model's call."""
+        if self.review == "corrected" and self.corrected_positive is not None:
+            return self.corrected_positive
+        return self.positive
 
 
 class ReportAnalysis(BaseModel):
@@ -94,6 +102,7 @@ class ReportSignoff(BaseModel):
     clinician: str
     signed_at: datetime
     note: str | None = None
+    amends: str | None = Field(default=None, description="Id of the signed report this one amends (replaces).")
 
 
 class StudyReport(BaseModel):
@@ -105,6 +114,7 @@ class StudyReport(BaseModel):
     pseudonym: str = Field(description="The patient's pseudonym; reports never carry a name.")
     site: str | None = None
     study_created_at: datetime | None = None
+    study_date: date | None = None
     generated_at: datetime = Field(default_factory=utcnow)
     age_years: float | None = None
     sex: str | None = None
@@ -113,6 +123,16 @@ class StudyReport(BaseModel):
     annotations: list[ReportAnnotation] = Field(default_factory=list)
     signoff: ReportSignoff | None = None
     notice: str = DECISION_SUPPORT_NOTICE
+
+    @property
+    def status(self) -> str:
+        """``preliminary`` until signed, ``final`` once signed, ``amended`` when a signed report replaced another.
+
+        Every exporter (FHIR, DICOM SR) reads this, so the statuses follow sign-off and amendment in one place.
+        """
+        if self.signoff is None:
+            return "preliminary"
+        return "amended" if self.signoff.amends else "final"
 
     @property
     def any_demonstration(self) -> bool:

@@ -79,6 +79,8 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
             if stage.analyzer is None:
                 continue
             result = stage.result or {}
+            stored_codes = {f.get("code"): f.get("codes") or [] for f in result.get("findings") or []}
+            stored_measures = {m.get("name"): m for m in result.get("measurements") or []}
             findings = []
             for f in (x for x in analysis.findings if x.analyzer == stage.analyzer):
                 fb = reviews.get(f.id)
@@ -95,6 +97,7 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
                         else None,
                         corrected_positive=fb.corrected_positive if fb else None,
                         review_note=(fb.comment or None) if fb else None,
+                        codes=stored_codes.get(f.code, []),
                     )
                 )
             analyses.append(
@@ -119,6 +122,8 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
                             reference_high=m.reference_high,
                             flag=m.flag,
                             method=m.method,
+                            code=(stored_measures.get(m.name) or {}).get("code"),
+                            unit_ucum=(stored_measures.get(m.name) or {}).get("unit_ucum"),
                         )
                         for m in analysis.measurements
                         if m.analyzer == stage.analyzer
@@ -155,6 +160,7 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
         pseudonym=study.patient.pseudonym,
         site=None,
         study_created_at=study.created_at,
+        study_date=study.study_date,
         age_years=study.age_years,
         sex=study.patient.sex,
         inputs=report_inputs,
