@@ -4,6 +4,7 @@ PostgreSQL), damaged archives refused, a non-empty target refused with nothing w
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import Engine, MetaData, select
 from sqlalchemy.orm import Session
 
 from tests.utils import factories as f
-from tests.utils.databases import migrated_engine
+from tests.utils.databases import BACKENDS, migrated_engine
 from vitalens.store import LocalBlobStore, make_session_factory
 from vitalens.store.backup import BackupError, backup, read_manifest, restore
 from vitalens.store.models import (
@@ -31,6 +32,19 @@ from vitalens.store.models import (
     RevokedToken,
     new_id,
 )
+
+
+@pytest.fixture(params=BACKENDS)
+def source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A private migrated database per test: a backup covers the whole database, so no other test's rows."""
+    with migrated_engine(request.param, tmp_path / f"src-{request.param}") as engine:
+        yield engine
+
+
+@pytest.fixture
+def db(source: Engine) -> Iterator[Session]:
+    with make_session_factory(source)() as session:
+        yield session
 
 
 def _populate(db: Session, blobs: LocalBlobStore) -> dict[str, str]:
@@ -132,20 +146,20 @@ def _dump(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def test_round_trip_loses_nothing(db: Session, db_engine: Engine, tmp_path: Path) -> None:
+def test_round_trip_loses_nothing(db: Session, source: Engine, tmp_path: Path) -> None:
     source_blobs = LocalBlobStore(tmp_path / "blobs-src")
     _populate(db, source_blobs)
     archive = tmp_path / "backup.tar"
-    summary = backup(engine=db_engine, blobs=source_blobs, out=archive)
+    summary = backup(engine=source, blobs=source_blobs, out=archive)
     assert archive.stat().st_mode & 0o777 == 0o600, "a backup holds patient data: owner-only"
-    before = _dump(db_engine)
+    before = _dump(source)
     assert all(before[t] for t in before), f"the fixture leaves tables empty: {[t for t in before if not before[t]]}"
     assert summary.tables == {t: len(rows) for t, rows in before.items()}
     assert summary.blobs == len(list(source_blobs.iter_keys())) == 5
     manifest = read_manifest(archive)
     assert manifest["revision"] == summary.revision and manifest["revision"] is not None
 
-    backend = db_engine.dialect.name
+    backend = source.dialect.name
     with migrated_engine(backend, tmp_path / "target") as target:
         target_blobs = LocalBlobStore(tmp_path / "blobs-dst")
         restored = restore(archive=archive, engine=target, blobs=target_blobs, url=_url(target))
@@ -186,24 +200,24 @@ def test_sqlite_backup_restores_into_postgresql(tmp_path: Path) -> None:
             assert stamp == datetime(2024, 2, 29, 10, 15, 30, 123456, tzinfo=UTC)
 
 
-def test_non_empty_target_is_refused_and_nothing_written(db: Session, db_engine: Engine, tmp_path: Path) -> None:
+def test_non_empty_target_is_refused_and_nothing_written(db: Session, source: Engine, tmp_path: Path) -> None:
     blobs = LocalBlobStore(tmp_path / "src")
     _populate(db, blobs)
     archive = tmp_path / "b.tar"
-    backup(engine=db_engine, blobs=blobs, out=archive)
+    backup(engine=source, blobs=blobs, out=archive)
     with pytest.raises(BackupError, match="already exists"):
-        backup(engine=db_engine, blobs=blobs, out=archive)
+        backup(engine=source, blobs=blobs, out=archive)
     target_blobs = LocalBlobStore(tmp_path / "dst")
     with pytest.raises(BackupError, match="restore needs an empty database; these tables hold rows"):
-        restore(archive=archive, engine=db_engine, blobs=target_blobs, url=_url(db_engine))
+        restore(archive=archive, engine=source, blobs=target_blobs, url=_url(source))
     assert list(target_blobs.iter_keys()) == [], "blobs written before the refusal are removed again"
 
 
-def test_damaged_archive_is_refused(db: Session, db_engine: Engine, tmp_path: Path) -> None:
+def test_damaged_archive_is_refused(db: Session, source: Engine, tmp_path: Path) -> None:
     blobs = LocalBlobStore(tmp_path / "src")
     _populate(db, blobs)
     archive = tmp_path / "b.tar"
-    backup(engine=db_engine, blobs=blobs, out=archive)
+    backup(engine=source, blobs=blobs, out=archive)
     damaged = tmp_path / "damaged.tar"
     with tarfile.open(archive) as src, tarfile.open(damaged, "w") as dst:
         for member in src.getmembers():
@@ -213,7 +227,7 @@ def test_damaged_archive_is_refused(db: Session, db_engine: Engine, tmp_path: Pa
             import io
 
             dst.addfile(member, io.BytesIO(data))
-    with migrated_engine(db_engine.dialect.name, tmp_path / "t") as target:
+    with migrated_engine(source.dialect.name, tmp_path / "t") as target:
         with pytest.raises(BackupError, match="does not match its content address"):
             restore(archive=damaged, engine=target, blobs=LocalBlobStore(tmp_path / "d"), url=_url(target))
     (tmp_path / "not.tar").write_bytes(b"hello")
@@ -221,13 +235,13 @@ def test_damaged_archive_is_refused(db: Session, db_engine: Engine, tmp_path: Pa
         read_manifest(tmp_path / "not.tar")
 
 
-def test_missing_referenced_blob_fails_the_backup(db: Session, db_engine: Engine, tmp_path: Path) -> None:
+def test_missing_referenced_blob_fails_the_backup(db: Session, source: Engine, tmp_path: Path) -> None:
     blobs = LocalBlobStore(tmp_path / "src")
     _populate(db, blobs)
     victim = next(iter(blobs.iter_keys()))
     blobs.delete(victim)
     with pytest.raises(BackupError, match="blob\\(s\\) referenced by the database are missing"):
-        backup(engine=db_engine, blobs=blobs, out=tmp_path / "b.tar")
+        backup(engine=source, blobs=blobs, out=tmp_path / "b.tar")
     assert not (tmp_path / "b.tar").exists() and not list(tmp_path.glob(".b.tar.*"))
 
 
