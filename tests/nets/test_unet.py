@@ -30,7 +30,7 @@ def test_uniform_surface() -> None:
 
 
 def test_variants_registered() -> None:
-    assert {"unet", "vessel_unet_small", "vessel_unet_test"} <= set(list_nets("*unet*"))
+    assert {"unet", "vessel_unet_small", "vessel_unet_lite", "vessel_unet_test"} <= set(list_nets("*unet*"))
     small = create_net("vessel_unet_small")
     assert small.widths == (16, 32, 64, 128)
     assert 0.4e6 < sum(p.numel() for p in small.parameters()) < 0.6e6
