@@ -73,6 +73,17 @@ def print_summary(report: dict[str, Any], split: str, console: Console | None = 
     if "odir_score" in m:
         line += f" · ODIR score {_fmt(m['odir_score']['final'])}"
     console.print(line)
+    mc = m.get("multiclass")
+    if mc:
+        extra = f"accuracy {_fmt(mc.get('accuracy'))} · balanced accuracy {_fmt(mc.get('balanced_accuracy'))}"
+        if "quadratic_kappa" in mc:
+            extra += f" · quadratic kappa {_fmt(mc['quadratic_kappa'])}"
+        console.print(extra)
+    for code, d in (m.get("derived") or {}).items():
+        console.print(
+            f"{d.get('name', code)}: AUROC {_fmt(d.get('auroc'))}, sensitivity {_fmt(d.get('sensitivity'))}, "
+            f"specificity {_fmt(d.get('specificity'))} at threshold {_fmt(d.get('threshold'))}"
+        )
     console.print(f"Thresholds: {report.get('threshold_method')}; calibration: {report['calibration']['method']}")
     console.print(f"[dim]{DECISION_SUPPORT_NOTICE}[/]")
 

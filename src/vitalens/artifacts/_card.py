@@ -22,6 +22,8 @@ __all__ = [
     "InputSpec",
     "CalibrationSpec",
     "TrainingData",
+    "OutputSpec",
+    "DerivedFinding",
     "CARD_FILE",
     "WEIGHTS_FILE",
     "ONNX_FILE",
@@ -65,6 +67,44 @@ class CalibrationSpec(BaseModel):
     fitted_on: str | None = None
 
 
+class OutputSpec(BaseModel):
+    """How the net's raw outputs become the card's label probabilities (``vitalens.artifacts.outputs``).
+
+    ``multilabel``/``sigmoid``: one logit per label, independent probabilities (the calibration applies per label).
+    ``multiclass``/``softmax``: one logit per class, probabilities sum to 1 (temperature on the logits).
+    ``ordinal``: the classes are ordered grades; ``softmax`` as above, ``corn`` (Shi et al. 2021: K − 1 conditional
+    logits, P(y > k) = Π_{j ≤ k} σ(z_j)) or ``regression`` (one score s, cumulative logit P(y > k) = σ(a·s − θ_k)
+    with the scale ``a`` and ordered cut-points ``θ`` fitted on the validation split, in ``params``).
+    """
+
+    problem: Literal["multilabel", "multiclass", "ordinal"] = "multilabel"
+    head: Literal["sigmoid", "softmax", "corn", "regression"] = "sigmoid"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _head_fits_problem(self) -> OutputSpec:
+        allowed = {"multilabel": {"sigmoid"}, "multiclass": {"softmax"}, "ordinal": {"softmax", "corn", "regression"}}
+        if self.head not in allowed[self.problem]:
+            raise ValueError(
+                f"head '{self.head}' does not fit a {self.problem} problem; use {sorted(allowed[self.problem])}"
+            )
+        return self
+
+
+class DerivedFinding(BaseModel):
+    """A binary finding derived from a multi-class output: P(finding) = the sum of its classes' probabilities.
+
+    E.g. referable diabetic retinopathy = grades 2–4; its operating threshold is chosen on validation like a label's.
+    """
+
+    code: str
+    name: str
+    classes: list[str] = Field(min_length=1)
+    threshold: float = Field(ge=0, le=1)
+    threshold_method: str = ""
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Held-out (test split) metrics.")
+
+
 class TrainingData(BaseModel):
     """What trained the model, said plainly."""
 
@@ -92,6 +132,8 @@ class ModelCard(BaseModel):
     thresholds: dict[str, float] = Field(default_factory=dict)
     threshold_method: str = "fixed 0.5"
     calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    derived: list[DerivedFinding] = Field(default_factory=list)
     training_data: TrainingData
     demonstration: bool = Field(description="True when synthetic or tiny data trained it: not for clinical use.")
     metrics: dict[str, Any] = Field(default_factory=dict, description="Held-out (test split) metrics.")
@@ -114,6 +156,10 @@ class ModelCard(BaseModel):
         for label, t in self.thresholds.items():
             if not 0.0 <= t <= 1.0:
                 raise ValueError(f"threshold for {label} is {t}, outside [0, 1]")
+        for finding in self.derived:
+            stray = set(finding.classes) - set(self.labels)
+            if stray:
+                raise ValueError(f"derived finding {finding.code} names classes not in the card: {sorted(stray)}")
         return self
 
     def threshold(self, label: str) -> float:

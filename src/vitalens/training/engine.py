@@ -97,9 +97,11 @@ def build_card(
     calibration: Any,
     metrics: dict[str, Any],
     subgroups: dict[str, Any],
+    output: Any = None,
+    derived: list[Any] | None = None,
 ) -> Any:
     """The model card of a freshly trained artifact."""
-    from vitalens.artifacts import ModelCard, NetSpec
+    from vitalens.artifacts import ModelCard, NetSpec, OutputSpec
     from vitalens.training.metrics import nan_to_none
 
     demonstration = bundle.provenance != "real" or bundle.n_patients < recipe.card.min_real_patients
@@ -118,6 +120,8 @@ def build_card(
         thresholds=thresholds,
         threshold_method=threshold_method,
         calibration=calibration,
+        output=output or OutputSpec(),
+        derived=derived or [],
         training_data=task.training_data(bundle),
         demonstration=demonstration,
         metrics=nan_to_none(metrics),
@@ -173,40 +177,45 @@ def _finetune(
     val_loader: Any,
     ckpt_dir: Path,
     best_score: Any,
+    monitor: str = "val_macro_auroc",
 ) -> dict[str, Any]:
     """The low-LR fine-tuning stage: every layer trainable at ``tc.finetune_lr`` for ``tc.finetune_epochs``.
 
     It starts from the best checkpoint of the main stage and is kept only if it beats that checkpoint's validation
-    macro-AUROC; otherwise the main stage's weights are restored. Early stopping still watches validation.
+    score (``monitor``); otherwise the main stage's weights are restored. Early stopping still watches validation.
     """
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     from vitalens.training.callbacks import set_encoder_frozen
-    from vitalens.training.module import MONITOR
+    from vitalens.training.module import monitor_mode
+
+    mode = monitor_mode(monitor)
 
     set_encoder_frozen(module.net, False)
     main_cfg = module.cfg
     module.cfg = main_cfg.model_copy(update={"lr_head": tc.finetune_lr, "lr_encoder": tc.finetune_lr})
     ft_dir = Path(ckpt_dir) / "finetune"
-    ft_ckpt = ModelCheckpoint(dirpath=ft_dir, filename="best-{epoch:02d}", monitor=MONITOR, mode="max", save_top_k=1)
+    ft_ckpt = ModelCheckpoint(dirpath=ft_dir, filename="best-{epoch:02d}", monitor=monitor, mode=mode, save_top_k=1)
     stage = make_trainer(
         tc.finetune_epochs,
-        [EarlyStopping(monitor=MONITOR, mode="max", patience=tc.early_stopping_patience), ft_ckpt],
+        [EarlyStopping(monitor=monitor, mode=mode, patience=tc.early_stopping_patience), ft_ckpt],
         "logs_finetune",
     )
     main_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
     stage.fit(module, train_loader, val_loader)
     module.cfg = main_cfg
     ft_score = ft_ckpt.best_model_score
-    improved = ft_score is not None and (best_score is None or float(ft_score) > float(best_score))
+    sign = 1.0 if mode == "max" else -1.0
+    improved = ft_score is not None and (best_score is None or sign * float(ft_score) > sign * float(best_score))
     if improved:
         _load_best(module, ft_ckpt.best_model_path)
     else:
         module.load_state_dict(main_state)
     logger.info(
-        "fine-tuning stage (lr %g, %d epochs): best val macro-AUROC %s vs %s before; %s",
+        "fine-tuning stage (lr %g, %d epochs): best %s %s vs %s before; %s",
         tc.finetune_lr,
         tc.finetune_epochs,
+        monitor,
         None if ft_score is None else round(float(ft_score), 4),
         None if best_score is None else round(float(best_score), 4),
         "kept" if improved else "discarded",
@@ -214,7 +223,8 @@ def _finetune(
     return {
         "epochs": tc.finetune_epochs,
         "lr": tc.finetune_lr,
-        "best_val_macro_auroc": None if ft_score is None else float(ft_score),
+        "best_val_score": None if ft_score is None else float(ft_score),
+        "best_val_macro_auroc": None if ft_score is None or monitor != "val_macro_auroc" else float(ft_score),
         "improved": bool(improved),
         "checkpoint": ft_ckpt.best_model_path or None,
     }
@@ -254,8 +264,7 @@ def train(
     from vitalens.artifacts import save_artifact
     from vitalens.training.calibration import apply_calibration, fit_calibration, sigmoid
     from vitalens.training.callbacks import GradualUnfreezing
-    from vitalens.training.losses import build_loss
-    from vitalens.training.module import MONITOR, ClassifierModule
+    from vitalens.training.module import ClassifierModule, monitor_mode
     from vitalens.training.predict import predict_dataset
     from vitalens.training.report import evaluate_split, write_report
     from vitalens.training.samplers import make_weighted_sampler
@@ -282,9 +291,11 @@ def train(
     for name, size in bundle.split_sizes.items():
         if size == 0:
             raise InputError(f"the {name} split is empty; {bundle.n_patients} patients are too few", field="data")
+    problem = task.output_problem
     net = task.build_net(bundle)
-    loss = build_loss(cfg.loss, bundle.targets["train"])
-    module = ClassifierModule(task, net, loss, cfg.train)
+    loss = problem.build_loss(cfg.loss, bundle.targets["train"])
+    module = ClassifierModule(task, net, loss, cfg.train, problem)
+    monitor, mode = cfg.train.monitor, monitor_mode(cfg.train.monitor)
 
     tc = cfg.train
     sampler = make_weighted_sampler(bundle.targets["train"], cfg.seed) if tc.weighted_sampling else None
@@ -305,13 +316,14 @@ def train(
     )
     val_loader = DataLoader(bundle.val, batch_size=tc.batch_size, shuffle=False, **loader_kw)
 
-    # Best epoch by validation macro-AUROC; and, separately, the latest epoch as last.ckpt for --resume (Lightning's
-    # save_last only refreshes when a new best is saved). Both at the end of the training epoch, when it is complete.
+    # Best epoch by the validation monitor (macro-AUROC by default); and, separately, the latest epoch as last.ckpt
+    # for --resume (Lightning's save_last only refreshes when a new best is saved). Both at the end of the training
+    # epoch, when it is complete.
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir,
         filename="best-{epoch:02d}",
-        monitor=MONITOR,
-        mode="max",
+        monitor=monitor,
+        mode=mode,
         save_top_k=1,
         save_on_train_epoch_end=True,
     )
@@ -324,7 +336,7 @@ def train(
         enable_version_counter=False,
     )
     callbacks: list[Any] = [
-        EarlyStopping(monitor=MONITOR, mode="max", patience=tc.early_stopping_patience),
+        EarlyStopping(monitor=monitor, mode=mode, patience=tc.early_stopping_patience),
         checkpoint,
         latest,
         GradualUnfreezing(tc.unfreeze_after, tc.unfreeze_stages),
@@ -371,9 +383,9 @@ def train(
     best_score = checkpoint.best_model_score
     finetune: dict[str, Any] | None = None
     if tc.finetune_epochs > 0:
-        finetune = _finetune(module, tc, make_trainer, train_loader, val_loader, ckpt_dir, best_score)
+        finetune = _finetune(module, tc, make_trainer, train_loader, val_loader, ckpt_dir, best_score, monitor)
         if finetune["improved"]:
-            best_score = torch.tensor(finetune["best_val_macro_auroc"])
+            best_score = torch.tensor(finetune["best_val_score"])
     if trainer.global_rank != 0:
         # DDP: every process trained its shard; rank 0 alone evaluates and writes the artifact and report.
         logger.info("rank %d finished training; rank 0 writes the artifact", trainer.global_rank)
@@ -384,28 +396,61 @@ def train(
     val_logits, val_y, _ = predict_dataset(net, task, bundle.val, device, **predict_kw)
     test_logits, test_y, _ = predict_dataset(net, task, bundle.test, device, **predict_kw)
 
-    calibration = fit_calibration(cfg.calibration.method, val_logits, val_y, per_label=cfg.calibration.per_label)
-    val_probs = apply_calibration(calibration, val_logits)
-    test_probs = apply_calibration(calibration, test_logits)
-    thresholds, threshold_method = choose_thresholds(cfg.thresholds, list(task.labels), val_y, val_probs)
-    thr = np.asarray([thresholds[lab] for lab in task.labels])
-
     n_bins = cfg.calibration.n_bins
-    splits = {
-        "val": evaluate_split(
-            task.labels, val_y, val_probs, thr, raw_probs=sigmoid(val_logits), extra=task.extra_metrics, n_bins=n_bins
-        ),
-        "test": evaluate_split(
-            task.labels,
-            test_y,
-            test_probs,
-            thr,
-            raw_probs=sigmoid(test_logits),
-            groups=bundle.groups.get("test"),
-            extra=task.extra_metrics,
-            n_bins=n_bins,
-        ),
-    }
+    output = derived = None
+    if problem.exclusive:
+        from vitalens.training.exclusive import exclusive_card_metrics, fit_exclusive, score_exclusive_split
+
+        fit = fit_exclusive(
+            problem=problem,
+            labels=task.labels,
+            derived_specs=task.derived_findings,
+            recipe=cfg,
+            val_raw=val_logits,
+            val_y=val_y,
+        )
+        calibration, output, derived = fit.calibration, fit.output, fit.derived
+        thresholds, threshold_method = fit.thresholds, fit.threshold_method
+        score_kw: dict[str, Any] = {"problem": problem, "labels": task.labels, "fit": fit, "n_bins": n_bins}
+        val_metrics, _ = score_exclusive_split(raw=val_logits, y=val_y, extra=task.extra_metrics, **score_kw)
+        test_metrics, test_probs = score_exclusive_split(
+            raw=test_logits, y=test_y, groups=bundle.groups.get("test"), extra=task.extra_metrics, **score_kw
+        )
+        for d in derived:
+            d.metrics = {
+                k: test_metrics["derived"][d.code].get(k) for k in ("auroc", "sensitivity", "specificity", "n")
+            }
+        splits = {"val": val_metrics, "test": test_metrics}
+        card_metrics = exclusive_card_metrics(test_metrics)
+    else:
+        calibration = fit_calibration(cfg.calibration.method, val_logits, val_y, per_label=cfg.calibration.per_label)
+        val_probs = apply_calibration(calibration, val_logits)
+        test_probs = apply_calibration(calibration, test_logits)
+        thresholds, threshold_method = choose_thresholds(cfg.thresholds, list(task.labels), val_y, val_probs)
+        thr = np.asarray([thresholds[lab] for lab in task.labels])
+
+        splits = {
+            "val": evaluate_split(
+                task.labels,
+                val_y,
+                val_probs,
+                thr,
+                raw_probs=sigmoid(val_logits),
+                extra=task.extra_metrics,
+                n_bins=n_bins,
+            ),
+            "test": evaluate_split(
+                task.labels,
+                test_y,
+                test_probs,
+                thr,
+                raw_probs=sigmoid(test_logits),
+                groups=bundle.groups.get("test"),
+                extra=task.extra_metrics,
+                n_bins=n_bins,
+            ),
+        }
+        card_metrics = _card_metrics(splits["test"])
     card = build_card(
         task=task,
         recipe=cfg,
@@ -413,8 +458,10 @@ def train(
         thresholds=thresholds,
         threshold_method=threshold_method,
         calibration=calibration,
-        metrics=_card_metrics(splits["test"]),
+        metrics=card_metrics,
         subgroups=splits["test"].get("subgroups", {}),
+        output=output,
+        derived=derived,
     )
     artifact = out / "artifact"
     card = save_artifact(artifact, net.cpu().eval(), card)
@@ -430,9 +477,15 @@ def train(
         "thresholds": thresholds,
         "threshold_method": threshold_method,
         "calibration": calibration.model_dump(mode="json"),
+        "output": card.output.model_dump(mode="json"),
+        "derived": [d.model_dump(mode="json") for d in card.derived],
         "training": {
             "best_epoch": best_epoch,
-            "best_val_macro_auroc": float(best_score) if best_score is not None else None,
+            "monitor": monitor,
+            "best_val_score": float(best_score) if best_score is not None else None,
+            "best_val_macro_auroc": float(best_score)
+            if best_score is not None and monitor == "val_macro_auroc"
+            else None,
             "epochs_run": trainer.current_epoch,
             "stopped_early": bool(trainer.should_stop and trainer.current_epoch < tc.max_epochs),
             "checkpoint": checkpoint.best_model_path or None,

@@ -81,18 +81,36 @@ def evaluate(
         dataset = bundle.split(split)
         groups = bundle.groups.get(split, {})
     logits, y, _ = predict_dataset(net, task, dataset, device, batch_size=recipe.train.batch_size)
-    probs = apply_calibration(card.calibration, logits)
-    thr = np.asarray([card.threshold(lab) for lab in card.labels])
-    metrics = evaluate_split(
-        card.labels,
-        y,
-        probs,
-        thr,
-        raw_probs=sigmoid(logits),
-        groups=groups,
-        extra=task.extra_metrics,
-        n_bins=recipe.calibration.n_bins,
-    )
+    n_bins = recipe.calibration.n_bins
+    if card.output.problem != "multilabel":
+        from vitalens.training.exclusive import ExclusiveFit, score_exclusive_split
+        from vitalens.training.problems import Problem
+
+        problem = Problem(kind=card.output.problem, head=card.output.head, n_classes=len(card.labels))
+        fit = ExclusiveFit(card.calibration, card.output, dict(card.thresholds), card.threshold_method, card.derived)
+        metrics, probs = score_exclusive_split(
+            problem=problem,
+            labels=card.labels,
+            fit=fit,
+            raw=logits,
+            y=y,
+            groups=groups,
+            extra=task.extra_metrics,
+            n_bins=n_bins,
+        )
+    else:
+        probs = apply_calibration(card.calibration, logits)
+        thr = np.asarray([card.threshold(lab) for lab in card.labels])
+        metrics = evaluate_split(
+            card.labels,
+            y,
+            probs,
+            thr,
+            raw_probs=sigmoid(logits),
+            groups=groups,
+            extra=task.extra_metrics,
+            n_bins=n_bins,
+        )
     report = {
         "analyzer": card.analyzer,
         "artifact": str(artifact),

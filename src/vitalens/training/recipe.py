@@ -108,6 +108,13 @@ class TrainSection(_Closed):
     plateau_patience: int = Field(default=2, ge=0)
     plateau_factor: float = Field(default=0.5, gt=0, lt=1)
     min_lr: float = Field(default=1e-7, ge=0)
+    optimizer: Literal["adamw", "adam"] = Field(
+        default="adamw", description="AdamW (decoupled weight decay) or Adam (L2 weight decay), both two-LR."
+    )
+    monitor: Literal["val_macro_auroc", "val_accuracy", "val_qwk", "val_loss"] = Field(
+        default="val_macro_auroc",
+        description="What early stopping, the best checkpoint and LR on plateau watch (val_loss: lower is better).",
+    )
     weighted_sampling: bool = False
     gradient_clip_val: float | None = Field(default=None, gt=0)
     precision: str = Field(default="32-true", description="Lightning precision, e.g. '16-mixed' on a GPU.")
@@ -137,9 +144,15 @@ class TrainerSection(_Closed):
 
 
 class LossSection(_Closed):
-    """Multi-label loss: BCE (optional positive weights, label smoothing) or focal."""
+    """The loss, which also fixes the head: multi-label ``bce``/``focal`` (sigmoid); multi-class and ordinal ``ce``
+    (softmax); ordinal ``corn`` (K − 1 conditional logits) or ``regression`` (one score, cut-points fitted on val)."""
 
-    name: Literal["bce", "focal"] = "bce"
+    name: Literal["bce", "focal", "ce", "corn", "regression"] | None = Field(
+        default=None, description="null: the task's natural loss (multi-label bce, multi-class and ordinal ce)."
+    )
+    class_weight: Literal["none", "auto"] | list[float] = Field(
+        default="none", description="ce: 'auto' inverse class frequency on the training split (clipped), or values."
+    )
     pos_weight: Literal["none", "auto"] | list[float] = Field(
         default="none", description="'auto': negatives/positives per label on the training split, clipped."
     )

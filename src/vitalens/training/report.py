@@ -135,6 +135,43 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _multiclass_lines(m: dict[str, Any], names: dict[str, str]) -> list[str]:
+    """Exclusive-class part of a split: accuracy, kappa, per-class P/R/F1, confusion matrix, derived findings."""
+    mc = m["multiclass"]
+    lines = [
+        "",
+        f"Accuracy {_fmt(mc.get('accuracy'))} · balanced accuracy {_fmt(mc.get('balanced_accuracy'))} · "
+        f"macro AUROC (one-vs-rest) {_fmt(mc.get('macro_auroc_ovr'))} · top-label ECE {_fmt(mc.get('top_label_ece'))} "
+        f"(uncalibrated {_fmt(mc.get('top_label_ece_uncalibrated'))})",
+    ]
+    if "quadratic_kappa" in mc:
+        lines.append(
+            f"Quadratic weighted kappa {_fmt(mc['quadratic_kappa'])} · linear kappa {_fmt(mc.get('linear_kappa'))} · "
+            f"mean absolute grade error {_fmt(mc.get('mean_abs_error'))}"
+        )
+    lines += ["", "| class | name | precision | recall | F1 | support |", "|---|---|---|---|---|---|"]
+    for lab, pc in (mc.get("per_class") or {}).items():
+        lines.append(
+            f"| {lab} | {names.get(lab, lab)} | {_fmt(pc.get('precision'))} | {_fmt(pc.get('recall'))} | "
+            f"{_fmt(pc.get('f1'))} | {pc.get('support')} |"
+        )
+    labels = list((mc.get("per_class") or {}).keys())
+    if mc.get("confusion_matrix"):
+        lines += ["", "Confusion matrix (rows: truth, columns: prediction):", ""]
+        lines += ["| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        for lab, row in zip(labels, mc["confusion_matrix"], strict=False):
+            lines.append(f"| {lab} | " + " | ".join(str(v) for v in row) + " |")
+    for code, d in (m.get("derived") or {}).items():
+        lines += [
+            "",
+            f"**{d.get('name', code)}** ({code}: classes {', '.join(d.get('classes', []))}): "
+            f"AUROC {_fmt(d.get('auroc'))}, "
+            f"at threshold {_fmt(d.get('threshold'))} sensitivity {_fmt(d.get('sensitivity'))}, specificity "
+            f"{_fmt(d.get('specificity'))} (n = {d.get('n')}, {d.get('n_positive')} positive)",
+        ]
+    return lines
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: header, provenance, per-label table, averages, calibration, subgroups, notes."""
     lines = [f"# Evaluation report — {report.get('analyzer', '?')}", "", f"> {DECISION_SUPPORT_NOTICE}", ""]
@@ -154,7 +191,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report.get("training"):
         tr = report["training"]
         lines.append(
-            f"- Training: best epoch {tr.get('best_epoch')}, val macro-AUROC {_fmt(tr.get('best_val_macro_auroc'))}, "
+            f"- Training: best epoch {tr.get('best_epoch')}, best {tr.get('monitor', 'val_macro_auroc')} "
+            f"{_fmt(tr.get('best_val_score', tr.get('best_val_macro_auroc')))}, "
             f"{tr.get('epochs_run')} epochs run"
         )
     lines.append("")
@@ -184,6 +222,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines += ["", f"Subgroups by {col}:", "", "| group | n | macro AUROC | macro F1 |", "|---|---|---|---|"]
             for g, gm in groups.items():
                 lines.append(f"| {g} | {gm.get('n')} | {_fmt(gm.get('macro_auroc'))} | {_fmt(gm.get('macro_f1'))} |")
+        if m.get("multiclass"):
+            lines += _multiclass_lines(m, names)
         if m.get("notes"):
             lines += ["", "Notes: " + "; ".join(m["notes"])]
         lines.append("")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import torch
 
     from vitalens.artifacts import InputSpec, TrainingData
+    from vitalens.training.problems import Problem
     from vitalens.training.recipe import Recipe
 
 __all__ = [
@@ -97,15 +98,19 @@ class TrainingTask(ABC):
         name: the analyzer name (``fundus.odir``), set by :func:`register_task`.
         labels: output columns in order (codes, e.g. ``N D G C A H M O``).
         label_names: code → human name.
-        problem: ``multilabel`` (sigmoid per label) — the engine's loss, calibration and thresholds assume it —
-            or ``segmentation`` (a logit per pixel), which ``train()`` hands to ``training.segmentation``.
+        problem: ``multilabel`` (sigmoid per label), ``multiclass`` (one class per sample), ``ordinal`` (ordered
+            grades; the recipe's ``loss.name`` picks the head, :mod:`vitalens.training.problems`) or ``segmentation``
+            (a logit per pixel), which ``train()`` hands to ``training.segmentation``.
+        derived_findings: binary findings derived from an exclusive-class output, code → (name, classes), e.g.
+            ``{"RDR": ("Referable diabetic retinopathy", ["2", "3", "4"])}``; thresholds chosen on validation.
         Options: pydantic model of the recipe's ``task:`` section.
     """
 
     name: ClassVar[str] = ""
     labels: ClassVar[list[str]] = []
     label_names: ClassVar[dict[str, str]] = {}
-    problem: ClassVar[Literal["multilabel", "segmentation"]] = "multilabel"
+    problem: ClassVar[Literal["multilabel", "multiclass", "ordinal", "segmentation"]] = "multilabel"
+    derived_findings: ClassVar[dict[str, tuple[str, list[str]]]] = {}
     Options: ClassVar[type[TaskOptions]] = TaskOptions
     modality: ClassVar[str] = "fundus"
     default_intended_use: ClassVar[str] = ""
@@ -134,9 +139,21 @@ class TrainingTask(ABC):
         return default_collate(batch)
 
     # -- model ------------------------------------------------------------------------------------------------
+    @property
+    def output_problem(self) -> Problem:
+        """The problem and head this task trains with the recipe's loss (a loss that does not fit is an error)."""
+        from vitalens.training.problems import make_problem
+
+        return make_problem(self.problem, self.recipe.loss.name, len(self.labels))
+
     def net_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``create_net``, recorded in the card so ``load_model`` rebuilds the same net."""
-        return {"num_classes": len(self.labels), **self.recipe.net.kwargs}
+        """Keyword arguments of ``create_net``, recorded in the card so ``load_model`` rebuilds the same net.
+
+        ``num_classes`` is the head's output width: K labels, K − 1 for CORN, 1 for a regression score (and one
+        logit map per label for segmentation).
+        """
+        n = len(self.labels) if self.problem == "segmentation" else self.output_problem.n_outputs
+        return {"num_classes": n, **self.recipe.net.kwargs}
 
     def build_net(self, bundle: DataBundle) -> torch.nn.Module:
         """Build the recipe's net (pretrained weights per the recipe)."""
