@@ -121,7 +121,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     reason = _runnable(tmp_path_factory.mktemp("podman"))
     if reason:
         pytest.skip(reason)
-    args = ["build", "--pull=never", "-f", str(CONTAINERFILE), "-t", IMAGE, "--network", "host"]
+    # Docker image format: the OCI format has no HEALTHCHECK (podman would drop it with a warning).
+    args = ["build", "--format", "docker", "--pull=never", "-f", str(CONTAINERFILE), "-t", IMAGE, "--network", "host"]
     wheels = _wheel_dir()
     if wheels is not None:
         # Offline: torch from the local CPU wheel, pinned so pip does not prefer a newer CUDA build from PyPI.

@@ -37,6 +37,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "vitalens.service.api.annotations",
     "vitalens.service.api.feedback",
     "vitalens.service.api.reports",
+    "vitalens.service.api.dicom",
     "vitalens.service.api.ops_status",
     "vitalens.web",
 )

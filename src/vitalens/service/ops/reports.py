@@ -20,7 +20,14 @@ from vitalens.service.ops.audit import record_event
 from vitalens.store.blobs import BlobStore
 from vitalens.store.models import Analysis, Annotation, Report, Study, User, utcnow
 
-__all__ = ["build_report_data", "study_report_pdf", "study_report_fhir", "sign_off", "signed_report"]
+__all__ = [
+    "build_report_data",
+    "report_signoff",
+    "study_report_pdf",
+    "study_report_fhir",
+    "sign_off",
+    "signed_report",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -204,19 +211,26 @@ def study_report_pdf(*, session: Session, blobs: BlobStore, user: User, study_id
     return pdf
 
 
+def report_signoff(session: Session, study: Study) -> Any | None:
+    """The :class:`~vitalens.reports.ReportSignoff` of the study's signed report, or None while unsigned."""
+    from vitalens.reports import ReportSignoff
+
+    signed = signed_report(session, study)
+    if signed is None or signed.signed_at is None:
+        return None
+    signer = session.get(User, signed.signed_by_id) if signed.signed_by_id else None
+    return ReportSignoff(
+        clinician=signer.full_name or signer.email if signer else "unknown", signed_at=signed.signed_at
+    )
+
+
 def study_report_fhir(*, session: Session, blobs: BlobStore, user: User, study_id: str) -> dict[str, Any]:
     """The study as a FHIR R4 DiagnosticReport (audited read)."""
-    from vitalens.reports import ReportSignoff, build_diagnostic_report
+    from vitalens.reports import build_diagnostic_report
 
     require(user, "report.read")
     study = scoped_study(session, user, study_id)
-    signed = signed_report(session, study)
-    signoff = None
-    if signed is not None and signed.signed_at is not None:
-        signer = session.get(User, signed.signed_by_id) if signed.signed_by_id else None
-        signoff = ReportSignoff(
-            clinician=signer.full_name or signer.email if signer else "unknown", signed_at=signed.signed_at
-        )
+    signoff = report_signoff(session, study)
     resource = build_diagnostic_report(build_report_data(session, blobs, study, signoff=signoff))
     record_event(
         session=session,
