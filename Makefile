@@ -7,10 +7,11 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: serve test test-setup test-all lint format bench install models clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements/notes-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_ENV) $(PY) -m pip install -q --upgrade pip
 	$(PIP_ENV) $(PY) -m pip install -q -e ".[all,dev]"
+	$(PIP_ENV) $(PY) -m pip install -q --no-deps -r requirements/notes-nodeps.txt
 	touch $@
 
 install: $(VENV)/.installed

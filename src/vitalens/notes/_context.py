@@ -37,10 +37,38 @@ _CLAUSE_BREAKS = frozenset({",", "(", ")", "-", "–", ":"})
 #: Words that join list items.
 _CONJUNCTIONS = frozenset({"and", "or", "nor", "&", "/", "and/or"})
 #: Words that may stand inside a list of findings without ending it ("no fever, any new cough or recent weight loss").
-_LIST_WORDS = _CONJUNCTIONS | _CLAUSE_BREAKS | frozenset(
-    {"any", "other", "new", "recent", "significant", "associated", "a", "an", "the", "no", "either", "neither", "of",
-     "obvious", "definite", "evidence", "signs", "sign", "symptoms", "history"}
+_LIST_WORDS = (
+    _CONJUNCTIONS
+    | _CLAUSE_BREAKS
+    | frozenset(
+        {
+            "any",
+            "other",
+            "new",
+            "recent",
+            "significant",
+            "associated",
+            "a",
+            "an",
+            "the",
+            "no",
+            "either",
+            "neither",
+            "of",
+            "obvious",
+            "definite",
+            "evidence",
+            "signs",
+            "sign",
+            "symptoms",
+            "history",
+        }
+    )
 )
+
+
+#: Words that tie a medication to what it treats ("AF on apixaban", "angina relieved by GTN").
+_MEDICATION_LINKS = frozenset({"on", "taking", "with", "by", "using", "uses"})
 
 
 def _entity_tokens(doc: Any) -> set[int]:
@@ -64,17 +92,31 @@ def _coordinated_after(doc: Any, target: Any, entity_tokens: set[int]) -> bool:
     return False
 
 
+def _treats_another_finding(target: Any, between: list[Any], entity_tokens: set[int]) -> bool:
+    """ "History of AF on apixaban": the drug is taken now for the finding before it, so the finding's modifier stays
+    with the finding ("previously on warfarin" and "not on any anticoagulant" still reach the drug)."""
+    if target.label_ != "MEDICATION" or len(between) < 2:
+        return False
+    return between[-1].lower_ in _MEDICATION_LINKS and any(t.i in entity_tokens for t in between[:-1])
+
+
 def reaches_along_lists(target: Any, modifier: Any, _span_between: Any) -> bool:
-    """medspaCy ``on_modifies`` callback: may ``modifier`` modify ``target`` across the words between them?"""
+    """medspaCy ``on_modifies`` callback: may ``modifier`` modify ``target`` across the words between them?
+
+    Also keeps a finding's modifier off the medication taken for it (``_treats_another_finding``)."""
     doc = target.doc
     forward = modifier.end <= target.start
     lo, hi = (modifier.end, target.start) if forward else (target.end, modifier.start)
     between = list(doc[lo:hi])
+    entity_tokens = _entity_tokens(doc)
+    if forward and _treats_another_finding(target, between, entity_tokens):
+        return False
     if not any(t.text in _CLAUSE_BREAKS for t in between):
         return True
-    entity_tokens = _entity_tokens(doc)
-    if not forward:  # backward triggers ("chest pain and fever were denied") reach back only over a pure list
-        return all(_is_list_token(t, entity_tokens) for t in between)
+    if not forward:  # backward triggers reach back only over a coordinated list ("cough, fever and chills were denied")
+        return all(_is_list_token(t, entity_tokens) for t in between) and any(
+            t.lower_ in _CONJUNCTIONS for t in between
+        )
     first_break = next(i for i, t in enumerate(between) if t.text in _CLAUSE_BREAKS)
     head, tail = between[:first_break], between[first_break:]
     if not all(_is_list_token(t, entity_tokens) for t in tail):
@@ -95,6 +137,7 @@ def context_rules() -> list[Any]:
     from medspacy.context import ConTextRule
 
     rules: list[Any] = []
+    seen: dict[str, str] = {}
     for entry in _raw_rules():
         category, direction = str(entry["category"]).upper(), str(entry["direction"]).upper()
         if category not in CATEGORY_TO_MODIFIER and category != "TERMINATE":
@@ -110,5 +153,9 @@ def context_rules() -> list[Any]:
         for literal in entry.get("literals") or ():
             if not isinstance(literal, str):  # YAML reads a bare `no` as False: the rule would silently vanish
                 raise ValueError(f"context_rules.yaml: trigger {literal!r} is not a string; quote it")
+            key = literal.lower()
+            if key in seen:  # the matcher keeps one of two rules on the same words: make it one rule on purpose
+                raise ValueError(f"context_rules.yaml: trigger {literal!r} appears twice ({seen[key]}, {category})")
+            seen[key] = category
             rules.append(ConTextRule(literal, category, **common))
     return rules

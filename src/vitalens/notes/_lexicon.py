@@ -35,10 +35,13 @@ class Concept:
     abbreviations: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
     plural: bool = True
+    name_is_term: bool = True
 
     def phrases(self) -> list[str]:
-        """Case-insensitive phrases: the name, the synonyms and (for symptoms/findings) a naive plural of each."""
-        out = dict.fromkeys([self.name.lower(), *(s.lower() for s in self.synonyms)])
+        """Case-insensitive phrases: the name (unless ``name_is_term`` is off), the synonyms and, for symptoms and
+        findings, a naive plural of each."""
+        names = [self.name.lower()] if self.name_is_term else []
+        out = dict.fromkeys([*names, *(s.lower() for s in self.synonyms)])
         if self.plural and self.type in (EntityType.SYMPTOM, EntityType.FINDING):
             for phrase in list(out):
                 last = phrase.split()[-1]
@@ -63,7 +66,7 @@ class Lexicon:
         return len(self.concepts)
 
     def concepts_with_label(self, label: str) -> list[Concept]:
-        """Concepts that *are* the study label ``label`` (``"ptbxl:MI"``)."""
+        """Concepts that *are* the study label ``label`` (``"ecg.ptbxl:MI"``)."""
         return [c for c in self.concepts if label in c.labels]
 
     def target_rules(self) -> list[Any]:
@@ -75,9 +78,7 @@ class Lexicon:
             label = concept.type.value.upper()
             meta = {"concept": concept.name}
             rules.extend(TargetRule(p, label, attributes=None, metadata=meta) for p in concept.phrases())
-            rules.extend(
-                TargetRule(a, label, pattern=[{"TEXT": a}], metadata=meta) for a in concept.abbreviations
-            )
+            rules.extend(TargetRule(a, label, pattern=[{"TEXT": a}], metadata=meta) for a in concept.abbreviations)
         return rules
 
 
@@ -99,6 +100,7 @@ def _parse(raw: dict[str, Any], source: str) -> Lexicon:
                 abbreviations=tuple(str(a) for a in entry.get("abbrev") or ()),
                 labels=tuple(str(lbl) for lbl in entry.get("labels") or ()),
                 plural=bool(entry.get("plural", True)),
+                name_is_term=bool(entry.get("name_is_term", True)),
             )
         )
     return Lexicon(concepts=tuple(concepts))

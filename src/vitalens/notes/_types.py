@@ -36,8 +36,8 @@ class Modifier(StrEnum):
 class NoteEntity(BaseModel):
     """One lexicon concept found in a note, with its assertion modifiers.
 
-    ``start``/``end`` are character offsets into the note (``text == note[start:end]``); ``triggers`` names the words that
-    set each modifier, so a reader can see why ("negated by 'No'").
+    ``start``/``end`` are character offsets into the note (``text == note[start:end]``); ``triggers`` names the words
+    that set each modifier, so a reader can see why ("negated by 'No'").
     """
 
     text: str
@@ -48,7 +48,7 @@ class NoteEntity(BaseModel):
     modifiers: list[Modifier] = Field(default_factory=list)
     triggers: dict[Modifier, str] = Field(default_factory=dict)
     sentence: str = ""
-    labels: list[str] = Field(default_factory=list, description="Study labels this concept is ('ptbxl:MI').")
+    labels: list[str] = Field(default_factory=list, description="Study labels this concept is ('ecg.ptbxl:MI').")
 
     @property
     def affirmed(self) -> bool:
@@ -63,7 +63,9 @@ class NoteEntity(BaseModel):
         words = f'{self.concept} ("{self.text}")' if self.text.lower() != self.concept else self.concept
         if not self.modifiers:
             return words
-        return f"{words}: " + ", ".join(f"{m.value} ('{self.triggers[m]}')" if m in self.triggers else m.value for m in self.modifiers)
+        return f"{words}: " + ", ".join(
+            f"{m.value} ('{self.triggers[m]}')" if m in self.triggers else m.value for m in self.modifiers
+        )
 
 
 class NoteExtraction(BaseModel):
