@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     device: str = Field(default="cpu", description="torch device for inference: cpu, cuda, cuda:0, auto.")
+    # The study assistant's optional language model: any OpenAI-compatible endpoint (vLLM, Ollama, a cloud API).
+    # Unset: answers are assembled from the retrieved sources by templates, and say so.
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible base URL, e.g. http://gpu:8000/v1.")
+    llm_model: str = Field(default="", description="Model name sent to the endpoint.")
+    llm_api_key: str | None = Field(default=None, description="Bearer token for the endpoint, if it needs one.")
+    llm_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    # Dictation: uploaded recordings transcribed by faster-whisper tiny.en.
+    max_audio_mb: float = Field(default=10.0, gt=0, le=100)
+    max_audio_seconds: float = Field(default=180.0, gt=0, le=1800)
 
     @model_validator(mode="after")
     def _enforce_non_default_secret(self) -> Settings:
