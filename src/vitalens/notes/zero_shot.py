@@ -55,7 +55,9 @@ class LabelMention(BaseModel):
     probability: float = Field(ge=0.0, le=1.0, description="Calibrated P(the note mentions this label).")
     similarity: float = Field(description="Best clause–description cosine similarity (uncalibrated).")
     sentence: str = Field(description="The clause that matched best.")
-    mentioned: bool = Field(description="probability ≥ the calibration's threshold.")
+    mentioned: bool = Field(description="A lexicon concept that is this label is in the note, or probability ≥ the "
+                            "calibration's threshold.")
+    by_lexicon: bool = Field(default=False, description="A lexicon concept that *is* this label was found.")
     modifiers: list[Modifier] = Field(
         default_factory=list, description="ConText modifiers of the lexicon entities in that clause ('negated')."
     )
@@ -142,6 +144,14 @@ def scores_from_vectors(seg_vecs: np.ndarray, labels: dict[str, str], *, analyze
     return out
 
 
+def _lexicon_hit(label: str, extraction: NoteExtraction | None) -> tuple[str, list[Modifier]] | None:
+    """The clause and modifiers of the first extracted entity whose concept is ``label``."""
+    for entity in extraction.entities if extraction is not None else ():
+        if label in entity.labels:
+            return entity.sentence, list(entity.modifiers)
+    return None
+
+
 def _modifiers_in(segment: str, extraction: NoteExtraction | None) -> list[Modifier]:
     if extraction is None:
         return []
@@ -162,6 +172,10 @@ def map_note_to_labels(
 ) -> list[LabelMention]:
     """Every label in ``labels`` (code → name) with its calibrated mention probability, most probable first.
 
+    A label is ``mentioned`` when the lexicon finds a concept that is it (its clause and modifiers are then shown), or
+    when the calibrated zero-shot probability reaches the threshold (the best clause is shown); the probability is
+    always the zero-shot one.
+
     Args:
         text: the note.
         labels: the study's condition labels (from the analyzers' cards).
@@ -175,18 +189,21 @@ def map_note_to_labels(
     mentions = []
     for code, (similarity, idx) in scores.items():
         probability = calibration.probability(similarity)
+        hit = _lexicon_hit(f"{analyzer}:{code}", extraction)
+        sentence, modifiers = hit if hit is not None else (segments[idx], _modifiers_in(segments[idx], extraction))
         mentions.append(
             LabelMention(
                 code=code,
                 name=labels[code],
                 probability=probability,
                 similarity=similarity,
-                sentence=segments[idx],
-                mentioned=probability >= calibration.threshold,
-                modifiers=_modifiers_in(segments[idx], extraction),
+                sentence=sentence,
+                mentioned=hit is not None or probability >= calibration.threshold,
+                by_lexicon=hit is not None,
+                modifiers=modifiers,
             )
         )
-    return sorted(mentions, key=lambda m: -m.probability)
+    return sorted(mentions, key=lambda m: (not m.mentioned, -m.probability))
 
 
 def fit_calibration(similarities: list[float], targets: list[int]) -> tuple[float, float]:
