@@ -26,8 +26,10 @@ def test_contract_reads_one_text_slot_and_renders_entities() -> None:
 
 def test_entities_and_modifiers_of_the_headline_note() -> None:
     result = create_analyzer("notes.symptoms")(StudyInputs(notes=NOTE))
-    rows = [(e["text"], e["concept"], [m for m in ("negated", "family", "uncertain") if e[m]])
-            for e in result.extras["entities"]]
+    rows = [
+        (e["text"], e["concept"], [m for m in ("negated", "family", "uncertain") if e[m]])
+        for e in result.extras["entities"]
+    ]
     assert rows == [
         ("chest pain", "chest pain", ["negated"]),
         ("MI", "myocardial infarction", ["family"]),

@@ -39,8 +39,14 @@ if not is_slot(NOTES_SLOT):
         )
     )
 
-_MENTION_COLUMNS = (("name", "Label"), ("analyzer", "Analyzer"), ("evidence", "Where the note says it"),
-                    ("modifiers", "Modifiers"), ("probability", "Zero-shot P"), ("by", "Found by"))
+_MENTION_COLUMNS = (
+    ("name", "Label"),
+    ("analyzer", "Analyzer"),
+    ("evidence", "Where the note says it"),
+    ("modifiers", "Modifiers"),
+    ("probability", "Zero-shot P"),
+    ("by", "Found by"),
+)
 
 
 @register_analyzer(
@@ -129,21 +135,35 @@ class NotesSymptomsAnalyzer(Analyzer):
             for analyzer, labels in self._study_labels(inputs).items():
                 for m in map_note_to_labels(text, labels, analyzer=analyzer, extraction=extraction):
                     if m.mentioned:
-                        mentions.append({
-                            "code": m.code, "name": m.name, "analyzer": analyzer, "evidence": m.sentence,
-                            "modifiers": ", ".join(x.value for x in m.modifiers) or "none",
-                            "probability": round(m.probability, 3), "by": "lexicon" if m.by_lexicon else "zero-shot",
-                        })
+                        mentions.append(
+                            {
+                                "code": m.code,
+                                "name": m.name,
+                                "analyzer": analyzer,
+                                "evidence": m.sentence,
+                                "modifiers": ", ".join(x.value for x in m.modifiers) or "none",
+                                "probability": round(m.probability, 3),
+                                "by": "lexicon" if m.by_lexicon else "zero-shot",
+                            }
+                        )
         except Exception as exc:  # MiniLM missing or broken: the entities still stand, the mapping says why not
             logger.warning("zero-shot label mapping unavailable: %s", exc)
             warnings.append(f"The note was not mapped to the study's labels: {exc}")
         info = self.model_info()
         affirmed = [e.describe() for e in extraction.entities if e.type.value != "body_site"]
-        summary = ("The note mentions " + "; ".join(affirmed) + ".") if affirmed else "The note mentions no term of the lexicon."
+        summary = (
+            ("The note mentions " + "; ".join(affirmed) + ".")
+            if affirmed
+            else "The note mentions no term of the lexicon."
+        )
         if mentions:
-            summary += " Of the study's labels it mentions " + ", ".join(
-                f"{m['name']}" + (f" ({m['modifiers']})" if m["modifiers"] != "none" else "") for m in mentions
-            ) + "."
+            summary += (
+                " Of the study's labels it mentions "
+                + ", ".join(
+                    f"{m['name']}" + (f" ({m['modifiers']})" if m["modifiers"] != "none" else "") for m in mentions
+                )
+                + "."
+            )
         calibration = load_calibration()
         return AnalysisResult(
             analyzer=self.name,
@@ -164,7 +184,11 @@ class NotesSymptomsAnalyzer(Analyzer):
             trained_on=info.trained_on,
             demonstration=True,
             explanation=f"{summary} {DECISION_SUPPORT_NOTICE}",
-            extras={"entities": entities, "mentions": mentions, "lexicon_version": extraction.lexicon_version,
-                    "note_chars": len(text)},
+            extras={
+                "entities": entities,
+                "mentions": mentions,
+                "lexicon_version": extraction.lexicon_version,
+                "note_chars": len(text),
+            },
             warnings=warnings,
         )

@@ -55,8 +55,9 @@ class LabelMention(BaseModel):
     probability: float = Field(ge=0.0, le=1.0, description="Calibrated P(the note mentions this label).")
     similarity: float = Field(description="Best clause–description cosine similarity (uncalibrated).")
     sentence: str = Field(description="The clause that matched best.")
-    mentioned: bool = Field(description="A lexicon concept that is this label is in the note, or probability ≥ the "
-                            "calibration's threshold.")
+    mentioned: bool = Field(
+        description="A lexicon concept that is this label is in the note, or probability ≥ the calibration's threshold."
+    )
     by_lexicon: bool = Field(default=False, description="A lexicon concept that *is* this label was found.")
     modifiers: list[Modifier] = Field(
         default_factory=list, description="ConText modifiers of the lexicon entities in that clause ('negated')."
