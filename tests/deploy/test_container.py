@@ -53,7 +53,7 @@ def test_compose_runs_api_worker_postgres_redis_with_probes_and_order() -> None:
     assert set(services) == {"postgres", "redis", "migrate", "api", "worker"}
     for name in ("postgres", "redis", "api", "worker"):
         assert services[name]["healthcheck"]["test"], f"{name} has a health check"
-    assert "/api/v1/ready" in " ".join(services["api"]["healthcheck"]["test"])
+    assert "/ready" in " ".join(services["api"]["healthcheck"]["test"])
     assert services["worker"]["healthcheck"]["test"] == ["CMD", "vitalens", "ready", "--worker"]
     for name in ("api", "worker"):
         deps = services[name]["depends_on"]
@@ -174,7 +174,7 @@ def test_image_runs_as_non_root_and_answers_health_and_ready(image: str, contain
     containers.append(name)
     health = _wait(f"http://127.0.0.1:{port}/api/v1/health", seconds=180, container=name)
     assert health["status"] == 200 and health["body"]["status"] == "ok"
-    ready = _wait(f"http://127.0.0.1:{port}/api/v1/ready", seconds=30, container=name)
+    ready = _wait(f"http://127.0.0.1:{port}/ready", seconds=30, container=name)
     assert ready["body"]["ready"] is True, ready
     assert _podman("exec", name, "id", "-u").stdout.strip() == "10001"
     inspect = json.loads(_podman("image", "inspect", image).stdout)[0]
@@ -211,7 +211,7 @@ def test_scale_out_topology_migrate_api_worker_on_postgres_and_redis(image: str,
         _podman("run", "-d", "--name", worker, "--network", "host", "--hostname", worker, *env, image,
                 "worker", "--concurrency", "1")  # fmt: skip
         containers.append(worker)
-        ready = _wait(f"http://127.0.0.1:{port}/api/v1/ready", seconds=180, container=api)
+        ready = _wait(f"http://127.0.0.1:{port}/ready", seconds=180, container=api)
         assert ready["status"] == 200 and ready["body"]["checks"]["broker"]["ok"], ready
         deadline = time.monotonic() + 120
         while True:
