@@ -47,7 +47,7 @@ clean:
 
 # Bundled models: each made by one command from the public data in ../shared/data (see each card.json).
 SHARED ?= ../shared/data
-.PHONY: model-fundus-odir model-ecg-ptbxl
+.PHONY: model-fundus-odir model-ecg-ptbxl model-fundus-vessels model-quality-gates
 model-fundus-odir: install
 	$(VENV)/bin/vitalens train fundus.odir --data $(SHARED)/fundus/odir --out runs/fundus-odir
 	bash scripts/bundle_model.sh runs/fundus-odir models/fundus-odir
@@ -56,3 +56,12 @@ model-ecg-ptbxl: install
 	$(VENV)/bin/vitalens train ecg.ptbxl --data $(SHARED)/ecg/ptb-xl --out runs/ecg-ptbxl
 	bash scripts/bundle_model.sh runs/ecg-ptbxl models/ecg-ptbxl
 	$(VENV)/bin/vitalens export models/ecg-ptbxl --onnx
+
+# DRIVE vessel U-Net (the recipe's fixed epoch count; ~1-2 h on a shared 2-core CPU, minutes on a GPU).
+model-fundus-vessels: install
+	$(VENV)/bin/vitalens train fundus.vessels --data $(SHARED)/fundus/DRIVE --out runs/fundus-vessels
+	bash scripts/bundle_model.sh runs/fundus-vessels models/fundus-vessels
+
+# Input quality gates (models/quality-{fundus,oct,cxr}): fitted and calibrated on held-out real images.
+model-quality-gates: install
+	$(PY) -m vitalens.quality.calibrate --shared $(SHARED) --out models

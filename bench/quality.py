@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from vitalens import DECISION_SUPPORT_NOTICE
-from vitalens.quality.calibrate import DEGRADATIONS, degrade, genuine_images, split_of
+from vitalens.quality.calibrate import DEGRADATIONS, MIN_SIDE_PX, degrade, genuine_images, split_of
 from vitalens.quality.image_gate import load_image_gate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +42,16 @@ MODALITIES = ("fundus", "oct", "cxr")
 SKIMAGE_RETINAL = {"retina", "microaneurysms"}
 
 logger = logging.getLogger("bench.quality")
+
+
+#: Gates whose slot decodes uploads to greyscale (``ImageLimits(colour="gray")``): they see what the slot delivers.
+GREY_SLOTS = ("oct", "cxr")
+
+
+def as_grey(image: np.ndarray) -> np.ndarray:
+    """The image as a greyscale slot delivers it (ITU-R 601 luma), repeated to three channels."""
+    luma = np.asarray(image, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.repeat(np.clip(luma + 0.5, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -189,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=REPO / "models")
     parser.add_argument("--medmnist-n", type=int, default=100)
     parser.add_argument("--ecg-n", type=int, default=200)
+    parser.add_argument("--degraded-n", type=int, default=60, help="report images degraded per kind and modality")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quality.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -209,21 +220,32 @@ def main(argv: list[str] | None = None) -> int:
         "retinamnist": medmnist_samples(args.shared, "retinamnist", args.medmnist_n),
         "pneumoniamnist": medmnist_samples(args.shared, "pneumoniamnist", args.medmnist_n),
     }
+    pick = np.random.default_rng(0)
     degraded = {
-        m: {k: [(f"{name}:{k}", degrade(img, k)) for name, img in report[m]] for k in DEGRADATIONS} for m in MODALITIES
+        m: {
+            k: [
+                (f"{report[m][i][0]}:{k}", degrade(report[m][i][1], k))
+                for i in sorted(pick.choice(len(report[m]), size=min(args.degraded_n, len(report[m])), replace=False))
+            ]
+            for k in DEGRADATIONS
+        }
+        for m in MODALITIES
     }
 
     cache: dict[str, np.ndarray] = {}
 
-    def embeddings(items: list[tuple[str, np.ndarray]]) -> list[np.ndarray]:
-        todo = [(n, im) for n, im in items if n not in cache]
+    def embeddings(items: list[tuple[str, np.ndarray]]) -> list[np.ndarray | None]:
+        """Embeddings, computed once per image; none for thumbnails, which the size check refuses first."""
+        todo = [(n, im) for n, im in items if n not in cache and min(im.shape[:2]) >= MIN_SIDE_PX]
         if todo:
             for (n, _), e in zip(todo, embed_images([im for _, im in todo]), strict=True):
                 cache[n] = e
-        return [cache[n] for n, _ in items]
+        return [cache.get(n) for n, _ in items]
 
     def score(gate_modality: str, items: list[tuple[str, np.ndarray]]) -> dict[str, Any]:
         gate = gates[gate_modality]
+        if gate_modality in GREY_SLOTS:  # the OCT and X-ray slots decode every upload to one grey channel
+            items = [(f"{n}:grey", as_grey(im)) for n, im in items]
         verdicts, reasons = Counter(), Counter()
         examples = []
         for (name, img), emb in zip(items, embeddings(items), strict=True):

@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 status=0
 for script in bench/fundus_odir.py bench/explain_sanity.py bench/ecg_intervals.py bench/ecg_ptbxl.py \
-              bench/ecg_robustness.py bench/ecg_explain_sanity.py bench/inference.py bench/schemathesis_run.py \
+              bench/ecg_robustness.py bench/ecg_explain_sanity.py bench/inference.py bench/vessels.py bench/quality.py bench/schemathesis_run.py \
               bench/load.py; do
   [ -f "$script" ] || continue
   echo "== $script"

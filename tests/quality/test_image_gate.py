@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.utils.quality_gate import cheap_embed, make_synthetic_fundus_gate
 from vitalens.errors import ArtifactError
-from vitalens.quality.calibrate import GenuineImage, calibrate_gate, degrade, split_of
+from vitalens.quality.calibrate import degrade, split_of
 from vitalens.quality.image_gate import GateCard, load_image_gate
 from vitalens.quality.measures import measure_image
 from vitalens.quality.reference import EmbeddingReference
@@ -57,29 +58,10 @@ class TestReference:
             EmbeddingReference.fit(np.zeros((5, 8)), n_components=8)
 
 
-def _cheap_embed(images: list[np.ndarray]) -> np.ndarray:
-    """A deterministic stand-in for the encoder: colour histograms (separates fundus from grey images)."""
-    out = []
-    for im in images:
-        small = np.asarray(im, dtype=np.float32)[::8, ::8]
-        feats = [np.histogram(small[..., c], bins=8, range=(0, 256))[0] / small[..., c].size for c in range(3)]
-        out.append(np.concatenate(feats))
-    return np.asarray(out)
-
-
 @pytest.fixture(scope="module")
 def synthetic_gate(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("gate")
-    rng = np.random.default_rng(0)
-    images = []
-    from PIL import Image
-
-    for i in range(160):
-        path = root / "src" / f"{i}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(render_fundus(rng, 128, "left" if i % 2 else "right", EyeFindings())).save(path)
-        images.append(GenuineImage("synthetic", str(i), f"p{i}", path))
-    calibrate_gate("fundus", images, root / "models" / "quality-fundus", embed=_cheap_embed, n_components=6)
+    make_synthetic_fundus_gate(root / "models")
     return root
 
 
@@ -94,7 +76,7 @@ class TestCalibratedGate:
     def test_verdicts(self, synthetic_gate: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         import vitalens.quality.embedding as embedding
 
-        monkeypatch.setattr(embedding, "embed_images", _cheap_embed)
+        monkeypatch.setattr(embedding, "embed_images", cheap_embed)
         gate = load_image_gate("fundus", synthetic_gate / "models")
         genuine = render_fundus(np.random.default_rng(99), 128, "left", EyeFindings())
         assert gate.assess(genuine).verdict in ("pass", "flag")

@@ -100,6 +100,7 @@ LABEL_CODES: dict[str, tuple[Coding, ...]] = {"MI": (snomed("22298006", "Myocard
     inputs=(InputName.ECG,),
     default_artifact="ecg-ptbxl",
     dataset="ptbxl",
+    quality_gates={"ecg": ("ecg.signal_quality",)},
     render=(
         Summary(fields=("tier",), glossary={"tier": "tier"}),
         Findings(title="Diagnostic superclasses", tiers=True, normal="NORM"),

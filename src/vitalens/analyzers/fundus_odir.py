@@ -65,6 +65,7 @@ LABEL_CODES: dict[str, tuple[Coding, ...]] = {
     },
     default_artifact="fundus-odir",
     dataset="odir",
+    quality_gates={"fundus_left": ("fundus.gradable",), "fundus_right": ("fundus.gradable",)},
     render=(
         Summary(fields=("band",), glossary={"band": "band"}),
         Findings(title="Eye conditions", normal="N"),

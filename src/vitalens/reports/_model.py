@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitalens import DECISION_SUPPORT_NOTICE
-from vitalens.domain import Coding, Measurement, utcnow
+from vitalens.domain import Coding, Measurement, QualityResult, utcnow
 
 __all__ = [
     "ReportImage",
@@ -83,6 +83,10 @@ class ReportAnalysis(BaseModel):
     findings: list[ReportFinding] = Field(default_factory=list)
     measurements: list[Measurement] = Field(default_factory=list)
     error: str | None = Field(default=None, description="Why this analyzer failed (PARTIAL analyses).")
+    quality: list[QualityResult] = Field(
+        default_factory=list, description="The input quality gates' verdicts (pass / flag / refuse) before it ran."
+    )
+    warnings: list[str] = Field(default_factory=list, description="What the reader must know beside the findings.")
 
 
 class ReportAnnotation(BaseModel):

@@ -65,7 +65,19 @@ def _analysis_flowables(a: ReportAnalysis, styles: Any) -> list[Any]:
         )
     )
     if a.error:
-        out.append(Paragraph(escape(f"Failed: {a.error}"), styles["BodyText"]))
+        lead = "Not analysed" if a.error.startswith("refused by the quality gate") else "Failed"
+        out.append(Paragraph(escape(f"{lead}: {a.error}"), styles["BodyText"]))
+    for q in a.quality:
+        if q.verdict != "pass":
+            out.append(
+                Paragraph(escape(f"Input quality — {q.slot} ({q.gate}), {q.verdict}: {q.message}"), styles["BodyText"])
+            )
+    checked = sorted({f"{q.slot} ({q.gate})" for q in a.quality if q.verdict == "pass"})
+    if checked:
+        out.append(Paragraph(escape(f"Input quality passed: {', '.join(checked)}."), styles["BodyText"]))
+    for w in a.warnings:
+        if not w.startswith("input quality ("):  # the gate verdicts are printed above
+            out.append(Paragraph(escape(f"Note: {w}"), styles["BodyText"]))
     summary = []
     if a.band:
         summary.append(f"Cardiovascular risk band: {a.band}")

@@ -39,6 +39,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "vitalens.service.api.reports",
     "vitalens.service.api.dicom",
     "vitalens.service.api.ops_status",
+    "vitalens.service.api.quality",
     "vitalens.web",
 )
 

@@ -56,6 +56,7 @@ def signed_report(session: Session, study: Study) -> Report | None:
 def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signoff: Any | None = None) -> Any:
     """A :class:`vitalens.reports.StudyReport` of ``study`` from its newest finished analysis (no access check)."""
     from vitalens.domain import Measurement as MeasurementValue
+    from vitalens.domain import QualityResult
     from vitalens.reports import (
         ReportAnalysis,
         ReportAnnotation,
@@ -119,6 +120,8 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
                     tier=result.get("tier"),
                     proxies=result.get("proxies") or {},
                     explanation=result.get("explanation") or "",
+                    quality=[QualityResult.model_validate(q) for q in result.get("quality") or []],
+                    warnings=list(result.get("warnings") or []),
                     findings=findings,
                     measurements=[
                         MeasurementValue(

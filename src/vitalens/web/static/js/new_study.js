@@ -39,6 +39,32 @@ function setFile(slot, file) {
     zone.classList.add('filled');
   }
   if (slot === 'ecg') document.getElementById('ecg-name').textContent = `${file.name} (${Math.round(file.size / 1024)} kB)`;
+  checkQuality(slot, file);
+}
+
+// --- input quality at upload time: the same gates that run before the analyzers ------------------------------------
+const QUALITY_TEXT = {
+  pass: 'Quality check passed.',
+  flag: 'Will be analysed, with a quality flag: ',
+  refuse: 'Will not be analysed: ',
+  unchecked: 'No quality gate guards this input.',
+};
+async function checkQuality(slot, file) {
+  const el = form.querySelector(`[data-quality-for="${slot}"]`);
+  if (!el) return;
+  el.hidden = false;
+  el.className = 'quality';
+  el.textContent = 'Checking input quality…';
+  const body = new FormData();
+  body.append('file', file);
+  try {
+    const out = await api(`/api/v1/quality/${slot}`, { method: 'POST', form: body });
+    const reasons = (out.results || []).filter((r) => r.verdict !== 'pass').flatMap((r) => r.reasons || []);
+    el.textContent = (QUALITY_TEXT[out.verdict] || '') + reasons.join('; ');
+    el.classList.add(`q-${out.verdict}`);
+  } catch (err) {
+    el.textContent = `Quality check unavailable: ${err.message}`;
+  }
 }
 form.querySelectorAll('input[type="file"][data-slot]').forEach((input) => {
   input.addEventListener('change', () => { if (input.files[0]) setFile(input.dataset.slot, input.files[0]); });
