@@ -38,6 +38,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "vitalens.service.api.feedback",
     "vitalens.service.api.reports",
     "vitalens.service.api.dicom",
+    "vitalens.service.api.dicomweb",
     "vitalens.service.api.ops_status",
     "vitalens.service.api.quality",
     "vitalens.web",

@@ -294,6 +294,7 @@ class Study(Base):
     study_date: Mapped[date] = mapped_column(Date)
     description: Mapped[str] = mapped_column(Text, default="")
     age_years: Mapped[float | None] = mapped_column(Float, default=None)
+    dicom_study_uid: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     created_by_id: Mapped[str | None] = _fk("users.id", nullable=True, ondelete="SET NULL", index=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
