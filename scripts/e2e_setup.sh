@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 NEED=()
 if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then NEED+=(chromium); fi
 if ! command -v espeak-ng >/dev/null 2>&1; then NEED+=(espeak-ng); fi
+# dciodvfy (dicom3tools) checks the DICOM SR and Encapsulated PDF the service exports (tests/reports/test_dicom_out.py).
+if ! command -v dciodvfy >/dev/null 2>&1; then NEED+=(dicom3tools); fi
 if [ "${#NEED[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -q
