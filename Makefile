@@ -47,7 +47,7 @@ clean:
 
 # Bundled models: each made by one command from the public data in ../shared/data (see each card.json).
 SHARED ?= ../shared/data
-.PHONY: model-fundus-odir model-ecg-ptbxl model-fundus-vessels model-quality-gates
+.PHONY: model-fundus-odir model-ecg-ptbxl model-fundus-vessels model-quality-gates model-fundus-dr model-oct-kermany4
 model-fundus-odir: install
 	$(VENV)/bin/vitalens train fundus.odir --data $(SHARED)/fundus/odir --out runs/fundus-odir
 	bash scripts/bundle_model.sh runs/fundus-odir models/fundus-odir
@@ -65,3 +65,15 @@ model-fundus-vessels: install
 # Input quality gates (models/quality-{fundus,oct,cxr}): fitted and calibrated on held-out real images.
 model-quality-gates: install
 	$(PY) -m vitalens.quality.calibrate --shared $(SHARED) --out models
+
+# DR grade on the 150 real APTOS images (demonstration: 150 images); verified ONNX beside the weights.
+model-fundus-dr: install
+	$(VENV)/bin/vitalens train fundus.dr --data $(SHARED)/fundus/aptos2019 --out runs/fundus-dr
+	bash scripts/bundle_model.sh runs/fundus-dr models/fundus-dr
+	$(VENV)/bin/vitalens export models/fundus-dr --onnx
+
+# OCT 4 classes on the 218 real Kermany scans of 85 patients (demonstration); verified ONNX beside the weights.
+model-oct-kermany4: install
+	$(VENV)/bin/vitalens train oct.kermany4 --data $(SHARED)/oct --out runs/oct-kermany4
+	bash scripts/bundle_model.sh runs/oct-kermany4 models/oct-kermany4
+	$(VENV)/bin/vitalens export models/oct-kermany4 --onnx

@@ -63,7 +63,11 @@ def test_fundus_dr_grades_each_eye_present(dr_artifact: Path) -> None:
         assert e.input_name == "fundus_right" and e.heatmap.shape == right.shape[:2] and e.overlay_png
     both = analyzer(StudyInputs(fundus_right=right, fundus_left=_fundus(0, seed=2)), explain=False)
     assert {f.input_name for f in both.findings} == {"fundus_right", "fundus_left"}
-    assert [q.verdict for q in both.quality] == [QualityVerdict.PASS, QualityVerdict.PASS]
+    own = [q for q in both.quality if q.gate == "fundus.dr.plausibility"]
+    assert [q.slot for q in own] == ["fundus_left", "fundus_right"] and all(
+        q.verdict == QualityVerdict.PASS for q in own
+    )
+    assert {q.gate for q in both.quality} == {"fundus.gradable", "fundus.dr.plausibility"}
 
 
 def test_fundus_dr_refuses_what_is_not_a_colour_fundus(dr_artifact: Path) -> None:
@@ -96,6 +100,7 @@ def test_oct_kermany4_classes_recommendation_and_map(oct_artifact: Path) -> None
     assert top.positive and result.extras["most_probable"] == top.code
     assert result.extras["recommendations"][0]["code"] == top.code
     assert result.quality[-1].gate == "oct.kermany4.plausibility" and result.quality[-1].verdict == QualityVerdict.PASS
+    assert result.quality[0].gate == "oct.gradable"
     if top.code != "NORMAL":
         (e,) = result.explanations
         assert e.heatmap.shape == scan.shape and e.target == top.code

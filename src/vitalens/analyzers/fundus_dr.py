@@ -110,6 +110,7 @@ _EYE_NAME = {"fundus_right": "right eye (OD)", "fundus_left": "left eye (OS)"}
     },
     default_artifact="fundus-dr",
     dataset="aptos2019",
+    quality_gates={"fundus_left": ("fundus.gradable",), "fundus_right": ("fundus.gradable",)},
     render=(
         Findings(title="Referable diabetic retinopathy", codes=("RDR",)),
         Classes(title="DR grade (ICDR)", codes=("0", "1", "2", "3", "4"), ordered=True, expected_key="expected_grade"),

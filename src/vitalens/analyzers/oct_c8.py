@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
     limits={"oct": ImageLimits(colour="gray", min_side=128, max_aspect=4.0)},
     default_artifact="oct-c8",
     dataset="octc8",
+    quality_gates={"oct": ("oct.gradable",)},
     render=(
         Classes(title="OCT class", codes=OCTC8_LABELS, ordered=False, expected_key=None),
         Table(

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
     limits={"oct": ImageLimits(colour="gray", min_side=128, max_aspect=4.0)},
     default_artifact="oct-kermany4",
     dataset="kermany",
+    quality_gates={"oct": ("oct.gradable",)},
     render=(
         Classes(title="OCT class", codes=KERMANY_LABELS, ordered=False, expected_key=None),
         Table(
