@@ -339,7 +339,7 @@ def train(
         EarlyStopping(monitor=monitor, mode=mode, patience=tc.early_stopping_patience),
         checkpoint,
         latest,
-        GradualUnfreezing(tc.unfreeze_after, tc.unfreeze_stages),
+        GradualUnfreezing(tc.unfreeze_after, tc.unfreeze_stages, tc.freeze_bn),
     ]
     if tc.progress_bar:
         from lightning.pytorch.callbacks import RichProgressBar

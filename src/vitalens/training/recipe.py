@@ -94,6 +94,9 @@ class TrainSection(_Closed):
     unfreeze_stages: int | None = Field(
         default=None, ge=1, description="After unfreezing, train only the encoder's last N stages (None: all)."
     )
+    freeze_bn: bool = Field(
+        default=False, description="BatchNorm of frozen encoder layers in eval mode (small data, small batches)."
+    )
     finetune_epochs: int = Field(
         default=0, ge=0, description="Low-LR fine-tuning stage after the best epoch (all layers); 0: none."
     )
