@@ -48,7 +48,9 @@ def _result(name: str, **fields: object) -> AnalysisResult:
 
 if not is_analyzer("test.echo"):
 
-    @register_analyzer("test.echo", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,))
+    @register_analyzer(
+        "test.echo", title="Test analyzer (echo)", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,)
+    )
     class EchoAnalyzer(Analyzer):
         """Test analyzer: finding probability = mean brightness of the left fundus."""
 
@@ -79,21 +81,27 @@ if not is_analyzer("test.echo"):
                 explanation="echo explanation",
             )
 
-    @register_analyzer("test.boom", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,))
+    @register_analyzer(
+        "test.boom", title="Test analyzer (boom)", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,)
+    )
     class BoomAnalyzer(Analyzer):
         """Test analyzer that crashes."""
 
         def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
             raise RuntimeError("model exploded")
 
-    @register_analyzer("test.refuse", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,))
+    @register_analyzer(
+        "test.refuse", title="Test analyzer (refuse)", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,)
+    )
     class RefuseAnalyzer(Analyzer):
         """Test analyzer that refuses its input."""
 
         def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
             raise InputError("image too dark: mean 3 < 20", field="fundus_left")
 
-    @register_analyzer("test.wait", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,))
+    @register_analyzer(
+        "test.wait", title="Test analyzer (wait)", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,)
+    )
     class WaitAnalyzer(Analyzer):
         """Test analyzer that waits for ``GATE`` and while the file ``$VITALENS_TEST_HOLD`` exists (≤ 20 s each)."""
 
