@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_data_path
-from vitalens.errors import InputError, UnknownNameError
+from vitalens.errors import InputError, UnknownNameError, UnsupportedMediaError
 from vitalens.io.ecg import (
     STANDARD_LEADS,
     ECGRecord,
@@ -177,11 +177,15 @@ def test_unknown_lead_name_is_named():
 def test_unknown_format_lists_formats(tmp_path: Path):
     weird = tmp_path / "ecg.edf"
     weird.write_bytes(b"0       patient")
-    with pytest.raises(UnknownECGFormatError, match="Valid: .*muse") as info:
+    # content no reader knows: an unsupported medium (HTTP 415) naming the upload and listing the formats
+    with pytest.raises(UnsupportedMediaError, match="accepted: wfdb, dicom, aecg, muse, csv") as media:
         read_ecg(weird)
-    assert isinstance(info.value, InputError) and isinstance(info.value, UnknownNameError)
-    with pytest.raises(UnknownNameError, match="Did you mean 'dicom'"):
+    assert media.value.field == "ecg"
+    # a format *name* nobody handles: an unknown name (HTTP 422) naming the field and the closest match
+    with pytest.raises(UnknownECGFormatError, match="Did you mean 'dicom'") as info:
         read_ecg(weird, format="dicm")
+    assert isinstance(info.value, InputError) and isinstance(info.value, UnknownNameError)
+    assert info.value.field == "format"
 
 
 @pytest.mark.realdata

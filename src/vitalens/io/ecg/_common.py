@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from vitalens.errors import InputError
+from vitalens.io.ecg._limits import check_ecg_size
 from vitalens.io.ecg._record import ECGRecord, select_known_leads
 
 __all__ = ["UNIT_TO_MV", "unit_factor_mv", "build_record", "parse_age_years", "parse_sex"]
@@ -57,8 +58,16 @@ def build_record(
     """An ``ECGRecord`` from a ``(leads, samples)`` array in mV and the file's lead labels.
 
     Labels are normalised to standard names; known non-standard leads (Frank X/Y/Z) are dropped and listed in
-    ``meta["dropped_leads"]``; an unknown label raises.
+    ``meta["dropped_leads"]``; an unknown label raises, and so do a sampling rate or a size beyond
+    :mod:`vitalens.io.ecg._limits` (every reader ends here, so no record escapes those bounds).
     """
+    shape = np.shape(signal_mv)
+    check_ecg_size(
+        n_leads=int(shape[0]) if len(shape) == 2 else None,
+        n_samples=int(shape[1]) if len(shape) == 2 else None,
+        fs_hz=fs_hz,
+        what=f"{source_format} ECG",
+    )
     keep, names, dropped = select_known_leads(list(labels))
     meta = dict(meta or {})
     if dropped:

@@ -14,6 +14,7 @@ import numpy as np
 
 from vitalens.errors import InputError
 from vitalens.io.ecg._common import build_record, parse_age_years, parse_sex, unit_factor_mv
+from vitalens.io.ecg._limits import check_ecg_size
 from vitalens.io.ecg._record import ECGRecord
 
 __all__ = ["read_dicom"]
@@ -45,8 +46,15 @@ def read_dicom(path: Path) -> ECGRecord:
     groups = ds.get("WaveformSequence")
     if not groups:
         raise InputError("DICOM file has no WaveformSequence (not an ECG waveform object)", field="ecg")
-    index = _pick_group(groups)
-    group = groups[index]
+    try:
+        index = _pick_group(groups)
+        group = groups[index]
+        declared = (int(group.NumberOfWaveformChannels), int(group.NumberOfWaveformSamples))
+        fs_declared = group.SamplingFrequency
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        raise InputError(f"DICOM waveform group lacks its channel/sample counts or rate: {exc}", field="ecg") from exc
+    # before pydicom allocates the samples: the header may describe far more than any ECG
+    check_ecg_size(n_leads=declared[0], n_samples=declared[1], fs_hz=fs_declared, what="DICOM waveform")
     try:
         samples = np.asarray(ds.waveform_array(index), dtype=np.float64).T  # (channels, samples)
     except Exception as exc:  # pydicom raises several types for malformed waveform data

@@ -15,6 +15,7 @@ import numpy as np
 
 from vitalens.errors import InputError
 from vitalens.io.ecg._common import build_record, parse_age_years, parse_sex
+from vitalens.io.ecg._limits import MAX_DECOMPRESSED_BYTES
 from vitalens.io.ecg._record import STANDARD_LEADS, ECGRecord
 
 __all__ = ["read_cpsc_mat", "CPSC2018_FS_HZ"]
@@ -31,6 +32,41 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def _check_inflated_size(path: Path, limit: int = MAX_DECOMPRESSED_BYTES) -> None:
+    """Refuse a MATLAB v5 file whose compressed elements inflate beyond ``limit`` bytes, without inflating them
+    fully: each ``miCOMPRESSED`` element is streamed through zlib in bounded chunks and counted (scipy would
+    decompress a whole variable into memory first)."""
+    import struct
+    import zlib
+
+    data = path.read_bytes()
+    if len(data) < 128 or data[126:128] not in (b"IM", b"MI"):
+        return  # not v5 (v4 files are uncompressed, v7.3 is HDF5 and refused by loadmat): nothing can inflate
+    endian = "<" if data[126:128] == b"IM" else ">"
+    pos, total = 128, 0
+    while pos + 8 <= len(data):
+        dtype, size = struct.unpack(f"{endian}II", data[pos : pos + 8])
+        if dtype >> 16:  # small data element: type and size packed in 4 bytes
+            pos += 8
+            continue
+        body = data[pos + 8 : pos + 8 + size]
+        if dtype == 15:  # miCOMPRESSED
+            inflater = zlib.decompressobj()
+            chunk = inflater.decompress(body, 1 << 20)
+            total += len(chunk)
+            while inflater.unconsumed_tail and total <= limit:
+                chunk = inflater.decompress(inflater.unconsumed_tail, 1 << 20)
+                total += len(chunk)
+        else:
+            total += size
+        if total > limit:
+            raise InputError(
+                f"the .mat inflates to more than {limit:,} bytes; refused (a CPSC 2018 record is under 2 MB)",
+                field="ecg",
+            )
+        pos += 8 + size + (-size % 8 if dtype != 15 else 0)
+
+
 def read_cpsc_mat(path: Path, *, fs_hz: float | None = None) -> ECGRecord:
     """Read a CPSC 2018 ``.mat`` (struct ``ECG`` with ``data`` 12 × n in mV).
 
@@ -39,6 +75,7 @@ def read_cpsc_mat(path: Path, *, fs_hz: float | None = None) -> ECGRecord:
     """
     from scipy.io import loadmat
 
+    _check_inflated_size(Path(path))
     try:
         mat = loadmat(str(path))
     except (ValueError, NotImplementedError, TypeError, OSError) as exc:

@@ -11,13 +11,16 @@ import logging
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from vitalens._naming import unknown_name_error
-from vitalens.errors import InputError, UnknownNameError, UnsupportedMediaError
+from vitalens.errors import InputError, UnknownNameError, UnsupportedMediaError, VitalensError
+from vitalens.io.ecg._limits import MAX_DECOMPRESSED_BYTES
 from vitalens.io.ecg._record import ECGRecord
-from vitalens.io.ecg._xml import sniff_xml_kind
+from vitalens.io.ecg._xml import decode_xml_head, sniff_xml_kind
 
 __all__ = [
     "ECG_FORMATS",
@@ -53,14 +56,33 @@ _MAX_ZIP_RATIO = 200  # uncompressed/compressed: decompression-bomb guard
 
 
 class UnknownECGFormatError(UnknownNameError, InputError):
-    """An ECG format that no reader handles: both an unknown name (lists formats) and a bad input (4xx)."""
+    """A ``format`` name that no reader handles: both an unknown name (lists formats) and a bad input (HTTP 422)."""
 
-    def __init__(self, message: str) -> None:
-        InputError.__init__(self, message, field="ecg")
+    def __init__(self, message: str, *, field: str = "format") -> None:
+        InputError.__init__(self, message, field=field)
 
 
 def _unknown(name: str) -> UnknownECGFormatError:
     return UnknownECGFormatError(str(unknown_name_error("ECG format", name, ECG_FORMATS)))
+
+
+def _undetectable(what: str) -> UnsupportedMediaError:
+    """Content no reader recognises (HTTP 415), listing the formats that are read."""
+    return UnsupportedMediaError(
+        f"{what} is not an ECG format vitalens reads; accepted: {', '.join(ECG_FORMATS)}", field="ecg"
+    )
+
+
+@contextmanager
+def _scrubbed(folder: str) -> Iterator[None]:
+    """Remove the private temporary ``folder`` from the message of any :class:`InputError` raised inside, so an
+    answer never shows the server's paths (``/tmp/vitalens-ecg-…/upload.dat`` becomes ``upload.dat``)."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.args and isinstance(exc.args[0], str) and folder in exc.args[0]:
+            exc.args = (exc.args[0].replace(folder + "/", "").replace(folder, "the upload"), *exc.args[1:])
+        raise
 
 
 def detect_ecg_format(path: Path) -> str:
@@ -87,30 +109,63 @@ def detect_ecg_format(path: Path) -> str:
         head = fh.read(65536)
     if len(head) >= 132 and head[128:132] == b"DICM":
         return "dicom"
-    if suffix == ".xml" or head.lstrip().startswith(b"<"):
+    if suffix == ".xml" or decode_xml_head(head[:64]).lstrip().startswith("<"):
         kind = sniff_xml_kind(head)
         if kind is not None:
             return kind
-        raise _unknown(f"XML ({path.name}): neither GE MUSE RestingECG nor HL7 AnnotatedECG")
+        raise UnsupportedMediaError(
+            f"XML file {path.name} is neither a GE MUSE RestingECG nor an HL7 AnnotatedECG", field="ecg"
+        )
     if suffix in simple:
         return simple[suffix]
     if head.startswith(b"\x93NUMPY"):
         return "npy"
     if head.startswith(b"PK"):
         return "zip"
-    raise _unknown(suffix or path.name)
+    raise _undetectable(f"file {path.name}")
+
+
+def _extract_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, target: Path) -> None:
+    """Inflate one member to ``target``, at most its declared size; a damaged member is an :class:`InputError`."""
+    try:
+        with archive.open(member) as src, target.open("wb") as dst:
+            left = member.file_size
+            while chunk := src.read(min(1 << 20, left + 1)):
+                left -= len(chunk)
+                if left < 0:
+                    raise InputError(f"ECG .zip member {name!r} inflates beyond its declared size", field="ecg")
+                dst.write(chunk)
+    except InputError:
+        raise
+    except zipfile.BadZipFile as exc:  # e.g. "Bad CRC-32 for file 'x.dat'"
+        raise InputError(f"ECG .zip member {name!r} is damaged: {exc}", field="ecg") from exc
+    except (RuntimeError, NotImplementedError) as exc:  # encrypted, or a compression method zipfile lacks
+        raise InputError(f"ECG .zip member {name!r} cannot be extracted: {exc}", field="ecg") from exc
+    except (zlib.error, EOFError, OSError) as exc:
+        raise InputError(f"ECG .zip member {name!r} is truncated or corrupt: {exc}", field="ecg") from exc
 
 
 def _read_zip(path: Path, *, fs_hz: float | None) -> ECGRecord:
-    """Extract one WFDB record from a zip (only .hea/.dat/.mat/.xyz members with safe names) and read it."""
+    """Extract one WFDB record from a zip (only .hea/.dat/.mat/.xyz members with safe names) and read it.
+
+    Every member's declared size is checked against :data:`MAX_DECOMPRESSED_BYTES` (in total) before anything is
+    inflated, and inflation stops at the declared size; a bad CRC, an encrypted member or a truncated archive is
+    an :class:`InputError` on every path that reads uploads.
+    """
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
         raise InputError(f"not a valid .zip: {exc}", field="ecg") from exc
-    with archive, tempfile.TemporaryDirectory(prefix="vitalens-ecg-zip-") as tmp:
+    with archive, tempfile.TemporaryDirectory(prefix="vitalens-ecg-zip-") as tmp, _scrubbed(tmp):
         members = [m for m in archive.infolist() if not m.is_dir()]
         if len(members) > _MAX_ZIP_MEMBERS:
             raise InputError(f"ECG .zip has {len(members)} files; at most {_MAX_ZIP_MEMBERS}", field="ecg")
+        inflated = sum(m.file_size for m in members)
+        if inflated > MAX_DECOMPRESSED_BYTES:
+            raise InputError(
+                f"ECG .zip inflates to {inflated:,} bytes; at most {MAX_DECOMPRESSED_BYTES:,} are accepted",
+                field="ecg",
+            )
         headers: list[Path] = []
         for member in members:
             name = PurePosixPath(member.filename.replace("\\", "/")).name
@@ -127,7 +182,7 @@ def _read_zip(path: Path, *, fs_hz: float | None) -> ECGRecord:
             if member.file_size > _MAX_ZIP_RATIO * max(member.compress_size, 1024):
                 raise InputError(f"ECG .zip member {name!r} expands suspiciously (zip bomb?)", field="ecg")
             target = Path(tmp) / name
-            target.write_bytes(archive.read(member))
+            _extract_member(archive, member, name, target)
             if target.suffix.lower() == ".hea":
                 headers.append(target)
         if len(headers) != 1:
@@ -154,7 +209,12 @@ def _read_path(path: Path, fmt: str, *, fs_hz: float | None, units: str | None) 
         "mat": lambda: read_cpsc_mat(path, fs_hz=fs_hz),
         "zip": lambda: _read_zip(path, fs_hz=fs_hz),
     }
-    record = readers[fmt]()
+    try:
+        record = readers[fmt]()
+    except (VitalensError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a reader library's own error: the file is not a readable ECG
+        raise InputError(f"unreadable {fmt} ECG file: {type(exc).__name__}: {exc}", field="ecg") from exc
     if fs_hz is not None and fmt in {"wfdb", "dicom", "aecg", "muse"} and abs(record.fs_hz - fs_hz) > 1e-6:
         raise InputError(f"fs_hz={fs_hz:g} Hz contradicts the {fmt} file ({record.fs_hz:g} Hz)", field="ecg")
     logger.debug("read %s ECG: %d leads × %d samples at %g Hz", fmt, len(record.leads), record.n_samples, record.fs_hz)
@@ -249,7 +309,11 @@ def read_ecg_bytes(
         raise InputError(f"ECG upload is {len(data)} bytes; the limit is {max_bytes} bytes", field="ecg")
     if format is not None and format not in ECG_FORMATS:
         raise _unknown(format)
-    with tempfile.TemporaryDirectory(prefix="vitalens-ecg-") as tmp:
+    if fs_hz is not None:
+        from vitalens.io.ecg._limits import check_fs
+
+        fs_hz = check_fs(fs_hz, what="the fs_hz given", field="fs_hz")
+    with tempfile.TemporaryDirectory(prefix="vitalens-ecg-") as tmp, _scrubbed(tmp):
         target = Path(tmp) / f"upload{suffix}"
         target.write_bytes(data)
         fmt = format or detect_ecg_format(target)

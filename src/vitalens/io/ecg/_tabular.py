@@ -15,6 +15,7 @@ import numpy as np
 
 from vitalens.errors import InputError
 from vitalens.io.ecg._common import build_record, unit_factor_mv
+from vitalens.io.ecg._limits import MAX_DECOMPRESSED_BYTES, check_fs
 from vitalens.io.ecg._record import STANDARD_LEADS, ECGRecord
 
 __all__ = ["read_csv", "read_npy", "read_npz", "TIME_COLUMNS"]
@@ -41,9 +42,7 @@ _UNIT_IN_NAME = re.compile(r"^(?P<lead>.*?)[\s_]*[\(\[](?P<unit>[^\)\]]+)[\)\]]\
 def _need_fs(fs_hz: float | None, what: str) -> float:
     if fs_hz is None:
         raise InputError(f"unknown sampling rate: {what} does not state it; pass fs_hz (e.g. fs_hz=500)", field="ecg")
-    if not (np.isfinite(fs_hz) and fs_hz > 0):
-        raise InputError(f"sampling rate must be a positive number of Hz; got {fs_hz!r}", field="ecg")
-    return float(fs_hz)
+    return check_fs(fs_hz, what=what, field="fs_hz")
 
 
 def _fs_from_time(values: np.ndarray, seconds_per_unit: float, column: str) -> float:
@@ -166,12 +165,27 @@ def read_npy(path: Path, *, fs_hz: float | None = None, units: str | None = None
 
 
 def read_npz(path: Path, *, fs_hz: float | None = None, units: str | None = None) -> ECGRecord:
-    """Read a ``.npz`` with ``signal`` (or a single array) and optional ``fs_hz``/``fs``, ``leads``, ``units``."""
+    """Read a ``.npz`` with ``signal`` (or a single array) and optional ``fs_hz``/``fs``, ``leads``, ``units``.
+
+    A ``.npz`` is a zip: the inflated size of its members is checked against
+    :data:`~vitalens.io.ecg._limits.MAX_DECOMPRESSED_BYTES` before anything is decompressed.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            inflated = sum(m.file_size for m in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"not a valid .npz (zip) file: {exc}", field="ecg") from exc
+    if inflated > MAX_DECOMPRESSED_BYTES:
+        raise InputError(
+            f".npz inflates to {inflated:,} bytes; at most {MAX_DECOMPRESSED_BYTES:,} are accepted", field="ecg"
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.files)
             arrays: dict[str, Any] = {k: npz[k] for k in keys}
-    except ValueError as exc:
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"cannot read .npz (object arrays are refused): {exc}", field="ecg") from exc
     signal_key = next((k for k in ("signal", "ecg", "x", "data") if k in arrays), keys[0] if len(keys) == 1 else None)
     if signal_key is None:

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from vitalens.errors import InputError
+from vitalens.io.ecg._limits import check_fs
 from vitalens.io.ecg._record import STANDARD_LEADS, ECGRecord, normalise_lead_name
 
 __all__ = [
@@ -71,6 +72,7 @@ def validate_ecg(
     fs = record.fs_hz
     if not (isinstance(fs, int | float) and math.isfinite(fs) and fs > 0):
         raise InputError(f"unknown sampling rate ({fs!r}); give it in Hz (e.g. fs_hz=500)", field="ecg")
+    check_fs(fs, what="ECG")
     if fs_hz is not None and not math.isclose(fs, fs_hz, rel_tol=1e-6):
         raise InputError(f"ECG sampled at {fs:g} Hz; expected {fs_hz:g} Hz (resample first)", field="ecg")
     if leads is not None:

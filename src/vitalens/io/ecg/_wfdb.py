@@ -14,11 +14,43 @@ import numpy as np
 
 from vitalens.errors import InputError
 from vitalens.io.ecg._common import build_record, parse_age_years, parse_sex, unit_factor_mv
+from vitalens.io.ecg._limits import check_ecg_size
 from vitalens.io.ecg._record import ECGRecord
 
-__all__ = ["read_wfdb", "write_wfdb"]
+__all__ = ["read_wfdb", "write_wfdb", "check_wfdb_header"]
 
 logger = logging.getLogger(__name__)
+
+#: The record line: name[/segments] signals [fs[/counter[(base)]] [samples ...]] (WFDB header(5) format).
+_RECORD_LINE = re.compile(r"^\S+\s+(?P<nsig>\S+)(?:\s+(?P<fs>[^\s/(]+)(?:[/(]\S*)?(?:\s+(?P<nsamp>\S+))?)?")
+
+
+def check_wfdb_header(header: Path) -> None:
+    """Check the record line of a ``.hea`` before ``wfdb`` reads samples.
+
+    Why by hand: ``wfdb`` reads a rate it cannot parse (``-100``) as the 250 Hz default and would analyse the
+    record at a rate it does not have; and a header may declare far more samples than any ECG has.
+
+    Raises:
+        InputError: no record line, a count or rate that is not a number, an impossible rate, or a size beyond
+            the limits of :mod:`vitalens.io.ecg._limits`.
+    """
+    try:
+        text = header.read_text(encoding="latin-1")
+    except OSError as exc:
+        raise InputError(f"cannot read WFDB header {header.name}: {exc.strerror}", field="ecg") from exc
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
+    match = _RECORD_LINE.match(line)
+    if match is None:
+        raise InputError(f"WFDB header {header.name} has no record line", field="ecg")
+    what = f"WFDB header {header.name}"
+    try:
+        nsig = int(match.group("nsig"))
+        nsamp = int(match.group("nsamp")) if match.group("nsamp") else None
+    except ValueError:
+        raise InputError(f"{what}: signal or sample count is not an integer in {line[:80]!r}", field="ecg") from None
+    fs = match.group("fs")
+    check_ecg_size(n_leads=nsig, n_samples=nsamp, fs_hz=fs if fs is not None else None, what=what)
 
 
 def read_wfdb(path: Path) -> ECGRecord:
@@ -33,6 +65,7 @@ def read_wfdb(path: Path) -> ECGRecord:
     header = path.with_suffix(".hea")
     if not header.is_file():
         raise InputError(f"WFDB record needs its header {header.name} next to {path.name}", field="ecg")
+    check_wfdb_header(header)
     try:
         rec = wfdb.rdrecord(str(header.with_suffix("")), physical=True)
     except Exception as exc:  # wfdb raises bare ValueError/FileNotFoundError/struct errors on bad files
