@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,11 +16,16 @@ from typing import Literal
 from pydantic import Field, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "DEFAULT_SECRET"]
+__all__ = ["Settings", "get_settings", "DEFAULT_SECRET", "SECRET_FILE", "ensure_secret_key", "MIN_SECRET_CHARS"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SECRET = "change-me-dev-only-secret"  # noqa: S105 - refused outside dev by the validator below
+#: The placeholder older versions shipped as the default signing key: refused in every environment, because anyone
+#: who has read the source could forge tokens with it.
+DEFAULT_SECRET = "change-me-dev-only-secret"  # noqa: S105 - refused by the validator below
+#: File under ``data_dir`` holding the signing key generated on first start when ``VITALENS_SECRET_KEY`` is unset.
+SECRET_FILE = "secret_key"
+MIN_SECRET_CHARS = 32
 
 
 def _default_models_dir() -> Path:
@@ -37,7 +43,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VITALENS_", env_file=".env", extra="ignore")
 
     environment: Literal["dev", "test", "prod"] = "dev"
-    secret_key: str = DEFAULT_SECRET
+    secret_key: str | None = Field(
+        default=None,
+        description="HS256 signing key (≥ 32 characters); unset: generated into data_dir/secret_key on first start.",
+    )
     data_dir: Path = Field(default=Path("var"), description="Root for the SQLite file and local blobs.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite under data_dir if unset.")
     blob_dir: Path | None = None
@@ -69,16 +78,24 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _enforce_non_default_secret(self) -> Settings:
-        if self.secret_key == DEFAULT_SECRET:
-            if self.environment == "prod":
-                raise ValueError(
-                    "VITALENS_SECRET_KEY is the development default; set a random secret "
-                    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) before running in prod"
-                )
-            logger.debug("using the development secret key (environment=%s)", self.environment)
-        elif len(self.secret_key) < 32:
-            raise ValueError("VITALENS_SECRET_KEY must be at least 32 characters")
+        if self.secret_key is None:
+            return self
+        if self.secret_key.strip() == DEFAULT_SECRET:
+            raise ValueError(
+                "VITALENS_SECRET_KEY is the built-in placeholder, which is public; unset it (a random key is then "
+                "generated into the data directory) or set your own "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if len(self.secret_key) < MIN_SECRET_CHARS:
+            raise ValueError(f"VITALENS_SECRET_KEY must be at least {MIN_SECRET_CHARS} characters")
         return self
+
+    @property
+    def signing_key(self) -> str:
+        """The token signing key; :func:`ensure_secret_key` must have resolved it (the app factory does)."""
+        if self.secret_key is None:
+            raise RuntimeError("no signing key: call vitalens.config.ensure_secret_key(settings) first")
+        return self.secret_key
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -100,6 +117,46 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """``settings`` with a signing key: its own, else the one in ``data_dir/secret_key`` (created on first start).
+
+    Why generate rather than default: a built-in key is public, so tokens signed with it can be forged by anyone
+    (Django's ``startproject`` and Grafana's first start generate one for the same reason). The file is created
+    with mode 0600 and exclusively (two processes starting together end up with the same key); replicas behind a
+    load balancer must share the data directory or set ``VITALENS_SECRET_KEY``.
+
+    Raises:
+        ValueError: the file exists but holds a key that is too short or the built-in placeholder.
+    """
+    if settings.secret_key is not None:
+        return settings
+    path = Path(settings.data_dir) / SECRET_FILE
+    created = False
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process won the race: read its key below
+        else:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(secrets.token_urlsafe(48) + "\n")
+            created = True
+    key = path.read_text(encoding="ascii").strip()
+    if key.strip() == DEFAULT_SECRET or len(key) < MIN_SECRET_CHARS:
+        raise ValueError(f"{path} holds an unusable signing key (too short or the public placeholder); delete it")
+    resolved = settings.model_copy(update={"secret_key": key})
+    if created:
+        logger.warning(
+            "VITALENS_SECRET_KEY is not set: generated a random signing key in %s (keep the file private; replicas "
+            "must share it or set VITALENS_SECRET_KEY)",
+            path.resolve(),
+        )
+    else:
+        logger.info("VITALENS_SECRET_KEY is not set: using the signing key in %s", path.resolve())
+    return resolved
 
 
 @lru_cache(maxsize=1)

@@ -68,9 +68,10 @@ def test_analysis_lifecycle_review_signoff_and_report(client, app, db, world) ->
     study = world.a.study
     inputs = _add_fundus(app, db, study)
 
-    # unknown analyzer: helpful 404 naming the closest one; missing inputs: 422
+    # unknown analyzer: a 422 naming the field and the closest name (the route exists; the body is wrong)
     r = client.post(f"/api/v1/studies/{study.id}/analyses", json={"analyzers": ["test.ecko"]}, headers=h)
-    assert r.status_code == 404 and "test.echo" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["field"] == "analyzers"
+    assert r.json()["detail"].startswith("analyzers: Unknown analyzer 'test.ecko'. Did you mean 'test.echo'?")
     # another site's study is invisible
     r = client.post(f"/api/v1/studies/{study.id}/analyses", json={"analyzers": ["test.echo"]}, headers=other)
     assert r.status_code == 404
@@ -188,6 +189,36 @@ def test_failed_and_all_applicable(client, app, db, world) -> None:
         f"/api/v1/studies/{study.id}/analyses", json={"analyzers": ["test.echo"], "job_key": "k-1"}, headers=h
     )
     assert r.status_code == 202 and again.json()["id"] == r.json()["id"]
+    assert app.state.jobs.wait(30)
+
+
+def test_job_keys_are_scoped_to_the_study_and_never_leak_across_sites(client, app, db, world) -> None:
+    """Before: the same key on a second study of the site, or on another site's study, answered 500 (UNIQUE
+    constraint failed: analyses.job_key), and the 202/500 difference told site B that site A had used the key."""
+    from tests.utils import factories as f
+
+    h, hb = world.a.headers["clinician"], world.b.headers["clinician"]
+    second = f.create_study(db, patient=world.a.patient)
+    for study in (world.a.study, second, world.b.study):
+        _add_fundus(app, db, study)
+
+    def submit(study, headers):
+        return client.post(
+            f"/api/v1/studies/{study.id}/analyses",
+            json={"analyzers": ["test.echo"], "job_key": "visit-7"},
+            headers=headers,
+        )
+
+    first = submit(world.a.study, h)
+    assert first.status_code == 202
+    assert submit(world.a.study, h).json()["id"] == first.json()["id"]  # same study: the same job (idempotent)
+    reused = submit(second, h)
+    assert (reused.status_code, reused.json()["detail"]) == (
+        409,
+        "job_key 'visit-7' was already used for another study of your site; use a new key",
+    )
+    other_site = submit(world.b.study, hb)  # another site's namespace: as if the key had never been used
+    assert other_site.status_code == 202 and other_site.json()["id"] != first.json()["id"]
     assert app.state.jobs.wait(30)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from tests.service.conftest import TEST_SECRET, World
 from tests.utils import factories as f
 from vitalens.config import Settings
-from vitalens.service.ops.auth import LOCKOUT_MINUTES, LOCKOUT_THRESHOLD
+from vitalens.service.ops.auth import BAD_CREDENTIALS, LOCKOUT_MINUTES, LOCKOUT_THRESHOLD
 from vitalens.service.security import create_access_token, hash_password, verify_password
 from vitalens.store.models import AuditEvent, User
 
@@ -45,7 +45,7 @@ def test_wrong_password_and_unknown_user_give_the_same_answer(client: TestClient
     a = _login(client, world.a.users["clinician"].email, "wrong-password!")
     b = _login(client, "nobody@example.org", "wrong-password!")
     assert a["status"] == b["status"] == 401
-    assert a["detail"] == b["detail"] == "invalid e-mail or password"
+    assert a["detail"] == b["detail"] == BAD_CREDENTIALS
 
 
 def test_no_token_is_401(client: TestClient) -> None:
@@ -121,7 +121,9 @@ def test_lockout_after_five_failures(client: TestClient, db: Session, world: Wor
         app.state.rate_limiter = None  # isolate lockout from the per-IP rate limit
         assert _login(client, user.email, f"bad-password-{i}")["status"] == 401
     locked = _login(client, user.email)  # even the right password is refused now
-    assert locked["status"] == 401 and locked["detail"].startswith("account locked after 5 failed logins")
+    unknown = _login(client, "nobody-here@example.org", "whatever-password")
+    # the lock is refused with exactly the unknown-account answer: it must not tell an attacker the account exists
+    assert (locked["status"], locked["detail"]) == (401, BAD_CREDENTIALS) == (unknown["status"], unknown["detail"])
     db.expire_all()
     row = db.get(User, user.id)
     assert row is not None and row.failed_logins == LOCKOUT_THRESHOLD

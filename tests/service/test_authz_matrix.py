@@ -7,7 +7,6 @@ answer for an id that does not exist (same status, same text), and never a succe
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,89 +14,15 @@ from sqlalchemy.orm import Session
 
 from tests.service.conftest import World
 from tests.utils import factories as f
-from vitalens.store.models import Analysis, AnalysisStage, Annotation, Explanation, Feedback, Finding, Input, Report
+from tests.utils.records import MISSING_ID, records_of
 
 ROLES = ("clinician", "reviewer", "admin")
-MISSING = "0" * 32
+MISSING = MISSING_ID
 
 
 def _site_b_records(db: Session, world: World) -> dict[str, str]:
     """A record of every kind at site B, by the path-parameter name that addresses it."""
-    b = world.b
-    data = f.png_bytes(seed=5)
-    inp = Input(
-        study_id=b.study.id,
-        slot="fundus_left",
-        modality="fundus",
-        eye="left",
-        content_sha256="e" * 64,
-        media_type="image/png",
-        size_bytes=len(data),
-        blob_key="sha256/ee/ee/" + "e" * 64,
-    )
-    analysis = Analysis(study_id=b.study.id, status="COMPLETE", analyzers=["fundus.odir"])
-    db.add_all([inp, analysis])
-    db.flush()
-    stage = AnalysisStage(analysis_id=analysis.id, name="fundus.odir", analyzer="fundus.odir", status="COMPLETE")
-    db.add(stage)
-    db.flush()
-    finding = Finding(
-        analysis_id=analysis.id,
-        stage_id=stage.id,
-        analyzer="fundus.odir",
-        code="D",
-        label="DR",
-        probability=0.9,
-        threshold=0.5,
-        positive=True,
-    )
-    explanation = Explanation(
-        analysis_id=analysis.id,
-        analyzer="fundus.odir",
-        target="D",
-        input_name="fundus_left",
-        input_id=inp.id,
-        method="gradcam",
-    )
-    db.add_all([finding, explanation])
-    db.flush()
-    annotation = Annotation(
-        root_id="a" * 32,
-        study_id=b.study.id,
-        input_id=inp.id,
-        author_id=b.users["reviewer"].id,
-        label="x",
-        shape="box",
-        geometry={"x0": 1, "y0": 1, "x1": 5, "y1": 5},
-    )
-    feedback = Feedback(
-        finding_id=finding.id, analysis_id=analysis.id, author_id=b.users["reviewer"].id, action="confirm"
-    )
-    report = Report(
-        study_id=b.study.id,
-        analysis_id=analysis.id,
-        status="signed",
-        signed_by_id=b.users["reviewer"].id,
-        signed_at=datetime.now(UTC),
-        content_sha256="f" * 64,
-    )
-    db.add_all([annotation, feedback, report])
-    db.commit()
-    annotation.root_id = annotation.id
-    db.commit()
-    return {
-        "patient_id": b.patient.id,
-        "study_id": b.study.id,
-        "input_id": inp.id,
-        "analysis_id": analysis.id,
-        "stage_id": stage.id,
-        "finding_id": finding.id,
-        "explanation_id": explanation.id,
-        "annotation_id": annotation.id,
-        "feedback_id": feedback.id,
-        "report_id": report.id,
-        "user_id": b.users["clinician"].id,
-    }
+    return records_of(db, world.b)
 
 
 def _record_routes(app) -> list[tuple[str, str, list[str]]]:

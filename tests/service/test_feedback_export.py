@@ -229,6 +229,21 @@ def test_since_filters_by_review_time(db, world, blobs, tmp_path) -> None:
     assert export_feedback(session=db, blob_store=blobs, out=tmp_path / "t", site_id=site.id, since=today).odir_records
 
 
+def test_a_deleted_patients_study_is_never_exported(db, world, blobs, tmp_path) -> None:
+    """Before: ``vitalens feedback export`` still exported the studies of a patient an admin had deleted."""
+    from vitalens.service.ops.patients import delete_patient
+
+    site, clinician = world.a.site, world.a.users["clinician"]
+    study = _fundus_study(db, blobs, site)
+    _review_all(db, clinician, _analysis(db, study, "fundus.odir", _ODIR_MODEL), {})
+    before = export_feedback(session=db, blob_store=blobs, out=tmp_path / "before", site_id=site.id)
+    assert before.odir_records == 1
+    delete_patient(session=db, user=world.a.users["admin"], patient_id=study.patient_id)
+    after = export_feedback(session=db, blob_store=blobs, out=tmp_path / "after", site_id=site.id)
+    assert (after.odir_records, after.ptbxl_records) == (0, 0)
+    assert study.id not in (tmp_path / "after" / "EXPORT.json").read_text()
+
+
 def test_export_is_atomic_and_refuses_non_empty_out(db, world, blobs, tmp_path, monkeypatch) -> None:
     site, clinician = world.a.site, world.a.users["clinician"]
     study = _fundus_study(db, blobs, site)

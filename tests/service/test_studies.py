@@ -217,10 +217,11 @@ def test_db_failure_during_create_leaves_no_blob_and_no_row(
         return original(**kwargs)
 
     monkeypatch.setattr(input_ops, "record_event", failing)
-    with pytest.raises(RuntimeError, match="database went away"):
-        _create(
-            client, world.a.headers["clinician"], world.a.patient.id, files={"fundus_left": ("x.png", png, "image/png")}
-        )
+    resp = _create(
+        client, world.a.headers["clinician"], world.a.patient.id, files={"fundus_left": ("x.png", png, "image/png")}
+    )
+    assert resp.status_code == 500 and resp.json()["detail"].startswith("internal server error; quote request id")
+    assert "database went away" not in resp.text  # logged, never shown
     assert not client.app.state.blobs.exists(
         f"sha256/{hashlib.sha256(png).hexdigest()[:2]}/"
         f"{hashlib.sha256(png).hexdigest()[2:4]}/{hashlib.sha256(png).hexdigest()}"

@@ -39,11 +39,23 @@ def test_first_run_setup_then_login_and_pages(client: TestClient) -> None:
     assert again.status_code == 409
     assert client.get("/setup", follow_redirects=False).headers["location"] == "/login"
     _login(client, "a@x.example")
-    for path in ("/worklist", "/studies/new", "/glossary", "/admin"):
+    # the first account is the instance administrator: its home is the admin page, and it reads no patient record
+    assert client.get("/", follow_redirects=False).headers["location"] == "/admin"
+    for path in ("/glossary", "/admin"):
+        assert client.get(path).status_code == 200, path
+    for path in ("/worklist", "/studies/new"):
+        refused = client.get(path)
+        assert refused.status_code == 403 and "Not allowed" in refused.text, path
+    csrf = {"X-CSRF-Token": client.cookies.get("vitalens_csrf")}
+    body = {"email": "c@x.example", "password": PASSWORD, "role": "clinician"}
+    assert client.post("/api/v1/users", json=body, headers=csrf).status_code == 201
+    _login(client, "c@x.example")
+    for path in ("/worklist", "/studies/new", "/glossary"):
         page = client.get(path)
         assert page.status_code == 200, path
         assert "Decision support" in page.text
         assert "<script>" not in page.text  # the CSP allows no inline scripts
+    assert client.get("/admin").status_code == 403
     from vitalens.web.views import missing_analyzer_slots
 
     new_page = client.get("/studies/new").text

@@ -39,7 +39,8 @@ def print_result(result: object, console: Console | None = None) -> None:
     """Human-readable table of a result: findings, proxies, band, measurements, provenance, notice."""
     from vitalens.domain import AnalysisResult
 
-    assert isinstance(result, AnalysisResult)
+    if not isinstance(result, AnalysisResult):
+        raise TypeError(f"expected an AnalysisResult, got {type(result).__name__}")
     console = console or Console()
     if result.demonstration:
         console.print(f"[bold yellow]DEMONSTRATION MODEL[/] — trained on {result.trained_on}; not for clinical use.")
@@ -84,7 +85,8 @@ def print_result(result: object, console: Console | None = None) -> None:
 def _write_explanations(result: object, folder: Path) -> list[Path]:
     from vitalens.domain import AnalysisResult
 
-    assert isinstance(result, AnalysisResult)
+    if not isinstance(result, AnalysisResult):
+        raise TypeError(f"expected an AnalysisResult, got {type(result).__name__}")
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for e in result.explanations:

@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
             "VITALENS_ADMIN_PASSWORD", "--password-env", help="Read the password from this environment variable."
         ),
     ) -> None:
-        """Create the first admin on a fresh database (refused once an admin exists).
+        """Create the instance administrator (sites and every site's users; no patient data), once.
 
         The password comes from ``$VITALENS_ADMIN_PASSWORD`` or an interactive prompt, never from the command line.
         """
@@ -67,9 +67,14 @@ def register(app: typer.Typer) -> None:
         try:
             with session_scope(make_session_factory(engine)) as session:
                 user = bootstrap_admin(
-                    session=session, email=email, password=password, site_name=site, full_name=full_name
+                    session=session,
+                    email=email,
+                    password=password,
+                    site_name=site,
+                    full_name=full_name,
+                    allow_site_admins=True,
                 )
-                console.print(f"created admin {user.email} (id {user.id}) at site {site!r}")
+                console.print(f"created instance administrator {user.email} (id {user.id}), home site {site!r}")
         except OpsError as exc:
             raise ValueError(exc.reason) from None
         finally:

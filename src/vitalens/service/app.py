@@ -13,11 +13,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vitalens import DECISION_SUPPORT_NOTICE, __version__
-from vitalens.config import Settings, get_settings
+from vitalens.config import Settings, ensure_secret_key, get_settings
 from vitalens.errors import ArtifactError, InputError, StorageError, UnknownNameError, UnsupportedMediaError
 
 __all__ = ["create_app", "ROUTER_MODULES"]
@@ -49,8 +51,11 @@ LIFESPAN_HOOKS: list[Any] = []
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app for ``settings`` (default: from the environment)."""
-    settings = settings or get_settings()
+    """Build the app for ``settings`` (default: from the environment).
+
+    Without ``VITALENS_SECRET_KEY`` the signing key is read from (or generated into) ``data_dir/secret_key``.
+    """
+    settings = ensure_secret_key(settings or get_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -104,12 +109,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # One readable sentence naming each bad field (e.g. "right: field required"), plus the structured list.
         parts = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":  # loc is ("body", <character position>): name the body
+                position = err.get("loc", ("body", "?"))[-1]
+                reason = (err.get("ctx") or {}).get("error", "malformed")
+                parts.append(f"body: invalid JSON at character {position} ({str(reason).lower()})")
+                continue
             loc = [str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path", "header", "cookie")]
-            parts.append(f"{'.'.join(loc) or 'request'}: {str(err.get('msg', 'invalid')).lower()}")
+            parts.append(f"{'.'.join(loc) or 'body'}: {str(err.get('msg', 'invalid')).lower()}")
         return JSONResponse(
             status_code=422,
             content={"detail": "; ".join(parts), "errors": jsonable_encoder(exc.errors())},
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        # FastAPI answers a body it cannot decode with a bare 400 "There was an error parsing the body"; say why
+        # (a JSON nested deeper than the parser's recursion limit is the usual cause) and name the body
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            cause = exc.__cause__
+            reason = (
+                "JSON nested too deeply"
+                if isinstance(cause, RecursionError)
+                else f"could not be decoded ({type(cause).__name__ if cause else 'unknown error'})"
+            )
+            return JSONResponse(status_code=422, content={"detail": f"body: {reason}", "field": "body"})
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(UnsupportedMediaError)
     async def _unsupported(_: Request, exc: UnsupportedMediaError) -> JSONResponse:
@@ -121,7 +145,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(UnknownNameError)
     async def _unknown(_: Request, exc: UnknownNameError) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": str(exc)})
+        # a name sent in a field (analyzer, format, role) that is not registered: the request is wrong (422), the
+        # route exists; routes that take a name in their *path* answer 404 themselves
+        field = getattr(exc, "field", None)
+        detail = str(exc) if not field or str(exc).startswith(f"{field}:") else f"{field}: {exc}"
+        return JSONResponse(status_code=422, content={"detail": detail, "field": field})
 
     @app.exception_handler(ArtifactError)
     async def _artifact(_: Request, exc: ArtifactError) -> JSONResponse:

@@ -1,12 +1,20 @@
-"""ASGI middleware: request context for the audit trail, security headers, and no caching of API responses.
+"""ASGI middleware: request context for the audit trail, security headers, and no caching of responses.
 
 Why pure ASGI (not ``BaseHTTPMiddleware``): the request context is a ``contextvars`` value that must be visible in
 the handlers, including sync handlers run in the thread pool; setting it in a plain ASGI wrapper before calling
 the app guarantees that, and it costs no extra task per request.
+
+Why it also answers unhandled errors: Starlette's outermost ``ServerErrorMiddleware`` would send the 500 itself,
+outside this wrapper and so without the security headers. Here an unhandled exception is logged with its request id
+and answered with a JSON 500 that carries every header (and no traceback or server path).
+
+Why ``no-store`` on everything but ``/static``: pages and API answers hold patient data, and a shared or back-button
+cache must not keep them after sign-out.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from typing import Any
@@ -67,8 +75,12 @@ class SecurityMiddleware:
         ctx = RequestContext(ip=ip, user_agent=headers.get("user-agent"), request_id=request_id, channel="api")
         token = request_context(ctx)
 
+        started = False
+
         async def send_with_headers(message: dict[str, Any]) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 raw = list(message.get("headers", []))
                 present = {k.decode("latin-1").lower() for k, _ in raw}
                 extra = dict(SECURITY_HEADERS)
@@ -78,7 +90,7 @@ class SecurityMiddleware:
                 extra["X-Request-ID"] = request_id
                 if self.hsts:
                     extra["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-                if path.startswith("/api/"):
+                if not path.startswith("/static/"):
                     extra["Cache-Control"] = "no-store"
                 for key, value in extra.items():
                     if key.lower() not in present:
@@ -88,5 +100,20 @@ class SecurityMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            logger.exception("unhandled error in %s %s (request %s)", scope.get("method"), path, request_id)
+            if started:  # the status line is out: nothing more can be said to the client
+                raise
+            body = json.dumps(
+                {"detail": f"internal server error; quote request id {request_id}", "request_id": request_id}
+            ).encode()
+            await send_with_headers(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send_with_headers({"type": "http.response.body", "body": body})
         finally:
             reset_request_context(token)

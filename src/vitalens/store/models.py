@@ -128,11 +128,16 @@ class Base(DeclarativeBase):
 
 
 class Role(StrEnum):
-    """What a user may do (see ``vitalens.service.ops.PERMISSIONS``)."""
+    """What a user may do (see ``vitalens.service.ops.PERMISSIONS``).
+
+    ``admin`` is a *site* administrator (users and audit trail of their own site, and clinical reads there);
+    ``instance_admin`` runs the installation (sites, and users of any site) and reads no patient record.
+    """
 
     CLINICIAN = "clinician"
     REVIEWER = "reviewer"
     ADMIN = "admin"
+    INSTANCE_ADMIN = "instance_admin"
 
 
 class InputSlot(StrEnum):
@@ -206,7 +211,7 @@ class User(Base):
     """A person who logs in; ``role`` is one of :class:`Role`, ``email`` is stored lower-cased."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('clinician', 'reviewer', 'admin')", name="role"),)
+    __table_args__ = (CheckConstraint("role IN ('clinician', 'reviewer', 'admin', 'instance_admin')", name="role"),)
 
     id: Mapped[str] = _id_column()
     site_id: Mapped[str] = _fk("sites.id", ondelete="RESTRICT")
@@ -346,12 +351,15 @@ class Analysis(Base):
 
     ``status`` is a :class:`vitalens.domain.AnalysisStatus` value. ``analyzers`` lists the requested analyzer
     names; ``versions`` maps analyzer name → ``{"model": ..., "version": ..., "sha256": ...}`` as actually used.
-    ``job_key`` makes job submission idempotent.
+    ``job_key`` makes job submission idempotent per study (the ops layer refuses a key reused on another study of
+    the same site; other sites' keys are another namespace). A RUNNING analysis belongs to ``worker`` while
+    ``lease_expires_at`` lies ahead: the owner renews it with a heartbeat, and anyone may take over an expired lease.
     """
 
     __tablename__ = "analyses"
     __table_args__ = (
         CheckConstraint("status IN ('PENDING', 'RUNNING', 'COMPLETE', 'PARTIAL', 'FAILED')", name="status"),
+        UniqueConstraint("study_id", "job_key", name="uq_analyses_study_job_key"),
     )
 
     id: Mapped[str] = _id_column()
@@ -359,7 +367,7 @@ class Analysis(Base):
     status: Mapped[str] = mapped_column(String(16), default="PENDING", index=True)
     analyzers: Mapped[list[Any]] = mapped_column(JSON, default=list)
     versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    job_key: Mapped[str | None] = mapped_column(String(100), unique=True, default=None)
+    job_key: Mapped[str | None] = mapped_column(String(100), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     requested_by_id: Mapped[str | None] = _fk("users.id", nullable=True, ondelete="SET NULL", index=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -368,6 +376,9 @@ class Analysis(Base):
     #: ``host:pid`` of the process executing the job (crash recovery tells live owners from dead ones).
     worker: Mapped[str | None] = mapped_column(String(200), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The owner's claim on a RUNNING job lapses at this time unless its heartbeat renews it (recovery across hosts).
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
 
     study: Mapped[Study] = relationship(back_populates="analyses")
     stages: Mapped[list[AnalysisStage]] = relationship(

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from vitalens import DECISION_SUPPORT_NOTICE, __version__
 from vitalens.service.deps import SessionDep, SettingsDep, get_auth, rate_limit
-from vitalens.service.ops import Forbidden, NotFound, OpsError, can
+from vitalens.service.ops import Forbidden, NotFound, OpsError, can, instance_wide
 from vitalens.store.models import User
 from vitalens.web import views
 from vitalens.web.glossary import glossary_sections
@@ -65,8 +65,9 @@ def _login_redirect(request: Request) -> RedirectResponse:
 
 def _page(request: Request, name: str, user: User | None, status_code: int = 200, **context: Any) -> HTMLResponse:
     is_admin = user is not None and can(user, "user.manage")
+    clinical = user is not None and can(user, "patient.read")
     return templates.TemplateResponse(
-        request, name, {"user": user, "is_admin": is_admin, **context}, status_code=status_code
+        request, name, {"user": user, "is_admin": is_admin, "clinical": clinical, **context}, status_code=status_code
     )
 
 
@@ -80,12 +81,16 @@ def _admin_exists(session: Any) -> bool:
 
     from vitalens.store.models import User as UserRow
 
-    return bool(session.scalar(select(func.count()).select_from(UserRow).where(UserRow.role == "admin")))
+    admins = select(func.count()).select_from(UserRow).where(UserRow.role.in_(("admin", "instance_admin")))
+    return bool(session.scalar(admins))
 
 
 @router.get("/", response_class=HTMLResponse)
 def home(user: PageUser) -> Response:
-    return RedirectResponse("/worklist" if user else "/login", status_code=303)
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    # the instance administrator reads no patient record: its home is the admin page
+    return RedirectResponse("/worklist" if can(user, "patient.read") else "/admin", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -144,7 +149,10 @@ def new_study(request: Request, session: SessionDep, user: PageUser, patient_id:
         return _login_redirect(request)
     from vitalens.service.ops import patients as patient_ops
 
-    patients = patient_ops.list_patients(session=session, user=user, limit=200).items
+    try:
+        patients = patient_ops.list_patients(session=session, user=user, limit=200).items
+    except OpsError as exc:
+        return _error_page(request, user, exc)
     return _page(
         request,
         "new_study.html",
@@ -237,7 +245,20 @@ def admin_page(request: Request, session: SessionDep, user: PageUser, created: s
         sites = site_ops.list_sites(session=session, user=user)
     except OpsError as exc:
         return _error_page(request, user, exc)
-    return _page(request, "admin.html", user, users=users, sites=sites, created=created[:320])
+    instance = instance_wide(user, "site.manage")
+    roles = ["clinician", "reviewer", "admin"] + (["instance_admin"] if instance else [])
+    site_names = {s.id: s.name for s in sites}
+    return _page(
+        request,
+        "admin.html",
+        user,
+        users=users,
+        sites=sites,
+        site_names=site_names,
+        roles=roles,
+        manages_sites=instance,
+        created=created[:320],
+    )
 
 
 @router.get("/glossary", response_class=HTMLResponse)

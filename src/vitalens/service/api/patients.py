@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitalens.service.deps import CurrentUser, SessionDep
+from vitalens.service.ops import MAX_OFFSET
 from vitalens.service.ops import patients as ops
 
 __all__ = ["router", "PatientCreate", "PatientUpdate", "PatientPublic", "PatientPage"]
@@ -72,7 +73,7 @@ def list_patients(
     born_from: int | None = Query(None, ge=1900, le=2100),
     born_to: int | None = Query(None, ge=1900, le=2100),
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Any:
     """Patients of your site, newest first."""
     page = ops.list_patients(

@@ -11,13 +11,13 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
-from vitalens.errors import InputError
+from vitalens.errors import InputError, UnsupportedMediaError
 from vitalens.service.deps import BlobsDep, CurrentUser, SessionDep, SettingsDep
-from vitalens.service.ops import TooLarge
+from vitalens.service.ops import MAX_OFFSET, TooLarge
 from vitalens.service.ops import inputs as input_ops
 from vitalens.service.ops import studies as ops
 from vitalens.service.ops.inputs import SLOT_MODALITY, Upload
@@ -85,16 +85,46 @@ def _check_length(request: Request, settings: Any, n_files: int) -> None:
         )
 
 
-def _read_upload(slot: str, part: UploadFile, settings: Any) -> Upload:
-    data = part.file.read(settings.max_upload_bytes + 1)
+async def _read_upload(slot: str, part: UploadFile, settings: Any) -> Upload:
+    """The part's bytes, at most the upload limit; ``await`` (never a blocking read inside the event loop: a part
+    larger than the spool threshold lives on disk and Starlette reads it in its thread pool)."""
+    data = await part.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise TooLarge(f"{slot}: file is above the {settings.max_upload_bytes / 1e6:.1f} MB upload limit")
     return Upload(slot=slot, data=data, filename=part.filename or "", content_type=part.content_type)
 
 
+_FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
 async def _form(request: Request, settings: Any, n_files: int) -> Any:
+    """The parsed form; a body that is not a form (JSON, text, nothing) is a 415 saying what the route takes."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in _FORM_TYPES:
+        raise UnsupportedMediaError(
+            f"{request.method} {request.url.path} takes multipart/form-data (files in fields named by slot: "
+            f"{', '.join(SLOT_MODALITY)}); got {content_type or 'no body'}",
+            field="body",
+        )
     _check_length(request, settings, n_files)
-    return await request.form(max_files=n_files, max_fields=20)
+    try:
+        return await request.form(max_files=n_files, max_fields=20)
+    except HTTPException as exc:  # Starlette's own parse errors (too many fields/files, malformed multipart)
+        raise InputError(f"malformed form: {exc.detail}", field="body") from None
+
+
+#: The text fields of the study form (every other field is a file named by its slot).
+_STUDY_FIELDS = ("patient_id", "study_date", "description", "age_years")
+
+
+def _check_kinds(form: Any) -> None:
+    """Files only in slot fields, text only in the others: a file sent as ``patient_id`` or a text value sent as
+    ``fundus_left`` is an error naming that field (it would otherwise be stringified or silently dropped)."""
+    for key, value in form.multi_items():
+        if key in SLOT_MODALITY and not isinstance(value, UploadFile):
+            raise InputError("must be a file upload (multipart file part), got a text value", field=key)
+        if key not in SLOT_MODALITY and isinstance(value, UploadFile):
+            raise InputError("must be a text field, not a file", field=key)
 
 
 def _multipart_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -135,21 +165,26 @@ async def create_study(
     from starlette.concurrency import run_in_threadpool
 
     form = await _form(request, settings, len(SLOT_MODALITY))
+    unknown = [k for k in form if k not in SLOT_MODALITY and k not in _STUDY_FIELDS]
+    if unknown:
+        raise InputError(f"unknown form fields {unknown}; files go in fields named {list(SLOT_MODALITY)}", field="form")
+    _check_kinds(form)
+    for required in ("patient_id", "study_date"):
+        value = form.get(required)
+        if value is None or not str(value).strip():
+            raise InputError("field required", field=required)
     try:
         study_date = date.fromisoformat(str(form.get("study_date", "")))
     except ValueError:
-        raise InputError("study_date must be YYYY-MM-DD", field="study_date") from None
+        raise InputError(
+            f"{str(form.get('study_date'))[:40]!r} is not a date; use YYYY-MM-DD", field="study_date"
+        ) from None
     age_raw = form.get("age_years")
     try:
         age = float(str(age_raw)) if age_raw not in (None, "") else None
     except ValueError:
         raise InputError(f"age_years {age_raw!r} is not a number", field="age_years") from None
-    unknown = [
-        k for k in form if k not in SLOT_MODALITY and k not in {"patient_id", "study_date", "description", "age_years"}
-    ]
-    if unknown:
-        raise InputError(f"unknown form fields {unknown}; files go in fields named {list(SLOT_MODALITY)}", field="form")
-    uploads = [_read_upload(k, v, settings) for k, v in form.multi_items() if isinstance(v, UploadFile)]
+    uploads = [await _read_upload(k, v, settings) for k, v in form.multi_items() if isinstance(v, UploadFile)]
     study = await run_in_threadpool(
         ops.create_study,
         session=session,
@@ -174,7 +209,7 @@ def list_studies(
     date_to: date | None = None,
     q: str | None = Query(None, max_length=200),
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Any:
     page = ops.list_studies(
         session=session,
@@ -215,7 +250,8 @@ async def add_inputs(
     unknown = [k for k in form if k not in SLOT_MODALITY]
     if unknown:
         raise InputError(f"unknown input slots {unknown}; expected {list(SLOT_MODALITY)}", field="slot")
-    uploads = [_read_upload(k, v, settings) for k, v in form.multi_items() if isinstance(v, UploadFile)]
+    _check_kinds(form)
+    uploads = [await _read_upload(k, v, settings) for k, v in form.multi_items() if isinstance(v, UploadFile)]
     rows = await run_in_threadpool(
         ops.add_inputs, session=session, blobs=blobs, settings=settings, user=user, study_id=study_id, uploads=uploads
     )

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitalens.service.deps import CurrentUser, SessionDep
+from vitalens.service.ops import MAX_OFFSET
 from vitalens.service.ops import audit as audit_ops
 from vitalens.service.ops import sites as site_ops
 from vitalens.service.ops import users as ops
@@ -24,9 +25,13 @@ router = APIRouter(prefix="/api/v1", tags=["users"])
 class UserCreate(BaseModel):
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
-    role: Literal["clinician", "reviewer", "admin"]
+    role: Literal["clinician", "reviewer", "admin", "instance_admin"]
     full_name: str = Field(default="", max_length=200)
-    site_id: str | None = Field(default=None, description="Defaults to the admin's own site.")
+    site_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Defaults to the admin's own site; only an instance administrator may name another site.",
+    )
 
 
 class UserPublic(BaseModel):
@@ -85,9 +90,9 @@ def create_user(body: UserCreate, session: SessionDep, user: CurrentUser) -> Any
 
 
 @router.get("/users", response_model=list[UserPublic])
-def list_users(session: SessionDep, user: CurrentUser) -> Any:
-    """Users of the admin's site."""
-    return ops.list_users(session=session, user=user)
+def list_users(session: SessionDep, user: CurrentUser, site_id: str | None = Query(None, max_length=64)) -> Any:
+    """Users of the admin's site (an instance administrator: of every site, or of ``site_id``)."""
+    return ops.list_users(session=session, user=user, site_id=site_id)
 
 
 @router.get("/users/{user_id}", response_model=UserPublic)
@@ -115,14 +120,15 @@ def list_sites(session: SessionDep, user: CurrentUser) -> Any:
 def list_audit_events(
     session: SessionDep,
     user: CurrentUser,
-    patient_id: str | None = None,
-    action: str | None = None,
+    patient_id: str | None = Query(None, max_length=64),
+    action: str | None = Query(None, max_length=100),
+    site_id: str | None = Query(None, max_length=64),
     limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Any:
-    """The audit trail of the admin's site, newest first (admins only)."""
+    """The audit trail of the admin's site, newest first (an instance administrator: every site, or ``site_id``)."""
     page = audit_ops.list_events(
-        session=session, user=user, patient_id=patient_id, action=action, limit=limit, offset=offset
+        session=session, user=user, patient_id=patient_id, action=action, site_id=site_id, limit=limit, offset=offset
     )
     return AuditPage(
         items=[AuditEventPublic.model_validate(e) for e in page.items],

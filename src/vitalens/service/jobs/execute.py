@@ -107,7 +107,8 @@ def _load_inputs(ctx: JobContext, analysis_id: str) -> tuple[StudyInputs, dict[s
 
     with ctx.session_factory() as session:
         analysis = session.get(Analysis, analysis_id)
-        assert analysis is not None
+        if analysis is None:
+            raise LookupError(f"analysis {analysis_id} disappeared while it ran")
         study = analysis.study
         rows = [i for i in study.inputs if i.deleted_at is None]
         names = list(analysis.analyzers or [])
@@ -238,7 +239,8 @@ def _finish(
         status, error = AnalysisStatus.COMPLETE, None
     with ctx.session_factory() as session, atomic(session, ctx.blobs) as staged:
         analysis = session.get(Analysis, analysis_id)
-        assert analysis is not None
+        if analysis is None:
+            raise LookupError(f"analysis {analysis_id} disappeared while it ran")
         stages = {s.name: s for s in session.query(AnalysisStage).filter_by(analysis_id=analysis_id)}
         versions: dict[str, Any] = {}
         for o in outcomes:

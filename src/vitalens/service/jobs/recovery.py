@@ -84,8 +84,7 @@ def recover_interrupted(
             )
             report.requeued.append(analysis_id)
         session.commit()
-    for analysis_id in report.requeued:
-        assert runner is not None
+    for analysis_id in report.requeued if runner is not None else ():
         try:
             runner.submit(analysis_id)
         except Exception as exc:  # noqa: BLE001 - the next start-up sweeps it again

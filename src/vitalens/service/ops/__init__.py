@@ -5,10 +5,15 @@ functions (``ops.patients.create_patient(session=..., user=..., ...)``), so auth
 place whatever the entry point. Routers only translate :class:`NotFound`/:class:`Forbidden`/:class:`Conflict`/
 :class:`Unauthorized` into HTTP status codes.
 
-Authorisation model:
-    * Every patient record belongs to one site; a user only ever sees records of their own site. A record of
-      another site is reported as :class:`NotFound` (HTTP 404, never 403) so that ids do not leak.
+Authorisation model (per-site administrators and one instance-wide role, as Orthanc and OHIF deployments separate
+the operator of the installation from the administrators of each clinic):
+    * Every patient record belongs to one site; a user only ever sees records of their own site, through
+      :func:`vitalens.service.ops.scope.visible`. A record of another site, or of a deleted patient, is reported as
+      :class:`NotFound` (HTTP 404, never 403) so that ids do not leak.
     * Within a site, :data:`PERMISSIONS` says which roles may do what; a missing permission is :class:`Forbidden`.
+    * ``admin`` administers *one* site: its users (never an instance administrator) and its audit trail.
+    * ``instance_admin`` runs the installation: creates sites and the users of any site, reads every site's audit
+      trail (:data:`INSTANCE_WIDE`), and holds no patient permission at all, not even at its home site.
 """
 
 from __future__ import annotations
@@ -30,19 +35,32 @@ __all__ = [
     "Unauthorized",
     "TooLarge",
     "PERMISSIONS",
+    "INSTANCE_WIDE",
     "require",
     "can",
+    "instance_wide",
     "RequestContext",
     "current_request",
     "request_context",
     "reset_request_context",
     "Page",
     "MAX_PAGE_SIZE",
+    "MAX_OFFSET",
+    "page_window",
 ]
 
 logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 200
+#: Largest ``offset`` a list accepts: far beyond any real table, and well inside every database's 64-bit integers
+#: (SQLite overflows on 10**20 and answered 500).
+MAX_OFFSET = 1_000_000_000
+
+
+def page_window(limit: int, offset: int) -> tuple[int, int]:
+    """``(limit, offset)`` clamped to ``1..MAX_PAGE_SIZE`` and ``0..MAX_OFFSET`` (an offset past the end gives an
+    empty page, never an error)."""
+    return max(1, min(int(limit), MAX_PAGE_SIZE)), max(0, min(int(offset), MAX_OFFSET))
 
 
 class OpsError(VitalensError):
@@ -86,6 +104,7 @@ class Unauthorized(OpsError):
 
 
 CLINICIAN, REVIEWER, ADMIN = Role.CLINICIAN.value, Role.REVIEWER.value, Role.ADMIN.value
+INSTANCE_ADMIN = Role.INSTANCE_ADMIN.value
 
 #: permission → roles that hold it (always within the user's own site).
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -106,10 +125,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "report.create": frozenset({CLINICIAN, REVIEWER}),
     "report.sign": frozenset({CLINICIAN, REVIEWER}),
     "report.read": frozenset({CLINICIAN, REVIEWER, ADMIN}),
-    "user.manage": frozenset({ADMIN}),
-    "site.manage": frozenset({ADMIN}),
-    "audit.read": frozenset({ADMIN}),
+    "user.manage": frozenset({ADMIN, INSTANCE_ADMIN}),
+    "site.manage": frozenset({INSTANCE_ADMIN}),
+    "audit.read": frozenset({ADMIN, INSTANCE_ADMIN}),
 }
+
+#: Permissions the instance administrator holds across every site (every other grant is within the user's site).
+INSTANCE_WIDE: frozenset[str] = frozenset({"user.manage", "site.manage", "audit.read"})
 
 
 def can(user: User, permission: str) -> bool:
@@ -119,6 +141,11 @@ def can(user: User, permission: str) -> bool:
     if permission not in PERMISSIONS:
         raise unknown_name_error("permission", permission, PERMISSIONS)
     return bool(user.is_active) and user.role in PERMISSIONS[permission]
+
+
+def instance_wide(user: User, permission: str) -> bool:
+    """True when ``user`` holds ``permission`` at every site (an active instance administrator)."""
+    return can(user, permission) and user.role == INSTANCE_ADMIN and permission in INSTANCE_WIDE
 
 
 def require(user: User, permission: str) -> None:

@@ -2,7 +2,8 @@
 
 Why split from the job: requesting writes a PENDING row and its audit event in one commit and returns at once
 (HTTP 202); the work itself is ``vitalens.service.jobs.execute.execute_analysis``, run by whichever job runner
-is configured. Every lookup is site-scoped: another site's study or analysis is :class:`NotFound`.
+is configured. Every lookup goes through :func:`vitalens.service.ops.scope.visible`: another site's study or
+analysis, or one of a deleted patient, is :class:`NotFound`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import logging
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vitalens.service.ops import NotFound, require
+from vitalens.service.ops import Conflict, require
 from vitalens.service.ops.audit import record_event
+from vitalens.service.ops.scope import visible
 from vitalens.store.models import Analysis, Explanation, Input, Study, User
 
 __all__ = [
@@ -22,31 +25,16 @@ __all__ = [
     "create_analysis",
     "get_analysis",
     "list_analyses",
-    "scoped_study",
-    "scoped_analysis",
+    "get_explanation",
     "study_slots",
 ]
 
 logger = logging.getLogger(__name__)
 
 
-def scoped_study(session: Session, user: User, study_id: str) -> Study:
-    """The study ``study_id`` of the user's site (not deleted), else :class:`NotFound`."""
-    study = session.get(Study, study_id)
-    if study is None or study.site_id != user.site_id or study.deleted_at is not None:
-        raise NotFound(f"study {study_id} not found")
-    return study
-
-
-def scoped_analysis(session: Session, user: User, analysis_id: str) -> Analysis:
-    """The analysis ``analysis_id`` of a study of the user's site, else :class:`NotFound`."""
-    analysis = session.get(Analysis, analysis_id)
-    if analysis is None:
-        raise NotFound(f"analysis {analysis_id} not found")
-    study = analysis.study
-    if study is None or study.site_id != user.site_id or study.deleted_at is not None:
-        raise NotFound(f"analysis {analysis_id} not found")
-    return analysis
+def _keyed(session: Session, study: Study, job_key: str) -> Analysis | None:
+    """The analysis of ``study`` submitted with ``job_key`` (keys are unique per study)."""
+    return session.scalar(select(Analysis).where(Analysis.study_id == study.id, Analysis.job_key == job_key))
 
 
 def study_slots(session: Session, study: Study) -> set[str]:
@@ -76,25 +64,41 @@ def create_analysis(
         user: who asks (needs ``analysis.create`` in the study's site).
         study_id: the study.
         analyzers: analyzer names; None or empty runs every analyzer that applies to the study's inputs.
-        job_key: an idempotency key: a second request with the same key returns the first analysis.
+        job_key: an idempotency key: a second request with the same key on the same study returns the first
+            analysis; the same key on another study of the site is a :class:`Conflict` (409); other sites' keys
+            are never consulted, so no answer tells a caller what another site sent.
 
     Raises:
         NotFound: no such study in the user's site.
+        Conflict: ``job_key`` was used for another study of the site.
         UnknownNameError: an analyzer name is not registered (lists the valid ones).
         InputError: a named analyzer needs inputs the study lacks, or none applies.
     """
     from vitalens.analyzers import get_spec
-    from vitalens.errors import InputError
+    from vitalens.errors import InputError, UnknownNameError
 
     require(user, "analysis.create")
-    study = scoped_study(session, user, study_id)
+    study = visible(session, user, Study, study_id)
     if job_key:
-        existing = session.scalar(select(Analysis).where(Analysis.job_key == job_key))
-        if existing is not None and existing.study_id == study.id:
+        existing = _keyed(session, study, job_key)
+        if existing is not None:
             return existing
+        elsewhere = session.scalar(
+            select(Analysis.id)
+            .join(Study, Study.id == Analysis.study_id)
+            .where(Analysis.job_key == job_key, Study.site_id == user.site_id)
+            .limit(1)
+        )
+        if elsewhere is not None:  # keys are the site's namespace: another site's keys are never looked at
+            raise Conflict(f"job_key {job_key!r} was already used for another study of your site; use a new key")
     slots = study_slots(session, study)
     if analyzers:
         names = list(dict.fromkeys(analyzers))
+        for name in names:
+            try:
+                get_spec(name)
+            except UnknownNameError as exc:
+                raise InputError(str(exc), field="analyzers") from None
         for name in names:
             missing = [str(i) for i in get_spec(name).inputs if str(i) not in slots]
             if missing:
@@ -111,7 +115,14 @@ def create_analysis(
             )
     analysis = Analysis(study_id=study.id, status="PENDING", analyzers=names, job_key=job_key, requested_by_id=user.id)
     session.add(analysis)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent request with the same key on this study won the race: answer with its job
+        session.rollback()
+        winner = _keyed(session, visible(session, user, Study, study_id), job_key) if job_key else None
+        if winner is None:
+            raise
+        return winner
     record_event(
         session=session,
         actor=user,
@@ -129,7 +140,7 @@ def create_analysis(
 def get_analysis(*, session: Session, user: User, analysis_id: str) -> Analysis:
     """The analysis with its stages, findings, measurements and explanations (audited read)."""
     require(user, "analysis.read")
-    analysis = scoped_analysis(session, user, analysis_id)
+    analysis = visible(session, user, Analysis, analysis_id)
     record_event(
         session=session,
         actor=user,
@@ -145,7 +156,7 @@ def get_analysis(*, session: Session, user: User, analysis_id: str) -> Analysis:
 def list_analyses(*, session: Session, user: User, study_id: str) -> list[Analysis]:
     """Analyses of a study, oldest first (audited read)."""
     require(user, "analysis.read")
-    study = scoped_study(session, user, study_id)
+    study = visible(session, user, Study, study_id)
     items = list(
         session.scalars(select(Analysis).where(Analysis.study_id == study.id).order_by(Analysis.created_at)).all()
     )
@@ -164,13 +175,8 @@ def list_analyses(*, session: Session, user: User, study_id: str) -> list[Analys
 def get_explanation(*, session: Session, user: User, explanation_id: str) -> Explanation:
     """An explanation of an analysis of the user's site (audited read)."""
     require(user, "analysis.read")
-    explanation = session.get(Explanation, explanation_id)
-    if explanation is None:
-        raise NotFound(f"explanation {explanation_id} not found")
-    try:
-        analysis = scoped_analysis(session, user, explanation.analysis_id)
-    except NotFound:  # another site's record: answer exactly as for a missing id, so ids do not leak
-        raise NotFound(f"explanation {explanation_id} not found") from None
+    explanation = visible(session, user, Explanation, explanation_id)
+    analysis = explanation.analysis
     record_event(
         session=session,
         actor=user,

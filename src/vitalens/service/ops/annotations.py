@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from vitalens.errors import InputError
 from vitalens.service.ops import NotFound, require
-from vitalens.service.ops.analyses import scoped_study
 from vitalens.service.ops.audit import record_event
+from vitalens.service.ops.scope import visible
 from vitalens.store.blobs import BlobStore
-from vitalens.store.models import Annotation, Finding, Input, User, utcnow
+from vitalens.store.models import Annotation, Finding, Input, Study, User, utcnow
 
 __all__ = [
     "SHAPES",
@@ -116,24 +116,20 @@ def _rasterise(geometry: dict[str, Any]) -> bytes:
 
 
 def _scoped_input(session: Session, user: User, input_id: str) -> Input:
-    inp = session.get(Input, input_id)
-    if inp is None or inp.deleted_at is not None:
-        raise NotFound(f"input {input_id} not found")
-    scoped_study(session, user, inp.study_id)
-    return inp
+    return visible(session, user, Input, input_id)
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64
 
 
 def _current(session: Session, user: User, annotation_id: str) -> Annotation:
     """The current version of the annotation whose id or root id is ``annotation_id`` (site-scoped)."""
-    row = session.get(Annotation, annotation_id)
-    root = row.root_id if row is not None else annotation_id
+    row = visible(session, user, Annotation, annotation_id) if _is_id(annotation_id) else None
+    root = row.root_id if row is not None else None
     current = session.scalar(select(Annotation).where(Annotation.root_id == root, Annotation.is_current.is_(True)))
     if current is None or current.deleted_at is not None:
-        raise NotFound(f"annotation {annotation_id} not found")
-    try:
-        scoped_study(session, user, current.study_id)
-    except NotFound:  # another site's record: answer exactly as for a missing id, so ids do not leak
-        raise NotFound(f"annotation {annotation_id} not found") from None
+        raise NotFound("annotation not found")
     return current
 
 
@@ -167,9 +163,9 @@ def create_annotation(
     require(user, "annotation.create")
     inp = _scoped_input(session, user, input_id)
     if finding_id is not None:
-        finding = session.get(Finding, finding_id)
-        if finding is None or finding.analysis.study_id != inp.study_id:
-            raise NotFound(f"finding {finding_id} not found in this study")
+        finding = visible(session, user, Finding, finding_id)
+        if finding.analysis.study_id != inp.study_id:
+            raise NotFound("finding not found in this study")
     stored_shape, geometry, mask_key = _store(session, blobs, shape, geometry, inp)
     from vitalens.store.models import new_id
 
@@ -281,7 +277,7 @@ def delete_annotation(*, session: Session, user: User, annotation_id: str) -> An
 def list_annotations(*, session: Session, user: User, study_id: str, input_id: str | None = None) -> list[Annotation]:
     """Current, not deleted annotations of a study (optionally of one input), oldest first (audited read)."""
     require(user, "annotation.read")
-    study = scoped_study(session, user, study_id)
+    study = visible(session, user, Study, study_id)
     query = select(Annotation).where(
         Annotation.study_id == study.id, Annotation.is_current.is_(True), Annotation.deleted_at.is_(None)
     )
@@ -303,13 +299,7 @@ def list_annotations(*, session: Session, user: User, study_id: str, input_id: s
 def annotation_history(*, session: Session, user: User, annotation_id: str) -> list[Annotation]:
     """Every version of an annotation, oldest first (audited read)."""
     require(user, "annotation.read")
-    row = session.get(Annotation, annotation_id)
-    if row is None:
-        raise NotFound(f"annotation {annotation_id} not found")
-    try:
-        study = scoped_study(session, user, row.study_id)
-    except NotFound:  # another site's record: answer exactly as for a missing id
-        raise NotFound(f"annotation {annotation_id} not found") from None
+    row = visible(session, user, Annotation, annotation_id)
     rows = list(
         session.scalars(select(Annotation).where(Annotation.root_id == row.root_id).order_by(Annotation.version)).all()
     )
@@ -319,7 +309,7 @@ def annotation_history(*, session: Session, user: User, annotation_id: str) -> l
         action="annotation.read",
         record_type="annotation",
         record_id=row.root_id,
-        patient_id=study.patient_id,
+        patient_id=current_patient(session, row),
     )
     session.commit()
     return rows

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vitalens.service.ops import MAX_PAGE_SIZE, Page, RequestContext, current_request, require
+from vitalens.service.ops import NotFound, Page, RequestContext, current_request, instance_wide, page_window, require
 from vitalens.store.models import AuditEvent, User
 
 __all__ = ["record_event", "list_events"]
@@ -72,19 +72,26 @@ def list_events(
     user: User,
     patient_id: str | None = None,
     action: str | None = None,
+    site_id: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> Page[AuditEvent]:
-    """Audit events of the admin's own site, newest first (admins only)."""
+    """Audit events, newest first: a site admin's own site; an instance admin's every site (or ``site_id``)."""
     from sqlalchemy import func
 
     require(user, "audit.read")
-    limit = max(1, min(limit, MAX_PAGE_SIZE))
-    query = select(AuditEvent).where(AuditEvent.site_id == user.site_id)
+    limit, offset = page_window(limit, offset)
+    query = select(AuditEvent)
+    if not instance_wide(user, "audit.read"):
+        if site_id is not None and site_id != user.site_id:
+            raise NotFound("site not found")
+        query = query.where(AuditEvent.site_id == user.site_id)
+    elif site_id is not None:
+        query = query.where(AuditEvent.site_id == site_id)
     if patient_id:
         query = query.where(AuditEvent.patient_id == patient_id)
     if action:
         query = query.where(AuditEvent.action == action)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit).offset(max(0, offset))).all()
+    items = session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)).all()
     return Page(items=items, total=int(total), limit=limit, offset=offset)

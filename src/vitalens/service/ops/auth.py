@@ -35,6 +35,7 @@ from vitalens.store.models import RefreshToken, RevokedToken, User, new_id
 __all__ = [
     "LOCKOUT_THRESHOLD",
     "LOCKOUT_MINUTES",
+    "BAD_CREDENTIALS",
     "TokenPair",
     "login",
     "refresh",
@@ -47,7 +48,13 @@ logger = logging.getLogger(__name__)
 
 LOCKOUT_THRESHOLD = 5
 LOCKOUT_MINUTES = 15
-_BAD_CREDENTIALS = "invalid e-mail or password"
+#: The one answer to every refused login (unknown e-mail, wrong password, inactive or locked account), so that the
+#: answer never tells an attacker that an account exists or is locked; it still tells a real user about the lock.
+BAD_CREDENTIALS = (
+    f"invalid e-mail or password (after {LOCKOUT_THRESHOLD} failed attempts an account is locked for "
+    f"{LOCKOUT_MINUTES} minutes)"
+)
+_BAD_CREDENTIALS = BAD_CREDENTIALS
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ def _issue(
 ) -> TokenPair:
     csrf = new_csrf_token() if cookie else None
     access, claims = create_access_token(
-        user_id=user.id, secret_key=settings.secret_key, minutes=settings.access_token_minutes, csrf_token=csrf
+        user_id=user.id, secret_key=settings.signing_key, minutes=settings.access_token_minutes, csrf_token=csrf
     )
     raw = new_refresh_token()
     expires = _now() + timedelta(days=settings.refresh_token_days)
@@ -124,6 +131,7 @@ def login(*, session: Session, settings: Settings, email: str, password: str, co
         session.commit()
         raise Unauthorized(_BAD_CREDENTIALS)
     if user.locked_until is not None and user.locked_until > now:
+        verify_password(password, None)  # same time as a real check: the lock must not show in the timing either
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
         record_event(
             session=session,
@@ -132,9 +140,10 @@ def login(*, session: Session, settings: Settings, email: str, password: str, co
             record_type="user",
             record_id=user.id,
             outcome="denied",
+            detail={"locked_minutes_left": minutes},
         )
         session.commit()
-        raise Unauthorized(f"account locked after {LOCKOUT_THRESHOLD} failed logins; try again in {minutes} min")
+        raise Unauthorized(_BAD_CREDENTIALS)
     if user.locked_until is not None:  # lock expired: start counting again
         user.locked_until = None
         user.failed_logins = 0
@@ -246,7 +255,7 @@ def authenticate(*, session: Session, settings: Settings, token: str) -> tuple[U
         Unauthorized: forged, expired or revoked token, or a missing/inactive user.
     """
     try:
-        claims = decode_access_token(token, secret_key=settings.secret_key)
+        claims = decode_access_token(token, secret_key=settings.signing_key)
     except TokenError as exc:
         raise Unauthorized(str(exc)) from None
     if session.get(RevokedToken, claims.jti) is not None:

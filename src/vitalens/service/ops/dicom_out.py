@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vitalens.service.ops import Conflict, require
-from vitalens.service.ops.analyses import scoped_study
 from vitalens.service.ops.audit import record_event
 from vitalens.service.ops.reports import build_report_data, report_signoff, signed_report
+from vitalens.service.ops.scope import visible
 from vitalens.store.blobs import BlobStore
 from vitalens.store.models import Site, Study, User
 
@@ -63,7 +63,7 @@ def study_dicom_sr(*, session: Session, blobs: BlobStore, user: User, study_id: 
     from vitalens.reports.dicom import build_structured_report
 
     require(user, "report.read")
-    study = scoped_study(session, user, study_id)
+    study = visible(session, user, Study, study_id)
     report = build_report_data(session, blobs, study, signoff=report_signoff(session, study))
     site_row = session.get(Site, study.site_id)
     sr = build_structured_report(
@@ -82,7 +82,7 @@ def study_dicom_pdf(*, session: Session, blobs: BlobStore, user: User, study_id:
     from vitalens.reports.dicom import build_encapsulated_pdf
 
     require(user, "report.read")
-    study = scoped_study(session, user, study_id)
+    study = visible(session, user, Study, study_id)
     signed = signed_report(session, study)
     if signed is None or not signed.blob_key:
         raise Conflict(f"study {study.id} is not signed off; only a signed report is exported as DICOM")

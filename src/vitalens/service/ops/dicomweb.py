@@ -30,6 +30,7 @@ from vitalens.errors import InputError
 from vitalens.service.ops import require
 from vitalens.service.ops.audit import record_event
 from vitalens.service.ops.inputs import Upload
+from vitalens.service.ops.scope import live_studies
 from vitalens.store.blobs import BlobStore
 from vitalens.store.models import Input, Patient, Study, User
 
@@ -223,9 +224,8 @@ def store_instances(
             for ds, _, _ in members:
                 result.failed.append(_failure(ds, FAILURE_PROCESSING, message))
             continue
-        study = session.scalar(
-            select(Study).where(Study.site_id == user.site_id, Study.dicom_study_uid == uid, Study.deleted_at.is_(None))
-        )
+        # the shared scoping rule: a study of a deleted patient is gone, and never receives instances again
+        study = session.scalar(live_studies(user).where(Study.dicom_study_uid == uid))
         seen = _stored_sop_uids(study) if study is not None else set()
         for ds, data, slot in members:
             sop_uid = str(ds.get("SOPInstanceUID", ""))
@@ -301,21 +301,8 @@ def _failure(ds: Any, reason: int, message: str) -> dict[str, Any]:
 
 
 def _received(session: Session, user: User) -> list[Study]:
-    from vitalens.store.models import Patient as PatientRow
-
-    return list(
-        session.scalars(
-            select(Study)
-            .join(PatientRow, PatientRow.id == Study.patient_id)
-            .where(
-                Study.site_id == user.site_id,
-                Study.dicom_study_uid.is_not(None),
-                Study.deleted_at.is_(None),
-                PatientRow.deleted_at.is_(None),
-            )
-            .order_by(Study.created_at.desc())
-        )
-    )
+    query = live_studies(user).where(Study.dicom_study_uid.is_not(None)).order_by(Study.created_at.desc())
+    return list(session.scalars(query))
 
 
 def list_received_studies(*, session: Session, user: User, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:

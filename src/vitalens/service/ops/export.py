@@ -37,6 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vitalens.errors import InputError
+from vitalens.service.ops.scope import LIVE_STUDY
 from vitalens.store.blobs import BlobStore
 from vitalens.store.models import Analysis, Feedback, Finding, Input, Patient, Site, Study
 
@@ -144,12 +145,13 @@ def _resolve_site(session: Session, site: str | None) -> str | None:
 def _collect(
     session: Session, *, site_id: str | None, since: datetime | None, include_unreviewed: bool
 ) -> dict[tuple[str, str], _StudyLabels]:
-    """(study id, modality) → labels, from the findings and feedback of live studies' finished analyses."""
+    """(study id, modality) → labels, from the findings and feedback of finished analyses of live studies of live
+    patients (:data:`vitalens.service.ops.scope.LIVE_STUDY`: a deleted patient is never exported)."""
     query = (
         select(Finding, Analysis, Study)
         .join(Analysis, Finding.analysis_id == Analysis.id)
         .join(Study, Analysis.study_id == Study.id)
-        .where(Study.deleted_at.is_(None), Analysis.status.in_(("COMPLETE", "PARTIAL")))
+        .where(LIVE_STUDY, Analysis.status.in_(("COMPLETE", "PARTIAL")))
     )
     if site_id is not None:
         query = query.where(Study.site_id == site_id)
@@ -266,7 +268,8 @@ def _write_odir(
     n_feedback = n_model = 0
     for study, entry in items:
         patient = session.get(Patient, study.patient_id)
-        assert patient is not None
+        if patient is None or patient.deleted_at is not None:  # _collect leaves them out; never export one
+            continue
         inputs = _live_inputs(session, study.id)
         reason = None
         if entry.rejected:
@@ -356,7 +359,8 @@ def _write_ptbxl(
     n_feedback = n_model = 0
     for study, entry in items:
         patient = session.get(Patient, study.patient_id)
-        assert patient is not None
+        if patient is None or patient.deleted_at is not None:  # _collect leaves them out; never export one
+            continue
         inputs = _live_inputs(session, study.id)
         if entry.rejected:
             skipped["ecg: a finding was rejected"] += 1

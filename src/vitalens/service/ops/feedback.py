@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vitalens.errors import InputError
-from vitalens.service.ops import NotFound, require
-from vitalens.service.ops.analyses import scoped_analysis
+from vitalens.service.ops import require
 from vitalens.service.ops.audit import record_event
-from vitalens.store.models import Feedback, Finding, User
+from vitalens.service.ops.scope import visible
+from vitalens.store.models import Analysis, Feedback, Finding, User
 
 __all__ = ["ACTIONS", "give_feedback", "list_feedback", "latest_feedback"]
 
@@ -49,10 +49,8 @@ def give_feedback(
     require(user, "feedback.create")
     if action not in ACTIONS:
         raise InputError(f"unknown feedback action '{action}'; valid: {', '.join(ACTIONS)}", field="action")
-    finding = session.get(Finding, finding_id)
-    if finding is None:
-        raise NotFound(f"finding {finding_id} not found")
-    analysis = scoped_analysis(session, user, finding.analysis_id)
+    finding = visible(session, user, Finding, finding_id)
+    analysis = finding.analysis
     if action == "correct":
         if corrected_positive is None:
             raise InputError("a correction needs corrected_positive (true or false)", field="corrected_positive")
@@ -87,7 +85,7 @@ def give_feedback(
 def list_feedback(*, session: Session, user: User, analysis_id: str) -> list[Feedback]:
     """Every feedback on an analysis's findings, oldest first (audited read)."""
     require(user, "analysis.read")
-    analysis = scoped_analysis(session, user, analysis_id)
+    analysis = visible(session, user, Analysis, analysis_id)
     rows = list(
         session.scalars(select(Feedback).where(Feedback.analysis_id == analysis.id).order_by(Feedback.created_at)).all()
     )

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from vitalens.config import Settings
 from vitalens.errors import InputError, UnsupportedMediaError
-from vitalens.service.ops import NotFound, TooLarge, require
+from vitalens.service.ops import TooLarge, require
 from vitalens.service.ops.audit import record_event
 from vitalens.store.blobs import BlobStore, StagedBlobs
 from vitalens.store.models import Input, InputSlot, Study, User
@@ -228,13 +228,9 @@ def stage_inputs(
 
 def visible_input(*, session: Session, user: User, input_id: str) -> Input:
     """The input if it belongs to a live study of the user's site; else :class:`NotFound` (no audit)."""
-    from vitalens.service.ops.studies import visible_study
+    from vitalens.service.ops.scope import visible
 
-    row = session.get(Input, input_id)
-    if row is None or row.deleted_at is not None:
-        raise NotFound("input not found")
-    visible_study(session=session, user=user, study_id=row.study_id)
-    return row
+    return visible(session, user, Input, input_id)
 
 
 def get_input(*, session: Session, user: User, input_id: str) -> Input:

@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from vitalens.errors import InputError
-from vitalens.service.ops import MAX_PAGE_SIZE, Conflict, NotFound, Page, require
+from vitalens.service.ops import Conflict, Page, page_window, require
 from vitalens.service.ops.audit import record_event
 from vitalens.store.models import Patient, User
 
@@ -68,11 +68,13 @@ def _notes(value: str | None) -> str:
 
 
 def visible_patient(*, session: Session, user: User, patient_id: str) -> Patient:
-    """The live patient if it belongs to the user's site; otherwise :class:`NotFound` (no audit)."""
-    patient = session.get(Patient, patient_id) if isinstance(patient_id, str) and len(patient_id) <= 64 else None
-    if patient is None or patient.site_id != user.site_id or patient.deleted_at is not None:
-        raise NotFound("patient not found")
-    return patient
+    """The live patient if it belongs to the user's site; otherwise :class:`NotFound` (no audit).
+
+    The rule is :func:`vitalens.service.ops.scope.visible`, shared by every record hanging from a patient.
+    """
+    from vitalens.service.ops.scope import visible
+
+    return visible(session, user, Patient, patient_id)
 
 
 def create_patient(
@@ -159,8 +161,7 @@ def list_patients(
         offset: rows to skip.
     """
     require(user, "patient.read")
-    limit = max(1, min(int(limit), MAX_PAGE_SIZE))
-    offset = max(0, int(offset))
+    limit, offset = page_window(limit, offset)
     query = select(Patient).where(Patient.site_id == user.site_id, Patient.deleted_at.is_(None))
     if q:
         pattern = f"%{_escape_like(q.strip().lower())}%"

@@ -18,7 +18,8 @@ def fundus_json(result: object) -> dict[str, object]:
     """The documented JSON of a fundus analysis (CLI ``--json`` and ``POST /api/v1/predict/fundus``)."""
     from vitalens.domain import AnalysisResult
 
-    assert isinstance(result, AnalysisResult)
+    if not isinstance(result, AnalysisResult):
+        raise TypeError(f"fundus_json needs an AnalysisResult, got {type(result).__name__}")
     return {
         "probabilities": result.probabilities,
         "positive": result.positive,

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vitalens.service.ops import Conflict, require
-from vitalens.service.ops.analyses import scoped_study
 from vitalens.service.ops.audit import record_event
+from vitalens.service.ops.scope import visible
 from vitalens.store.blobs import BlobStore
 from vitalens.store.models import Analysis, Annotation, Report, Study, User, utcnow
 
@@ -195,7 +195,7 @@ def study_report_pdf(*, session: Session, blobs: BlobStore, user: User, study_id
     from vitalens.reports import build_study_report
 
     require(user, "report.read")
-    study = scoped_study(session, user, study_id)
+    study = visible(session, user, Study, study_id)
     signed = signed_report(session, study)
     if signed is not None and signed.blob_key:
         pdf = blobs.get(signed.blob_key)
@@ -232,7 +232,7 @@ def study_report_fhir(*, session: Session, blobs: BlobStore, user: User, study_i
     from vitalens.reports import build_diagnostic_report
 
     require(user, "report.read")
-    study = scoped_study(session, user, study_id)
+    study = visible(session, user, Study, study_id)
     signoff = report_signoff(session, study)
     resource = build_diagnostic_report(build_report_data(session, blobs, study, signoff=signoff))
     record_event(
@@ -259,7 +259,7 @@ def sign_off(*, session: Session, blobs: BlobStore, user: User, study_id: str, n
     from vitalens.store import atomic
 
     require(user, "report.sign")
-    study = scoped_study(session, user, study_id)
+    study = visible(session, user, Study, study_id)
     if signed_report(session, study) is not None:
         raise Conflict(f"study {study.id} is already signed off")
     analysis = _latest_analysis(session, study)

@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vitalens.service.ops import Conflict, NotFound, require
+from vitalens.service.ops import Conflict, NotFound, instance_wide, require
 from vitalens.service.ops.audit import record_event
 from vitalens.store.models import Site, User
 
@@ -37,7 +37,7 @@ def get_or_create_site(*, session: Session, name: str) -> Site:
 
 
 def create_site(*, session: Session, user: User, name: str) -> Site:
-    """Create a site (admins only); a duplicate name is a :class:`Conflict`."""
+    """Create a site (instance administrators only); a duplicate name is a :class:`Conflict`."""
     require(user, "site.manage")
     clean = _name(name)
     if session.scalar(select(Site.id).where(Site.name == clean)):
@@ -51,14 +51,15 @@ def create_site(*, session: Session, user: User, name: str) -> Site:
 
 
 def get_site(*, session: Session, site_id: str) -> Site:
-    site = session.get(Site, site_id)
+    """The site ``site_id`` (no access check: callers decide who may name it)."""
+    site = session.get(Site, site_id) if isinstance(site_id, str) and len(site_id) <= 64 else None
     if site is None:
         raise NotFound("site not found")
     return site
 
 
 def list_sites(*, session: Session, user: User) -> list[Site]:
-    """All sites (admins) or the user's own site."""
-    if user.role == "admin":
+    """All sites (instance administrators) or the user's own site."""
+    if instance_wide(user, "site.manage"):
         return list(session.scalars(select(Site).order_by(Site.name)))
     return [get_site(session=session, site_id=user.site_id)]

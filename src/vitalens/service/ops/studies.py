@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session
 
 from vitalens.config import Settings
 from vitalens.errors import InputError
-from vitalens.service.ops import MAX_PAGE_SIZE, NotFound, Page, require
+from vitalens.service.ops import Page, page_window, require
 from vitalens.service.ops.audit import record_event
 from vitalens.service.ops.inputs import Upload, ValidatedUpload, stage_inputs, validate_upload
 from vitalens.service.ops.patients import visible_patient
+from vitalens.service.ops.scope import live_studies, visible
 from vitalens.store.blobs import BlobStore, atomic
-from vitalens.store.models import Input, Patient, Study, User
+from vitalens.store.models import Input, Study, User
 
 __all__ = ["create_study", "add_inputs", "get_study", "list_studies", "delete_study", "visible_study"]
 
@@ -30,13 +31,11 @@ MAX_DESCRIPTION_CHARS = 10_000
 
 
 def visible_study(*, session: Session, user: User, study_id: str) -> Study:
-    """The live study if its live patient belongs to the user's site; else :class:`NotFound` (no audit)."""
-    study = session.get(Study, study_id) if isinstance(study_id, str) and len(study_id) <= 64 else None
-    if study is None or study.site_id != user.site_id or study.deleted_at is not None:
-        raise NotFound("study not found")
-    if study.patient.deleted_at is not None:
-        raise NotFound("study not found")
-    return study
+    """The live study if its live patient belongs to the user's site; else :class:`NotFound` (no audit).
+
+    The rule is :func:`vitalens.service.ops.scope.visible`, shared by every record hanging from a patient.
+    """
+    return visible(session, user, Study, study_id)
 
 
 def _check_date(study_date: date) -> date:
@@ -175,13 +174,8 @@ def list_studies(
         q: case-insensitive substring of the description.
     """
     require(user, "study.read")
-    limit = max(1, min(int(limit), MAX_PAGE_SIZE))
-    offset = max(0, int(offset))
-    query = (
-        select(Study)
-        .join(Patient, Patient.id == Study.patient_id)
-        .where(Study.site_id == user.site_id, Study.deleted_at.is_(None), Patient.deleted_at.is_(None))
-    )
+    limit, offset = page_window(limit, offset)
+    query = live_studies(user)
     if patient_id is not None:
         visible_patient(session=session, user=user, patient_id=patient_id)
         query = query.where(Study.patient_id == patient_id)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vitalens.errors import InputError
-from vitalens.service.ops import Conflict, NotFound, require
+from vitalens.service.ops import Conflict, Forbidden, NotFound, instance_wide, require
 from vitalens.service.ops.audit import record_event
 from vitalens.service.ops.sites import get_or_create_site, get_site
 from vitalens.service.security import MIN_PASSWORD_LENGTH, hash_password
@@ -61,26 +61,64 @@ def _role(role: str) -> str:
     return role
 
 
-def bootstrap_admin(*, session: Session, email: str, password: str, site_name: str, full_name: str = "") -> User:
-    """Create the first admin (and its site) on a fresh database; refuses once any admin exists.
+def _admins(session: Session, roles: tuple[str, ...]) -> int:
+    return int(session.scalar(select(func.count()).select_from(User).where(User.role.in_(roles))) or 0)
+
+
+def bootstrap_admin(
+    *,
+    session: Session,
+    email: str,
+    password: str,
+    site_name: str,
+    full_name: str = "",
+    allow_site_admins: bool = False,
+) -> User:
+    """Create the instance administrator (and its home site) on a fresh installation.
+
+    The first account runs the installation (sites, and the users of every site) and reads no patient record;
+    clinical work is done under accounts it creates (see :mod:`vitalens.service.ops`).
+
+    Args:
+        allow_site_admins: also when site admins exist but no instance administrator (an installation upgraded
+            from before instance administrators; the CLI passes it, the web first-run page never does).
 
     Raises:
-        Conflict: an admin exists already (create further users through the API as that admin).
+        Conflict: an instance administrator exists already (or any admin, unless ``allow_site_admins``).
     """
-    if session.scalar(select(func.count()).select_from(User).where(User.role == Role.ADMIN.value)):
+    roles = (Role.INSTANCE_ADMIN.value,) if allow_site_admins else (Role.ADMIN.value, Role.INSTANCE_ADMIN.value)
+    if _admins(session, roles):
         raise Conflict("an admin exists already; log in as that admin to create users")
     email = normalise_email(email)
     check_password_policy(password)
     site = get_or_create_site(session=session, name=site_name)
     user = User(
-        site_id=site.id, email=email, full_name=full_name, role=Role.ADMIN.value, password_hash=hash_password(password)
+        site_id=site.id,
+        email=email,
+        full_name=full_name,
+        role=Role.INSTANCE_ADMIN.value,
+        password_hash=hash_password(password),
     )
     session.add(user)
     session.flush()
     record_event(session=session, actor=user, action="user.bootstrap", record_type="user", record_id=user.id)
     session.commit()
-    logger.info("bootstrapped admin %s at site %s", email, site.name)
+    logger.info("bootstrapped instance administrator %s (home site %s)", email, site.name)
     return user
+
+
+def _manageable(session: Session, user: User, target: User | None) -> User:
+    """``target`` if ``user`` may manage it: an instance admin anyone, a site admin their own site's users except
+    instance administrators; else :class:`NotFound` (another site's user answers like a missing one)."""
+    if target is None:
+        raise NotFound("user not found")
+    if instance_wide(user, "user.manage"):
+        return target
+    if target.site_id != user.site_id:
+        raise NotFound("user not found")
+    if target.role == Role.INSTANCE_ADMIN.value and target.id != user.id:
+        raise Forbidden("only an instance administrator may manage an instance administrator")
+    return target
 
 
 def create_user(
@@ -93,24 +131,31 @@ def create_user(
     full_name: str = "",
     site_id: str | None = None,
 ) -> User:
-    """An admin creates a user at their own site (or at ``site_id``).
+    """An admin creates a user: a site admin at their own site only, an instance admin at any site.
 
     Raises:
-        Forbidden: ``user`` is not an admin.
+        Forbidden: ``user`` is not an admin, or a site admin asks for an instance administrator.
+        NotFound: ``site_id`` is not a site the admin manages (another site answers like a missing one).
         Conflict: the e-mail is in use.
         InputError / UnknownNameError: bad e-mail, weak password, unknown role.
     """
     require(user, "user.manage")
+    role = _role(role)
+    target_site = site_id or user.site_id
+    if target_site != user.site_id and not instance_wide(user, "user.manage"):
+        raise NotFound("site not found")  # a site admin manages one site; others' ids must not leak
+    if role == Role.INSTANCE_ADMIN.value and not instance_wide(user, "user.manage"):
+        raise Forbidden("only an instance administrator may create an instance administrator")
     email = normalise_email(email)
     check_password_policy(password)
-    site = get_site(session=session, site_id=site_id or user.site_id)
+    site = get_site(session=session, site_id=target_site)
     if session.scalar(select(User.id).where(User.email == email)):
         raise Conflict("this e-mail address is in use")
     new = User(
         site_id=site.id,
         email=email,
         full_name=full_name.strip()[:200],
-        role=_role(role),
+        role=role,
         password_hash=hash_password(password),
     )
     session.add(new)
@@ -129,32 +174,44 @@ def create_user(
 
 
 def get_user(*, session: Session, user: User, user_id: str) -> User:
-    """A user of the caller's site: themselves, or anyone when the caller is an admin."""
+    """A user: themselves; for a site admin anyone of their site; for an instance admin anyone."""
     if user_id == user.id:
         return user
     require(user, "user.manage")
-    found = session.get(User, user_id)
-    if found is None or found.site_id != user.site_id:
-        raise NotFound("user not found")
-    return found
+    found = session.get(User, user_id) if isinstance(user_id, str) and len(user_id) <= 64 else None
+    return _manageable(session, user, found)
 
 
-def list_users(*, session: Session, user: User) -> list[User]:
-    """Users of the admin's own site, by e-mail."""
+def list_users(*, session: Session, user: User, site_id: str | None = None) -> list[User]:
+    """Users by e-mail: a site admin's own site; an instance admin's every site (or ``site_id``)."""
     require(user, "user.manage")
-    return list(session.scalars(select(User).where(User.site_id == user.site_id).order_by(User.email)))
+    query = select(User).order_by(User.email)
+    if not instance_wide(user, "user.manage"):
+        if site_id is not None and site_id != user.site_id:
+            raise NotFound("site not found")
+        query = query.where(User.site_id == user.site_id)
+    elif site_id is not None:
+        query = query.where(User.site_id == get_site(session=session, site_id=site_id).id)
+    return list(session.scalars(query))
 
 
 def deactivate_user(*, session: Session, user: User, user_id: str) -> User:
-    """Deactivate a user of the admin's site and revoke their refresh tokens (their access tokens stop working)."""
+    """Deactivate a user the admin manages and revoke their refresh tokens (their access tokens stop working)."""
     from vitalens.service.ops.auth import revoke_all_sessions
 
-    target = get_user(session=session, user=user, user_id=user_id)
     require(user, "user.manage")
+    target = get_user(session=session, user=user, user_id=user_id)
     if target.id == user.id:
         raise Conflict("you cannot deactivate yourself")
     target.is_active = False
     revoke_all_sessions(session=session, user_id=target.id)
-    record_event(session=session, actor=user, action="user.deactivate", record_type="user", record_id=target.id)
+    record_event(
+        session=session,
+        actor=user,
+        action="user.deactivate",
+        record_type="user",
+        record_id=target.id,
+        site_id=target.site_id,
+    )
     session.commit()
     return target

@@ -15,7 +15,7 @@ userForm.addEventListener('submit', async (ev) => {
 });
 
 const siteForm = document.getElementById('site-form');
-siteForm.addEventListener('submit', async (ev) => {
+if (siteForm) siteForm.addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const errorEl = document.getElementById('site-error');
   showError(errorEl, null);
