@@ -43,6 +43,31 @@ def test_proxies_exact(h: float, d: float, a: float, hyp: float, dia: float, ath
     assert proxies.overall == pytest.approx(overall, abs=EXACT)
 
 
+@pytest.mark.parametrize(
+    ("h", "d", "a", "overall", "band"),
+    [
+        # overall = 0.40·P(H) + 0.41·P(D) + 0.19·P(A) (the weights multiplied out)
+        (0.0, 0.55, 0.55, 0.33, RiskBand.LOW),  # 0.41·0.55 + 0.19·0.55 = 0.6·0.55 = 0.33 exactly: the Low edge
+        (0.0, 0.55, 0.5500000000000002, 0.33, RiskBand.LOW),  # 0.330000000000000038: 0.33 at 6 decimals
+        (0.0, 0.55, 0.550006, 0.330001, RiskBand.MEDIUM),  # 0.33000114 → 0.330001: above the edge
+        (0.66, 0.66, 0.66, 0.66, RiskBand.MEDIUM),  # every weight row sums to 1: 0.66 exactly, the Medium edge
+        (0.825, 0.0, 0.0, 0.33, RiskBand.LOW),  # 0.40·0.825
+        (0.3, 0.3, 0.3, 0.3, RiskBand.LOW),
+        (0.7, 0.7, 0.7, 0.7, RiskBand.HIGH),
+        (0.1, 0.2, 0.3, 0.179, RiskBand.LOW),  # 0.04 + 0.082 + 0.057
+    ],
+)
+def test_band_edges_hold_exactly_through_the_proxies(
+    h: float, d: float, a: float, overall: float, band: RiskBand
+) -> None:
+    """Before: P(H)=0, P(D)=P(A)=0.55 gave 0.33000000000000007 (the hypertension weights sum to
+    0.9999999999999999 in floats) and the band Medium; the formulas give exactly 0.33, which is Low. The proxies are
+    computed exactly from the probabilities as written and stated to 6 decimals; the band is that value's."""
+    proxies = cardio_proxies(_p(h, d, a))
+    assert proxies.overall == overall  # exact, not approximately
+    assert risk_band(proxies.overall) is band
+
+
 def test_other_labels_do_not_change_proxies() -> None:
     base = cardio_proxies(_p(0.3, 0.4, 0.5))
     noisy = {**_p(0.3, 0.4, 0.5), "N": 1.0, "G": 1.0, "C": 1.0, "M": 1.0, "O": 1.0}

@@ -14,12 +14,19 @@ Formulas (each weight sum is 1.0, so dividing by it leaves the value unchanged):
     overall         = 0.40·hypertension + 0.35·diabetes + 0.25·atherosclerotic
 
 Band edges: Low when overall ≤ 0.33, Medium when 0.33 < overall ≤ 0.66, High when overall > 0.66.
+
+Exactness: the weights are decimal numbers, and in binary floating point the hypertension row sums to
+0.9999999999999999, so P(H)=0, P(D)=P(A)=0.55 came out as 0.33000000000000007 and fell in the wrong band. The
+proxies are therefore computed in exact decimal arithmetic from each probability *as written* (its shortest
+``repr``), and stated to :data:`PROXY_DECIMALS` decimal places (half-even); the band is decided on that stated
+value, so the number a clinician reads and its band always agree with the published edges.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from pydantic import BaseModel, Field
 
@@ -30,6 +37,7 @@ __all__ = [
     "OVERALL_WEIGHTS",
     "BAND_LOW_MAX",
     "BAND_MEDIUM_MAX",
+    "PROXY_DECIMALS",
     "CardioProxies",
     "cardio_proxies",
     "risk_band",
@@ -46,6 +54,9 @@ PROXY_WEIGHTS: dict[str, dict[str, float]] = {
 OVERALL_WEIGHTS: dict[str, float] = {"hypertension": 0.40, "diabetes": 0.35, "atherosclerotic": 0.25}
 BAND_LOW_MAX = 0.33
 BAND_MEDIUM_MAX = 0.66
+#: Decimal places the proxies are stated to (and banded at): far finer than any probability is meaningful.
+PROXY_DECIMALS = 6
+_QUANTUM = Decimal(1).scaleb(-PROXY_DECIMALS)
 
 _CONDITION_NAMES = {
     "H": "hypertensive retinopathy",
@@ -75,8 +86,14 @@ def _prob(probabilities: Mapping[str, float], label: str) -> float:
     return p
 
 
-def _clip01(x: float) -> float:
-    return min(1.0, max(0.0, x))
+def _exact(x: float) -> Decimal:
+    """The decimal number a float is written as (``repr``): 0.55 is 0.55, not 0.55000000000000004441."""
+    return Decimal(repr(float(x)))
+
+
+def _stated(x: Decimal) -> float:
+    """``x`` rounded half-even to :data:`PROXY_DECIMALS` places, within [0, 1]."""
+    return float(min(Decimal(1), max(Decimal(0), x.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN))))
 
 
 def cardio_proxies(probabilities: Mapping[str, float]) -> CardioProxies:
@@ -86,7 +103,8 @@ def cardio_proxies(probabilities: Mapping[str, float]) -> CardioProxies:
         probabilities: label code → probability in [0, 1].
 
     Returns:
-        The three proxies and the overall score. Clipping to [0, 1] only absorbs floating-point rounding.
+        The three proxies and the overall score, computed exactly and stated to :data:`PROXY_DECIMALS` places
+        (the overall is combined from the exact proxies, then stated).
 
     Raises:
         ValueError: a needed label is missing, NaN, or outside [0, 1].
@@ -95,13 +113,13 @@ def cardio_proxies(probabilities: Mapping[str, float]) -> CardioProxies:
         >>> cardio_proxies({"H": 1.0, "D": 0.0, "A": 0.0}).hypertension
         0.7
     """
-    p = {k: _prob(probabilities, k) for k in ("H", "D", "A")}
-    proxies: dict[str, float] = {}
+    p = {k: _exact(_prob(probabilities, k)) for k in ("H", "D", "A")}
+    exact: dict[str, Decimal] = {}
     for name, weights in PROXY_WEIGHTS.items():
-        total = sum(weights.values())
-        proxies[name] = _clip01(sum(w * p[k] for k, w in weights.items()) / total)
-    overall = _clip01(sum(OVERALL_WEIGHTS[k] * proxies[k] for k in OVERALL_WEIGHTS))
-    return CardioProxies(**proxies, overall=overall)
+        total = sum(_exact(w) for w in weights.values())
+        exact[name] = sum((_exact(w) * p[k] for k, w in weights.items()), Decimal(0)) / total
+    overall = sum((_exact(OVERALL_WEIGHTS[k]) * exact[k] for k in OVERALL_WEIGHTS), Decimal(0))
+    return CardioProxies(**{k: _stated(v) for k, v in exact.items()}, overall=_stated(overall))
 
 
 def risk_band(overall: float) -> RiskBand:
