@@ -68,7 +68,18 @@ def test_result_shape_and_provenance(result):
     assert names[8].startswith("Rhythm regularity")
     qtc = result.measurements[5]
     assert (qtc.reference_low, qtc.reference_high) == (340.0, 460.0)  # female limit chosen from the study's sex
-    assert qtc.flag in {"normal", "high", "low"}
+    assert qtc.value is not None and 340.0 <= qtc.value <= 460.0 and qtc.flag == "normal"
+    # every flag is the one its value and reference range give (simulated: PR ~221 ms and QRS ~128 ms are long)
+    for m in result.measurements:
+        if m.value is None or (m.reference_low is None and m.reference_high is None):
+            continue
+        low, high = m.reference_low, m.reference_high
+        expected = (
+            "low" if low is not None and m.value < low else "high" if high is not None and m.value > high else "normal"
+        )
+        assert m.flag == expected, (m.name, m.value, low, high, m.flag)
+    flags = {m.name: m.flag for m in result.measurements}
+    assert (flags["PR interval"], flags["QRS duration"], flags["Heart rate"]) == ("high", "high", "normal")
     assert result.model.name == "neurokit2 delineation" and result.model.trained_on == "not a learned model"
     assert result.demonstration is False
     assert "not a diagnosis" in result.explanation

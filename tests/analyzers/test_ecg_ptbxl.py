@@ -19,12 +19,31 @@ from vitalens.nets import create_net
 from vitalens.synth.ptbxl import synth_ecg
 
 LABELS = ["NORM", "MI", "STTC", "CD", "HYP"]
+#: Calibrated probabilities the pinned artifact gives any input (±0.01), and what they must mean with the card's
+#: thresholds (MI 0.3, others 0.5) and tier edges (Low < 0.2 ≤ Moderate < 0.5 ≤ High):
+PINNED = {"NORM": 0.10, "MI": 0.62, "STTC": 0.35, "CD": 0.12, "HYP": 0.05}
+PINNED_TIERS = {"MI": "High", "STTC": "Moderate", "CD": "Low", "HYP": "Low"}  # NORM has no tier
+PINNED_POSITIVE = ["MI"]  # 0.62 ≥ 0.3; STTC 0.35 < 0.5
+PINNED_TIER = "High"  # the highest abnormal class's tier
 
 
-def make_tiny_ecg_artifact(folder: Path, *, resample_allowed: bool = True) -> Path:
-    """A random-weight ``ecg_se_resnet1d_test`` artifact with a complete ecg.ptbxl card."""
+def make_tiny_ecg_artifact(
+    folder: Path, *, resample_allowed: bool = True, probabilities: dict[str, float] | None = None
+) -> Path:
+    """A random-weight ``ecg_se_resnet1d_test`` artifact with a complete ecg.ptbxl card.
+
+    With ``probabilities`` the classifier is pinned: its weights are scaled by 10⁻⁴ (gradients, hence the
+    attributions, stay non-zero) and its biases set to T·logit(p), so after the card's temperature T = 2 every
+    input gets those calibrated probabilities to about ±0.01: outputs with values a test can assert exactly.
+    """
     torch.manual_seed(0)
     net = create_net("ecg_se_resnet1d_test", num_classes=5)
+    if probabilities is not None:
+        fc = net.get_classifier()
+        with torch.no_grad():
+            fc.weight.mul_(1e-4)
+            p = torch.tensor([probabilities[c] for c in LABELS], dtype=fc.bias.dtype)
+            fc.bias.copy_(2.0 * torch.log(p / (1 - p)))
     card = ModelCard(
         name="ecg-ptbxl-test",
         analyzer="ecg.ptbxl",
@@ -63,7 +82,7 @@ def _record(fs: float = 100.0, seconds: float = 10.0) -> ECGRecord:
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_ecg_artifact(tmp_path_factory.mktemp("ecg") / "ecg-ptbxl")
+    return make_tiny_ecg_artifact(tmp_path_factory.mktemp("ecg") / "ecg-ptbxl", probabilities=PINNED)
 
 
 def test_end_to_end(artifact: Path) -> None:
@@ -71,10 +90,13 @@ def test_end_to_end(artifact: Path) -> None:
     result = analyzer(StudyInputs(ecg=_record()))
     assert [f.code for f in result.findings] == LABELS
     assert all(0.0 <= f.probability <= 1.0 and f.calibrated for f in result.findings)
+    for f in result.findings:
+        assert f.probability == pytest.approx(PINNED[f.code], abs=0.01), f.code
+        assert (f.tier.value if f.tier else None) == PINNED_TIERS.get(f.code), f.code
     mi = next(f for f in result.findings if f.code == "MI")
-    assert mi.threshold == 0.3 and mi.positive == (mi.probability >= 0.3) and mi.tier is not None
-    assert next(f for f in result.findings if f.code == "NORM").tier is None
-    assert result.tier in set(RiskTier) and result.demonstration
+    assert mi.threshold == 0.3 and mi.positive is True
+    assert result.positive == PINNED_POSITIVE
+    assert result.tier is RiskTier(PINNED_TIER) and result.demonstration
     assert result.extras["tier_edges"] == [0.2, 0.5] and result.extras["explanation_method"] == "saliency"
     (code, attr), *_ = result.extras["attribution"].items()
     assert np.asarray(attr["per_lead"]).shape == (12, ATTRIBUTION_BINS)
@@ -99,6 +121,28 @@ def test_resample_crop_pad_notes(artifact: Path, caplog) -> None:
     x, notes = prepare_ecg(long, leads=list(STANDARD_LEADS), fs_hz=100, duration_s=10, mean=None, std=None)
     np.testing.assert_array_equal(x[0], ramp[100:1100])  # the central 10 s
     assert "cropped" in notes[0]
+
+
+def test_shorter_than_the_cards_minimum_is_refused_and_padding_is_never_silent(artifact: Path, tmp_path: Path) -> None:
+    """Before: a 10-sample CSV was zero-padded to 10 s and answered tier High, with only a warning saying so."""
+    analyzer = create_analyzer("ecg.ptbxl", artifact=artifact)  # card: 10 s, no min_duration_s → 10 s needed
+    with pytest.raises(InputError, match=r"ECG lasts 8 s \(800 samples at 100 Hz\); at least 10 s is needed") as info:
+        analyzer(StudyInputs(ecg=_record(seconds=8.0)))
+    assert info.value.field == "ecg"
+    with pytest.raises(InputError, match=r"ECG lasts 0.1 s \(10 samples at 100 Hz\)"):
+        analyzer(StudyInputs(ecg=_record(seconds=0.1)))
+    # a card may accept shorter recordings: then the padding is said in the warnings *and* the explanation
+    import json
+
+    lenient = make_tiny_ecg_artifact(tmp_path / "lenient", probabilities=PINNED)
+    card = json.loads((lenient / "card.json").read_text())
+    card["input"]["min_duration_s"] = 5.0
+    (lenient / "card.json").write_text(json.dumps(card))
+    result = create_analyzer("ecg.ptbxl", artifact=lenient)(StudyInputs(ecg=_record(seconds=8.0)), explain=False)
+    assert "zero-padded a 8.00 s recording to 10 s" in result.warnings
+    assert result.explanation.startswith("Caution: zero-padded a 8.00 s recording to 10 s")
+    with pytest.raises(InputError, match="at least 5 s is needed"):
+        create_analyzer("ecg.ptbxl", artifact=lenient)(StudyInputs(ecg=_record(seconds=4.0)))
 
 
 def test_contract_errors(tmp_path: Path) -> None:
@@ -127,7 +171,8 @@ def test_cli_analyze_ecg_json_and_plot(artifact: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
-    assert body["classes"] == LABELS and body["tier"] in ("Low", "Moderate", "High")
+    assert body["classes"] == LABELS and body["tier"] == PINNED_TIER
+    assert body["tiers"] == PINNED_TIERS and body["positive"] == PINNED_POSITIVE
     assert body["decision_support_notice"].startswith("Decision support") and body["attribution"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = CliRunner().invoke(app, ["analyze", "ecg", str(tmp_path / "missing.hea"), "--artifact", str(artifact)])

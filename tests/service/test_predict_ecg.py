@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.analyzers.test_ecg_ptbxl import make_tiny_ecg_artifact
+from tests.analyzers.test_ecg_ptbxl import PINNED, PINNED_POSITIVE, PINNED_TIER, PINNED_TIERS, make_tiny_ecg_artifact
 from vitalens.config import Settings
 from vitalens.io.ecg import STANDARD_LEADS, write_wfdb
 from vitalens.service.app import create_app
@@ -21,7 +21,7 @@ from vitalens.synth.ptbxl import synth_ecg
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     root = tmp_path_factory.mktemp("predict_ecg")
-    make_tiny_ecg_artifact(root / "models" / "ecg-ptbxl")
+    make_tiny_ecg_artifact(root / "models" / "ecg-ptbxl", probabilities=PINNED)
     settings = Settings(environment="test", data_dir=root / "var", models_dir=root / "models")
     with TestClient(create_app(settings)) as c:
         yield c
@@ -46,7 +46,9 @@ def test_wfdb_zip(client: TestClient, tmp_path: Path) -> None:
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["classes"] == ["NORM", "MI", "STTC", "CD", "HYP"]
-    assert set(body["probabilities"]) == set(body["classes"]) and body["tier"] in ("Low", "Moderate", "High")
+    assert set(body["probabilities"]) == set(body["classes"])
+    assert body["probabilities"] == pytest.approx(PINNED, abs=0.01)
+    assert (body["tier"], body["tiers"], body["positive"]) == (PINNED_TIER, PINNED_TIERS, PINNED_POSITIVE)
     assert body["decision_support_notice"].startswith("Decision support")
     assert body["demonstration"] is True and body["attribution"]
     (code, arrays), *_ = body["attribution_arrays"].items()
@@ -73,6 +75,23 @@ def test_missing_leads_is_422(client: TestClient) -> None:
     assert "ecg" in r.json()["detail"]
 
 
+def test_ten_samples_are_refused_not_padded(client: TestClient) -> None:
+    text = ",".join(STANDARD_LEADS) + "\n" + "\n".join(",".join(["0.1", "-0.2"] * 6) for _ in range(10))
+    r = client.post(
+        "/api/v1/predict/ecg", files={"file": ("ecg.csv", text.encode(), "text/csv")}, data={"fs_hz": "100"}
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == "ecg: ECG lasts 0.1 s (10 samples at 100 Hz); at least 10 s is needed"
+
+
+def test_impossible_rate_is_refused(client: TestClient) -> None:
+    """The form's rate must be positive (a WFDB header's negative rate: tests/io/test_ecg_limits.py)."""
+    r = client.post(
+        "/api/v1/predict/ecg", files={"file": ("rec.csv", b"I,II\n1,2\n", "text/csv")}, data={"fs_hz": "-100"}
+    )
+    assert (r.status_code, r.json()["detail"]) == (422, "fs_hz: input should be greater than 0")
+
+
 def test_not_an_ecg_is_rejected(client: TestClient) -> None:
     r = client.post("/api/v1/predict/ecg", files={"file": ("x.exe", b"MZ\x90\x00", "application/octet-stream")})
-    assert r.status_code in (415, 422)
+    assert r.status_code == 415 and r.json()["detail"].startswith("ecg: ECG upload 'x.exe' has suffix '.exe'")

@@ -82,6 +82,7 @@ def prepare_ecg(
     if mean is not None and std is not None:
         x = (x - np.asarray(mean, dtype=np.float32)[:, None]) / np.asarray(std, dtype=np.float32)[:, None]
     if x.shape[1] < n:
+        # only where the card's min_duration_s allows a shorter recording; said in the warnings and the explanation
         notes.append(f"zero-padded a {x.shape[1] / fs_hz:.2f} s recording to {duration_s:g} s")
         x = np.pad(x, ((0, 0), (0, n - x.shape[1])))
     for note in notes:
@@ -121,10 +122,16 @@ class EcgPtbxlAnalyzer(Analyzer):
     """12-lead ECG screening for the five PTB-XL diagnostic superclasses."""
 
     def slot_limits(self, slot: str) -> Any:
-        """The contract's limits, with the card's leads required (present, or derivable from I and II)."""
+        """The contract's limits, with the card's leads required (present, or derivable from I and II) and the
+        card's shortest recording: ``min_duration_s``, else its ``duration_s``, so a 0.1 s upload is refused with
+        the reason instead of being zero-padded into a confident answer."""
         limits = super().slot_limits(slot)
-        if slot == "ecg" and isinstance(limits, EcgLimits) and self.availability().ready and self.card.input.leads:
-            limits = limits.tighten(EcgLimits(required_leads=tuple(self.card.input.leads)))
+        if slot == "ecg" and isinstance(limits, EcgLimits) and self.availability().ready:
+            spec = self.card.input
+            shortest = spec.min_duration_s if spec.min_duration_s is not None else spec.duration_s
+            limits = limits.tighten(
+                EcgLimits(required_leads=tuple(spec.leads) if spec.leads else (), min_duration_s=shortest)
+            )
         return limits
 
     def preprocess(self, record: ECGRecord) -> tuple[np.ndarray, list[str]]:
@@ -185,7 +192,8 @@ class EcgPtbxlAnalyzer(Analyzer):
             tier=tier,
             explanations=explanations,
             explanation=(
-                f"Calibrated probabilities: {summary}. Positive at the card's thresholds: "
+                "".join(f"Caution: {n}; the probabilities are less reliable. " for n in notes if "padded" in n)
+                + f"Calibrated probabilities: {summary}. Positive at the card's thresholds: "
                 f"{', '.join(positives) or 'none'}. Overall tier {tier.value} (highest abnormal class)."
             ),
             extras={

@@ -50,6 +50,11 @@ class InputSpec(BaseModel):
     min_size: int | None = Field(default=None, description="Smallest accepted input side, pixels.")
     fs_hz: float | None = Field(default=None, description="Sampling rate the net expects (signals).")
     duration_s: float | None = None
+    min_duration_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Shortest recording accepted, s; unset: duration_s (a shorter one is refused, never zero-padded).",
+    )
     leads: list[str] | None = None
     dtype: str = "float32"
     value_range: tuple[float, float] | None = None
