@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     # Dictation: uploaded recordings transcribed by faster-whisper tiny.en.
     max_audio_mb: float = Field(default=10.0, gt=0, le=100)
     max_audio_seconds: float = Field(default=180.0, gt=0, le=1800)
+    job_lease_seconds: float = Field(
+        default=60.0, ge=0.5, le=3600, description="A running job's claim lapses unless its heartbeat renews it."
+    )
+    job_memory_mb: float | None = Field(
+        default=4096.0,
+        gt=0,
+        description="Growth of a worker's resident memory (MB) during a job that quarantines it; unset: no guard.",
+    )
+    job_memory_hard_kill: bool = Field(
+        default=True, description="Stop the worker past 1.5 × job_memory_mb (the quarantined job is never retried)."
+    )
 
     @model_validator(mode="after")
     def _enforce_non_default_secret(self) -> Settings:

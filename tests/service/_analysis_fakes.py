@@ -1,13 +1,17 @@
 """Tiny fake analyzers and a store factory for the job, analysis, annotation and report tests.
 
 Why fakes: job tests check the lifecycle (stages, timings, PARTIAL/FAILED, idempotency, recovery), not models;
-``test.*`` analyzers answer in microseconds and need no artifact.
+``test.*`` analyzers answer in microseconds and need no artifact. Importing this module registers nothing: tests use
+the ``fake_analyzers`` fixture (:func:`registered_fakes`), which unregisters them afterwards; a worker subprocess
+imports ``tests.service._fakes_worker`` to register them in its own process.
 """
 
 from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -29,7 +33,17 @@ from vitalens.domain import (
 )
 from vitalens.errors import InputError
 
-__all__ = ["StoreKit", "make_store", "jpeg_bytes", "add_study", "add_user", "GATE"]
+__all__ = [
+    "StoreKit",
+    "make_store",
+    "jpeg_bytes",
+    "add_study",
+    "add_user",
+    "GATE",
+    "FAKES",
+    "registered_fakes",
+    "register_in_this_process",
+]
 
 #: Set to make ``test.wait`` block until released (crash-recovery tests).
 GATE = threading.Event()
@@ -46,75 +60,113 @@ def _result(name: str, **fields: object) -> AnalysisResult:
     return AnalysisResult(analyzer=name, model=_info(name), trained_on="synthetic (test)", demonstration=True, **fields)  # type: ignore[arg-type]
 
 
-if not is_analyzer("test.echo"):
+class EchoAnalyzer(Analyzer):
+    """Test analyzer: finding probability = mean brightness of the left fundus."""
 
-    @register_analyzer(
-        "test.echo", title="Test analyzer (echo)", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,)
-    )
-    class EchoAnalyzer(Analyzer):
-        """Test analyzer: finding probability = mean brightness of the left fundus."""
+    def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
+        img = inputs.fundus_left
+        assert img is not None
+        p = float(img.mean() / 255.0)
+        heat = np.full(img.shape[:2], 0.5, dtype=np.float32)
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        return _result(
+            "test.echo",
+            findings=[Finding(code="D", name="Diabetic retinopathy", probability=p, threshold=0.5, positive=p >= 0.5)],
+            measurements=[Measurement(name="brightness", value=round(p * 255, 3), unit="a.u.")],
+            explanations=[
+                Explanation(
+                    target="D",
+                    input_name="fundus_left",
+                    method="constant",
+                    heatmap=heat,
+                    overlay_png=buf.getvalue(),
+                )
+            ],
+            band=RiskBand.LOW,
+            proxies={"hypertension": 0.25},
+            explanation="echo explanation",
+        )
 
-        def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
-            img = inputs.fundus_left
-            assert img is not None
-            p = float(img.mean() / 255.0)
-            heat = np.full(img.shape[:2], 0.5, dtype=np.float32)
-            buf = io.BytesIO()
-            Image.fromarray(img).save(buf, format="PNG")
-            return _result(
-                "test.echo",
-                findings=[
-                    Finding(code="D", name="Diabetic retinopathy", probability=p, threshold=0.5, positive=p >= 0.5)
-                ],
-                measurements=[Measurement(name="brightness", value=round(p * 255, 3), unit="a.u.")],
-                explanations=[
-                    Explanation(
-                        target="D",
-                        input_name="fundus_left",
-                        method="constant",
-                        heatmap=heat,
-                        overlay_png=buf.getvalue(),
-                    )
-                ],
-                band=RiskBand.LOW,
-                proxies={"hypertension": 0.25},
-                explanation="echo explanation",
+
+class BoomAnalyzer(Analyzer):
+    """Test analyzer that crashes."""
+
+    def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
+        raise RuntimeError("model exploded")
+
+
+class RefuseAnalyzer(Analyzer):
+    """Test analyzer that refuses its input."""
+
+    def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
+        raise InputError("image too dark: mean 3 < 20", field="fundus_left")
+
+
+class WaitAnalyzer(Analyzer):
+    """Test analyzer that waits for ``GATE`` and while the file ``$VITALENS_TEST_HOLD`` exists (≤ 20 s each)."""
+
+    def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
+        import os
+        import time
+
+        GATE.wait(20)
+        hold = os.environ.get("VITALENS_TEST_HOLD")
+        deadline = time.monotonic() + 20
+        while hold and Path(hold).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return _result("test.wait", findings=[Finding(code="X", name="x", probability=0.1, positive=False)])
+
+
+class HogAnalyzer(Analyzer):
+    """Test analyzer that allocates (and touches) ``$VITALENS_TEST_HOG_MB`` MB in 20 MB steps, then answers: the
+    poison job of the memory-guard test."""
+
+    def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
+        import os
+        import time
+
+        hoard = []
+        for _ in range(int(os.environ.get("VITALENS_TEST_HOG_MB", "100")) // 20):
+            hoard.append(np.ones(20 * 2**20, dtype=np.uint8))
+            time.sleep(0.02)
+        return _result("test.hog", findings=[Finding(code="X", name="x", probability=float(len(hoard)) / 1e6)])
+
+
+#: name → class of every fake; contracts are all "a left fundus photograph".
+FAKES: dict[str, type[Analyzer]] = {
+    "test.echo": EchoAnalyzer,
+    "test.boom": BoomAnalyzer,
+    "test.refuse": RefuseAnalyzer,
+    "test.wait": WaitAnalyzer,
+    "test.hog": HogAnalyzer,
+}
+
+
+def _title(name: str) -> str:
+    return f"Test analyzer ({name.split('.', 1)[1]})"
+
+
+@contextmanager
+def registered_fakes() -> Iterator[None]:
+    """Register every ``test.*`` analyzer for the ``with`` block only (nothing leaks into the global registry)."""
+    from tests.utils.registry import temporary_analyzer
+
+    with ExitStack() as stack:
+        for name, cls in FAKES.items():
+            stack.enter_context(
+                temporary_analyzer(
+                    name, cls, title=_title(name), modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,)
+                )
             )
+        yield
 
-    @register_analyzer(
-        "test.boom", title="Test analyzer (boom)", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,)
-    )
-    class BoomAnalyzer(Analyzer):
-        """Test analyzer that crashes."""
 
-        def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
-            raise RuntimeError("model exploded")
-
-    @register_analyzer(
-        "test.refuse", title="Test analyzer (refuse)", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,)
-    )
-    class RefuseAnalyzer(Analyzer):
-        """Test analyzer that refuses its input."""
-
-        def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
-            raise InputError("image too dark: mean 3 < 20", field="fundus_left")
-
-    @register_analyzer(
-        "test.wait", title="Test analyzer (wait)", modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,)
-    )
-    class WaitAnalyzer(Analyzer):
-        """Test analyzer that waits for ``GATE`` and while the file ``$VITALENS_TEST_HOLD`` exists (≤ 20 s each)."""
-
-        def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
-            import os
-            import time
-
-            GATE.wait(20)
-            hold = os.environ.get("VITALENS_TEST_HOLD")
-            deadline = time.monotonic() + 20
-            while hold and Path(hold).exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            return _result("test.wait", findings=[Finding(code="X", name="x", probability=0.1, positive=False)])
+def register_in_this_process() -> None:
+    """Register the fakes for good: only for a *separate* process (a Celery worker, a job subprocess)."""
+    for name, cls in FAKES.items():
+        if not is_analyzer(name):
+            register_analyzer(name, title=_title(name), modality=Modality.FUNDUS, inputs=(InputName.FUNDUS_LEFT,))(cls)
 
 
 def jpeg_bytes(value: int = 200, size: int = 96) -> bytes:

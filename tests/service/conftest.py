@@ -25,6 +25,15 @@ TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"  # noqa: S105
 
 
 @pytest.fixture
+def fake_analyzers() -> Iterator[None]:
+    """The ``test.*`` analyzers, registered for this test only."""
+    from tests.service._analysis_fakes import registered_fakes
+
+    with registered_fakes():
+        yield
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
         environment="test", secret_key=TEST_SECRET, data_dir=tmp_path, max_upload_mb=0.5, max_image_pixels=4_000_000

@@ -10,12 +10,11 @@ import io
 
 import pytest
 
-import tests.service._analysis_fakes  # noqa: F401 - registers the test.* analyzers
 from tests.service._analysis_fakes import jpeg_bytes
 from vitalens import DECISION_SUPPORT_NOTICE
 from vitalens.store import AuditEvent, Input
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fake_analyzers")]
 
 
 def _add_fundus(app, db, study, value: int = 200, size: int = 96) -> dict[str, str]:

@@ -9,11 +9,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-import tests.service._analysis_fakes  # noqa: F401 - the test.* analyzers exist for generated requests
 from vitalens.config import Settings
 from vitalens.service.app import create_app
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fake_analyzers")]  # test.* for requests
 
 _SPEC_APP = create_app(Settings(environment="test", secret_key="x" * 40))
 #: Every route of the API, authenticated as a clinician of site A (a few examples each in the default run).

@@ -13,6 +13,8 @@ from vitalens.service.jobs import InProcessRunner, execute_analysis, owner_alive
 from vitalens.service.ops.analyses import create_analysis
 from vitalens.store import Analysis, Explanation, Finding, Measurement
 
+pytestmark = pytest.mark.usefixtures("fake_analyzers")
+
 
 @pytest.fixture
 def kit(tmp_path):
@@ -90,50 +92,67 @@ def test_unknown_analysis_is_dropped(kit) -> None:
     assert execute_analysis("0" * 32, ctx=kit.ctx) == "SKIPPED"
 
 
-def test_owner_alive() -> None:
-    host = socket.gethostname()
-    assert owner_alive(f"{host}:{os.getpid()}")
-    assert not owner_alive(f"{host}:999999999")
-    assert owner_alive("another-host:1")
-    assert not owner_alive(None)
+def test_owner_alive_and_leases() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from vitalens.service.jobs.lease import lease_alive
+
+    host, now = socket.gethostname(), datetime.now(UTC)
+    assert owner_alive(f"{host}:{os.getpid()}") is True
+    assert owner_alive(f"{host}:999999999") is False
+    assert owner_alive("another-host:1") is None  # another host's process: only its lease can tell
+    assert owner_alive(None) is False
+    ahead, lapsed = now + timedelta(seconds=30), now - timedelta(seconds=1)
+    assert lease_alive("another-host:1", ahead, now) is True
+    assert lease_alive("another-host:1", lapsed, now) is False  # before: "another host: assumed alive", forever
+    assert lease_alive("another-host:1", None, now) is False
+    assert lease_alive(f"{host}:999999999", ahead, now) is False  # a dead process here releases at once
+    assert lease_alive(f"{host}:{os.getpid()}", ahead, now) is True
 
 
-def _mark_running(kit, aid, worker, attempts=1):
+def _mark_running(kit, aid, worker, attempts=1, lease_s: float | None = None):
+    from datetime import UTC, datetime, timedelta
+
     with kit.session_factory() as s:
         a = s.get(Analysis, aid)
         a.status, a.worker, a.attempts = "RUNNING", worker, attempts
+        a.lease_expires_at = datetime.now(UTC) + timedelta(seconds=lease_s) if lease_s is not None else None
         s.commit()
 
 
 def test_crash_recovery_requeues_dead_owner_and_fails_exhausted(kit) -> None:
     host = socket.gethostname()
     dead = _analysis(kit, ["test.echo"])
-    _mark_running(kit, dead, f"{host}:999999999")
+    _mark_running(kit, dead, f"{host}:999999999", lease_s=60)  # dead process, lease still ahead: released at once
     with kit.session_factory() as s:
         user = s.get(Analysis, dead).requested_by_id
     with kit.session_factory() as s:
         from vitalens.store import User
 
         u = s.get(User, user)
-        study2 = add_study(s, kit.blobs, u, pseudonym="P-2")
-        exhausted = create_analysis(session=s, user=u, study_id=study2.id, analyzers=["test.echo"]).id
-        study3 = add_study(s, kit.blobs, u, pseudonym="P-3")
-        alive = create_analysis(session=s, user=u, study_id=study3.id, analyzers=["test.echo"]).id
+        ids = []
+        for n in range(4):
+            study = add_study(s, kit.blobs, u, pseudonym=f"P-{n + 2}")
+            ids.append(create_analysis(session=s, user=u, study_id=study.id, analyzers=["test.echo"]).id)
+    exhausted, alive, remote_alive, remote_lapsed = ids
     _mark_running(kit, exhausted, f"{host}:999999999", attempts=3)
-    _mark_running(kit, alive, f"{host}:{os.getppid()}")
+    _mark_running(kit, alive, f"{host}:{os.getppid()}", lease_s=60)
+    _mark_running(kit, remote_alive, "other-host:42", lease_s=60)
+    _mark_running(kit, remote_lapsed, "other-host:43", lease_s=-1)  # its worker on another host died
     runner = InProcessRunner(lambda i: execute_analysis(i, ctx=kit.ctx), max_workers=1)
     try:
         report = recover_interrupted(kit.ctx, runner)
         assert runner.wait(30)
     finally:
         runner.shutdown()
-    assert report.requeued == [dead]
+    assert sorted(report.requeued) == sorted([dead, remote_lapsed])
     assert report.failed == [exhausted]
-    assert report.left_running == [alive]
+    assert sorted(report.left_running) == sorted([alive, remote_alive])
     assert _load(kit, dead)[0] == "COMPLETE" and _load(kit, dead)[4] == 2
+    assert _load(kit, remote_lapsed)[0] == "COMPLETE" and _load(kit, remote_lapsed)[4] == 2
     status, error, *_ = _load(kit, exhausted)
     assert status == "FAILED" and "interrupted 3 time(s)" in error
-    assert _load(kit, alive)[0] == "RUNNING"
+    assert _load(kit, alive)[0] == "RUNNING" and _load(kit, remote_alive)[0] == "RUNNING"
 
 
 def test_in_process_runner_does_not_queue_twice(kit) -> None:

@@ -67,7 +67,7 @@ def _start_worker(tmp_path: Path, kit, env_extra: dict[str, str]) -> subprocess.
             "--loglevel",
             "WARNING",
             "--import",
-            "tests.service._analysis_fakes",
+            "tests.service._fakes_worker",
         ],
         env=env,
         cwd=REPO,

@@ -7,6 +7,7 @@ Why both behind one interface: one machine needs no broker; a deployment with GP
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,9 +15,10 @@ from typing import Any
 from vitalens.config import Settings
 from vitalens.service.jobs._base import JobRunner, RunnerHealth
 from vitalens.service.jobs._context import JobContext, build_job_context, process_tag
-from vitalens.service.jobs.execute import execute_analysis, owner_alive
+from vitalens.service.jobs.execute import execute_analysis
+from vitalens.service.jobs.lease import lease_alive, owner_alive
 from vitalens.service.jobs.local import InProcessRunner
-from vitalens.service.jobs.recovery import RecoveryReport, recover_interrupted
+from vitalens.service.jobs.recovery import RecoveryReport, reaper, recover_interrupted
 
 __all__ = [
     "InProcessRunner",
@@ -27,8 +29,10 @@ __all__ = [
     "build_job_context",
     "execute_analysis",
     "jobs_lifespan",
+    "lease_alive",
     "make_runner",
     "owner_alive",
+    "reaper",
     "process_tag",
     "recover_interrupted",
 ]
@@ -69,7 +73,11 @@ async def jobs_lifespan(app: Any) -> AsyncIterator[None]:
         recover_interrupted(ctx, runner)
     except Exception:  # noqa: BLE001 - the API must start even if the sweep fails (logged)
         logger.exception("start-up recovery of interrupted analyses failed")
+    stop = threading.Event()
+    sweeper = threading.Thread(target=reaper, args=(ctx, runner, stop), name="vitalens-job-reaper", daemon=True)
+    sweeper.start()
     try:
         yield
     finally:
+        stop.set()
         runner.shutdown(wait=False)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from vitalens.config import Settings
+    from vitalens.service.jobs.lease import ProcessJobs
     from vitalens.service.registry import ModelRegistry
     from vitalens.store import BlobStore
 
@@ -38,6 +39,29 @@ class JobContext:
     registry: ModelRegistry
     settings: Settings | None = None
     tag: str = field(default_factory=process_tag)
+    _jobs: ProcessJobs | None = field(default=None, repr=False)
+
+    @property
+    def lease_s(self) -> float:
+        """Lease length of this process's jobs, s."""
+        from vitalens.service.jobs.lease import DEFAULT_LEASE_S
+
+        return float(self.settings.job_lease_seconds) if self.settings is not None else DEFAULT_LEASE_S
+
+    @property
+    def jobs(self) -> ProcessJobs:
+        """The jobs this process runs, their leases and the memory guard (one heartbeat thread per process)."""
+        if self._jobs is None:
+            from vitalens.service.jobs.lease import ProcessJobs
+
+            s = self.settings
+            self._jobs = ProcessJobs(
+                self,
+                lease_s=self.lease_s,
+                memory_mb=s.job_memory_mb if s is not None else None,
+                hard_kill=bool(s.job_memory_hard_kill) if s is not None else False,
+            )
+        return self._jobs
 
 
 def build_job_context(settings: Settings, *, registry: ModelRegistry | None = None) -> JobContext:

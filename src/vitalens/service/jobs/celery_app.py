@@ -70,7 +70,7 @@ def run_analysis_task(task: Any, analysis_id: str) -> str:
     return execute_analysis(analysis_id, ctx=worker_context())
 
 
-@signals.worker_ready.connect
+@signals.worker_ready.connect  # type: ignore[untyped-decorator]
 def _recover_on_start(sender: Any = None, **_: Any) -> None:
     """Re-queue analyses whose worker died (same host, dead pid) as soon as this worker is up."""
     from vitalens.service.jobs.celery_runner import CeleryRunner

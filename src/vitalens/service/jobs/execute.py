@@ -2,23 +2,26 @@
 
 Why here and idempotent: the same analysis id can be delivered twice (Celery re-delivery after a worker died,
 a re-queue at restart). A finished analysis is never re-run; a running one is left to its live owner; one whose
-owner died is taken over. Findings, measurements and explanation blobs of an analysis are written in a single
-transaction with its final status, so a crash leaves either all of them or none.
+owner died is taken over. "Alive" is a lease the owner's heartbeat renews (:mod:`vitalens.service.jobs.lease`),
+so this holds across hosts: a delivery that finds a live lease waits until it is renewed (the owner works: leave
+it) or lapses (the owner died: take over). Findings, measurements and explanation blobs of an analysis are written
+in a single transaction with its final status, and only while this process still holds the job, so a crash leaves
+either all of them or none and a job taken over (or quarantined by the memory guard) is never overwritten.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import os
-import socket
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from vitalens.domain import AnalysisResult, AnalysisStatus, StudyInputs
 from vitalens.errors import InputError
 from vitalens.service.jobs._context import JobContext
+from vitalens.service.jobs.lease import JobLease, lease_alive, owner_alive
 
 __all__ = ["execute_analysis", "owner_alive", "FINAL_STATUSES", "VALIDATE_STAGE", "REPORT_STAGE"]
 
@@ -27,23 +30,6 @@ logger = logging.getLogger(__name__)
 FINAL_STATUSES = frozenset({AnalysisStatus.COMPLETE, AnalysisStatus.PARTIAL, AnalysisStatus.FAILED})
 VALIDATE_STAGE = "validate"
 REPORT_STAGE = "report"
-
-
-def owner_alive(tag: str | None) -> bool:
-    """Whether the process ``host:pid`` that claimed a job still runs (other hosts: assumed alive)."""
-    if not tag or ":" not in tag:
-        return False
-    host, _, pid_text = tag.rpartition(":")
-    if host != socket.gethostname():
-        return True
-    try:
-        pid = int(pid_text)
-        os.kill(pid, 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -57,8 +43,16 @@ class _StageOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _claim(ctx: JobContext, analysis_id: str) -> bool:
-    """Atomically mark the analysis RUNNING under this process; False when there is nothing to do."""
+#: What :func:`_claim` found: the job is now ours, nothing is left to do, or a live owner (maybe) holds it.
+CLAIMED, NOTHING_TO_DO, HELD = "claimed", "nothing to do", "held"
+
+
+def _claim(ctx: JobContext, analysis_id: str) -> tuple[str, tuple[Any, ...]]:
+    """Atomically mark the analysis RUNNING under this process, with a fresh lease.
+
+    Returns:
+        ``(CLAIMED | NOTHING_TO_DO | HELD, (worker, lease_expires_at, heartbeat_at))`` — the last as found.
+    """
     from sqlalchemy import update
 
     from vitalens.store import Analysis, utcnow
@@ -67,16 +61,17 @@ def _claim(ctx: JobContext, analysis_id: str) -> bool:
         analysis = session.get(Analysis, analysis_id)
         if analysis is None:
             logger.warning("analysis %s: no such analysis (deleted?); job dropped", analysis_id)
-            return False
+            return NOTHING_TO_DO, ()
+        seen = (analysis.worker, analysis.lease_expires_at, analysis.heartbeat_at)
         if analysis.status in FINAL_STATUSES:
             logger.info("analysis %s already %s; re-delivery ignored", analysis_id, analysis.status)
-            return False
-        if analysis.status == AnalysisStatus.RUNNING and analysis.worker != ctx.tag and owner_alive(analysis.worker):
-            logger.info("analysis %s is running on %s; re-delivery ignored", analysis_id, analysis.worker)
-            return False
+            return NOTHING_TO_DO, seen
+        now = utcnow()
         if analysis.status == AnalysisStatus.RUNNING and analysis.worker == ctx.tag:
             logger.info("analysis %s already running in this process", analysis_id)
-            return False
+            return NOTHING_TO_DO, seen
+        if analysis.status == AnalysisStatus.RUNNING and lease_alive(analysis.worker, analysis.lease_expires_at, now):
+            return HELD, seen
         stmt = (
             update(Analysis)
             .where(Analysis.id == analysis_id, Analysis.status == analysis.status)
@@ -85,15 +80,42 @@ def _claim(ctx: JobContext, analysis_id: str) -> bool:
                 status=AnalysisStatus.RUNNING.value,
                 worker=ctx.tag,
                 attempts=Analysis.attempts + 1,
-                started_at=utcnow(),
+                started_at=now,
                 error=None,
+                lease_expires_at=now + timedelta(seconds=ctx.lease_s),
+                heartbeat_at=now,
             )
         )
         claimed = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
         session.commit()
         if not claimed:
             logger.info("analysis %s was claimed by another delivery first", analysis_id)
-        return claimed
+            return HELD, seen
+        if analysis.status == AnalysisStatus.RUNNING:
+            logger.warning("analysis %s: took over from %s (its lease lapsed)", analysis_id, analysis.worker)
+        return CLAIMED, seen
+
+
+def _claim_or_wait(ctx: JobContext, analysis_id: str, *, wait: bool) -> bool:
+    """Claim the job; if a live lease holds it, watch it for up to 1.5 leases: renewed → the owner works (False),
+    lapsed → take it over (True). Without ``wait``, a held job is left at once."""
+    state, seen = _claim(ctx, analysis_id)
+    if state != HELD or not wait:
+        return state == CLAIMED
+    logger.info("analysis %s is held by %s; watching its lease", analysis_id, seen[0] if seen else None)
+    deadline = time.monotonic() + 1.5 * ctx.lease_s + 1.0
+    poll = min(1.0, max(0.1, ctx.lease_s / 8.0))
+    while time.monotonic() < deadline:
+        time.sleep(poll)
+        state, now_seen = _claim(ctx, analysis_id)
+        if state != HELD:
+            return state == CLAIMED
+        if seen and now_seen and now_seen[0] == seen[0] and now_seen[2] != seen[2]:
+            logger.info("analysis %s: its owner %s renewed its lease; re-delivery ignored", analysis_id, seen[0])
+            return False
+        seen = now_seen or seen
+    logger.info("analysis %s: still held after %.0f s; re-delivery ignored", analysis_id, 1.5 * ctx.lease_s)
+    return False
 
 
 def _load_inputs(ctx: JobContext, analysis_id: str) -> tuple[StudyInputs, dict[str, str], dict[str, str], list[str]]:
@@ -220,9 +242,15 @@ def _reset_stages(ctx: JobContext, analysis_id: str, analyzer_names: list[str]) 
 
 
 def _finish(
-    ctx: JobContext, analysis_id: str, outcomes: list[_StageOutcome], input_ids: dict[str, str], report_started: float
+    ctx: JobContext,
+    analysis_id: str,
+    outcomes: list[_StageOutcome],
+    input_ids: dict[str, str],
+    report_started: float,
+    lease: JobLease | None = None,
 ) -> str:
-    """Write every result row and the final status in one transaction (blobs staged with it)."""
+    """Write every result row and the final status in one transaction (blobs staged with it), only while this
+    process still holds the job: one taken over or quarantined meanwhile keeps what its new state says."""
     from vitalens.store import Analysis, AnalysisStage, Explanation, Finding, Measurement, atomic, utcnow
 
     ok = [o for o in outcomes if o.status == "COMPLETE"]
@@ -241,6 +269,14 @@ def _finish(
         analysis = session.get(Analysis, analysis_id)
         if analysis is None:
             raise LookupError(f"analysis {analysis_id} disappeared while it ran")
+        if (lease is not None and lease.lost) or analysis.status != "RUNNING" or analysis.worker != ctx.tag:
+            logger.warning(
+                "analysis %s is no longer ours (%s by %s); results of this attempt discarded",
+                analysis_id,
+                analysis.status,
+                analysis.worker,
+            )
+            return str(analysis.status)
         stages = {s.name: s for s in session.query(AnalysisStage).filter_by(analysis_id=analysis_id)}
         versions: dict[str, Any] = {}
         for o in outcomes:
@@ -271,7 +307,7 @@ def _finish(
                         positive=f.positive,
                         calibrated=f.calibrated,
                         band=r.band.value if r.band else None,
-                        tier=(f.tier or r.tier).value if (f.tier or r.tier) else None,
+                        tier=tier.value if (tier := f.tier or r.tier) is not None else None,
                     )
                 )
             for m in r.measurements:
@@ -310,6 +346,7 @@ def _finish(
         report.duration_ms = (time.perf_counter() - report_started) * 1000.0
         analysis.status, analysis.error, analysis.versions = status.value, error, versions
         analysis.finished_at = utcnow()
+        analysis.lease_expires_at = None
     logger.info("analysis %s finished %s", analysis_id, status.value)
     return status.value
 
@@ -322,29 +359,42 @@ def _fail(ctx: JobContext, analysis_id: str, reason: str) -> None:
     with ctx.session_factory() as session:
         session.execute(
             update(Analysis)
-            .where(Analysis.id == analysis_id, Analysis.status.in_(["PENDING", "RUNNING"]))
-            .values(status="FAILED", error=reason[:4000], finished_at=utcnow())
+            .where(Analysis.id == analysis_id, Analysis.status == "RUNNING", Analysis.worker == ctx.tag)
+            .values(status="FAILED", error=reason[:4000], finished_at=utcnow(), lease_expires_at=None)
         )
         session.commit()
 
 
-def execute_analysis(analysis_id: str, *, ctx: JobContext) -> str:
+def execute_analysis(analysis_id: str, *, ctx: JobContext, wait: bool = True) -> str:
     """Run analysis ``analysis_id`` to a final status (idempotent; safe to call for any delivery).
 
     Args:
         analysis_id: the Analysis row's id (also the task key).
         ctx: this process's sessions, blob store and model registry.
+        wait: when another owner's live lease holds the job, watch it (up to 1.5 leases) and take over if it
+            lapses; False leaves a held job at once.
 
     Returns:
         The final status (``COMPLETE``/``PARTIAL``/``FAILED``), or ``"SKIPPED"`` when another delivery owns it
         or it was already finished.
     """
     from vitalens.service import metrics
-    from vitalens.store import utcnow
 
-    if not _claim(ctx, analysis_id):
+    if not _claim_or_wait(ctx, analysis_id, wait=wait):
         return "SKIPPED"
     t_job = time.perf_counter()
+    with JobLease(ctx.jobs, analysis_id) as lease:
+        status = _run_claimed(ctx, analysis_id, lease)
+    metrics.ANALYSES_FINISHED.labels(status=status).inc()
+    metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - t_job)
+    return status
+
+
+def _run_claimed(ctx: JobContext, analysis_id: str, lease: JobLease) -> str:
+    """The stages of a job this process holds (its lease renewed meanwhile); returns the final status."""
+    from vitalens.service import metrics
+    from vitalens.store import utcnow
+
     try:
         from vitalens.store import Analysis
 
@@ -367,6 +417,8 @@ def execute_analysis(analysis_id: str, *, ctx: JobContext) -> str:
         )
         outcomes = []
         for name in names:
+            if lease.lost:  # quarantined by the memory guard, or taken over: stop here
+                break
             _set_stage(ctx, analysis_id, name, status="RUNNING", started_at=utcnow())
             outcome = _run_stage(ctx, name, inputs, input_errors)
             _set_stage(
@@ -382,11 +434,8 @@ def execute_analysis(analysis_id: str, *, ctx: JobContext) -> str:
                 (outcome.duration_ms or 0.0) / 1000.0
             )
             outcomes.append(outcome)
-        status = _finish(ctx, analysis_id, outcomes, input_ids, time.perf_counter())
+        return _finish(ctx, analysis_id, outcomes, input_ids, time.perf_counter(), lease)
     except Exception as exc:
         logger.exception("analysis %s: job failed", analysis_id)
         _fail(ctx, analysis_id, f"job error: {type(exc).__name__}: {exc}")
-        status = AnalysisStatus.FAILED.value
-    metrics.ANALYSES_FINISHED.labels(status=status).inc()
-    metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - t_job)
-    return status
+        return AnalysisStatus.FAILED.value
