@@ -34,7 +34,7 @@ test-all: install
 lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
-	$(VENV)/bin/mypy src/vitalens/domain.py src/vitalens/slots.py src/vitalens/_registry.py src/vitalens/risk src/vitalens/artifacts
+	$(VENV)/bin/mypy src/vitalens/domain.py src/vitalens/slots.py src/vitalens/_registry.py src/vitalens/risk src/vitalens/artifacts src/vitalens/store src/vitalens/service
 
 format: install
 	$(VENV)/bin/ruff format src tests bench

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitalens import DECISION_SUPPORT_NOTICE
+from vitalens.service.api._access import permission
 from vitalens.service.deps import BlobsDep, CurrentUser, SessionDep
 from vitalens.service.ops import analyses as ops
 
@@ -171,6 +172,7 @@ def _public(a: Any) -> AnalysisPublic:
     status_code=202,
     response_model=AnalysisAccepted,
     summary="Queue an analysis of the study (202 + job id)",
+    openapi_extra=permission("analysis.create"),
 )
 def create_analysis(
     study_id: str, body: AnalysisCreate, request: Request, session: SessionDep, user: CurrentUser
@@ -201,7 +203,12 @@ def create_analysis(
     )
 
 
-@router.get("/studies/{study_id}/analyses", response_model=list[AnalysisPublic], summary="Analyses of a study")
+@router.get(
+    "/studies/{study_id}/analyses",
+    response_model=list[AnalysisPublic],
+    summary="Analyses of a study",
+    openapi_extra=permission("analysis.read"),
+)
 def list_analyses(study_id: str, session: SessionDep, user: CurrentUser) -> list[AnalysisPublic]:
     return [_public(a) for a in ops.list_analyses(session=session, user=user, study_id=study_id)]
 
@@ -210,6 +217,7 @@ def list_analyses(study_id: str, session: SessionDep, user: CurrentUser) -> list
     "/analyses/{analysis_id}",
     response_model=AnalysisPublic,
     summary="An analysis with stages, timings, findings, measurements and explanations",
+    openapi_extra=permission("analysis.read"),
 )
 def get_analysis(analysis_id: str, session: SessionDep, user: CurrentUser) -> AnalysisPublic:
     return _public(ops.get_analysis(session=session, user=user, analysis_id=analysis_id))
@@ -220,6 +228,7 @@ def get_analysis(analysis_id: str, session: SessionDep, user: CurrentUser) -> An
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}},
     summary="The explanation overlay image",
+    openapi_extra=permission("analysis.read"),
 )
 def explanation_overlay(explanation_id: str, session: SessionDep, user: CurrentUser, blobs: BlobsDep) -> Response:
     explanation = ops.get_explanation(session=session, user=user, explanation_id=explanation_id)

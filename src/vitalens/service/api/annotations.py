@@ -10,6 +10,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from vitalens.service.api._access import permission
 from vitalens.service.deps import BlobsDep, CurrentUser, SessionDep
 
 # ``from vitalens.service.ops import annotations`` would return the package's ``from __future__ import
@@ -89,6 +90,7 @@ def _public(row: Any) -> AnnotationPublic:
     status_code=201,
     response_model=AnnotationPublic,
     summary="Add a region annotation on an input",
+    openapi_extra=permission("annotation.create"),
 )
 def create_annotation(
     input_id: str, body: AnnotationCreate, session: SessionDep, user: CurrentUser, blobs: BlobsDep
@@ -109,7 +111,10 @@ def create_annotation(
 
 
 @router.put(
-    "/annotations/{annotation_id}", response_model=AnnotationPublic, summary="Edit an annotation (adds a new version)"
+    "/annotations/{annotation_id}",
+    response_model=AnnotationPublic,
+    summary="Edit an annotation (adds a new version)",
+    openapi_extra=permission("annotation.create"),
 )
 def update_annotation(
     annotation_id: str, body: AnnotationUpdate, session: SessionDep, user: CurrentUser, blobs: BlobsDep
@@ -133,6 +138,7 @@ def update_annotation(
     status_code=204,
     response_class=Response,
     summary="Delete an annotation (its versions stay in the audit history)",
+    openapi_extra=permission("annotation.create"),
 )
 def delete_annotation(annotation_id: str, session: SessionDep, user: CurrentUser) -> Response:
     ops.delete_annotation(session=session, user=user, annotation_id=annotation_id)
@@ -140,7 +146,10 @@ def delete_annotation(annotation_id: str, session: SessionDep, user: CurrentUser
 
 
 @router.get(
-    "/studies/{study_id}/annotations", response_model=list[AnnotationPublic], summary="Current annotations of a study"
+    "/studies/{study_id}/annotations",
+    response_model=list[AnnotationPublic],
+    summary="Current annotations of a study",
+    openapi_extra=permission("annotation.read"),
 )
 def list_annotations(
     study_id: str, session: SessionDep, user: CurrentUser, input_id: str | None = None
@@ -152,6 +161,7 @@ def list_annotations(
     "/annotations/{annotation_id}/versions",
     response_model=list[AnnotationPublic],
     summary="Every version of an annotation",
+    openapi_extra=permission("annotation.read"),
 )
 def annotation_versions(annotation_id: str, session: SessionDep, user: CurrentUser) -> list[AnnotationPublic]:
     return [_public(r) for r in ops.annotation_history(session=session, user=user, annotation_id=annotation_id)]

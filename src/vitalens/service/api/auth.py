@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from vitalens.service.api._access import permission
 from vitalens.service.deps import (
     ACCESS_COOKIE,
     CSRF_COOKIE,
@@ -86,12 +87,12 @@ def _tokens(pair: TokenPair) -> TokenResponse:
 def _set_cookies(response: Response, pair: TokenPair, *, secure: bool) -> None:
     access_age = int((pair.access_expires_at - datetime.now(pair.access_expires_at.tzinfo)).total_seconds())
     refresh_age = int((pair.refresh_expires_at - datetime.now(pair.refresh_expires_at.tzinfo)).total_seconds())
-    common = {"secure": secure, "samesite": "lax"}
-    response.set_cookie(ACCESS_COOKIE, pair.access_token, max_age=access_age, httponly=True, path="/", **common)
-    response.set_cookie(
-        REFRESH_COOKIE, pair.refresh_token, max_age=refresh_age, httponly=True, path=_REFRESH_PATH, **common
-    )
-    response.set_cookie(CSRF_COOKIE, pair.csrf_token or "", max_age=refresh_age, httponly=False, path="/", **common)
+    for name, value, age, httponly, path in (
+        (ACCESS_COOKIE, pair.access_token, access_age, True, "/"),
+        (REFRESH_COOKIE, pair.refresh_token, refresh_age, True, _REFRESH_PATH),
+        (CSRF_COOKIE, pair.csrf_token or "", refresh_age, False, "/"),
+    ):
+        response.set_cookie(name, value, max_age=age, httponly=httponly, path=path, secure=secure, samesite="lax")
 
 
 def _clear_cookies(response: Response) -> None:
@@ -100,13 +101,23 @@ def _clear_cookies(response: Response) -> None:
     response.delete_cookie(CSRF_COOKIE, path="/")
 
 
-@router.post("/login", response_model=TokenResponse, dependencies=[Depends(rate_limit("10/minute", scope="login"))])
+@router.post(
+    "/login",
+    response_model=TokenResponse,
+    dependencies=[Depends(rate_limit("10/minute", scope="login"))],
+    openapi_extra=permission("public"),
+)
 def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> TokenResponse:
     """Exchange e-mail and password for a short-lived access token and a single-use refresh token."""
     return _tokens(ops.login(session=session, settings=settings, email=body.email, password=body.password))
 
 
-@router.post("/refresh", response_model=TokenResponse, dependencies=[Depends(rate_limit("30/minute", scope="refresh"))])
+@router.post(
+    "/refresh",
+    response_model=TokenResponse,
+    dependencies=[Depends(rate_limit("30/minute", scope="refresh"))],
+    openapi_extra=permission("public"),
+)
 def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) -> TokenResponse:
     """Rotate a refresh token; presenting an already used one revokes every token of that login."""
     if not body.refresh_token:
@@ -114,7 +125,12 @@ def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) ->
     return _tokens(ops.refresh(session=session, settings=settings, refresh_token=body.refresh_token))
 
 
-@router.post("/session", response_model=SessionResponse, dependencies=[Depends(rate_limit("10/minute", scope="login"))])
+@router.post(
+    "/session",
+    response_model=SessionResponse,
+    dependencies=[Depends(rate_limit("10/minute", scope="login"))],
+    openapi_extra=permission("public"),
+)
 def session_login(
     body: LoginRequest, response: Response, session: SessionDep, settings: SettingsDep
 ) -> SessionResponse:
@@ -130,6 +146,7 @@ def session_login(
     "/session/refresh",
     response_model=SessionResponse,
     dependencies=[Depends(rate_limit("30/minute", scope="refresh"))],
+    openapi_extra=permission("public"),
 )
 def session_refresh(
     request: Request, response: Response, session: SessionDep, settings: SettingsDep
@@ -145,7 +162,7 @@ def session_refresh(
     )
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, openapi_extra=permission("authenticated"))
 def logout(
     request: Request,
     response: Response,
@@ -161,7 +178,7 @@ def logout(
     return response
 
 
-@router.get("/me", response_model=Me)
+@router.get("/me", response_model=Me, openapi_extra=permission("authenticated"))
 def me(user: CurrentUser) -> Me:
     """The authenticated user."""
     return me_of(user)

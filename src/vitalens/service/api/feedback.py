@@ -9,6 +9,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from vitalens.service.api._access import permission
 from vitalens.service.deps import CurrentUser, SessionDep
 from vitalens.service.ops import feedback as ops
 
@@ -54,6 +55,7 @@ class FeedbackPublic(BaseModel):
     status_code=201,
     response_model=FeedbackPublic,
     summary="Confirm, correct or reject a finding",
+    openapi_extra=permission("feedback.create"),
 )
 def give_feedback(finding_id: str, body: FeedbackCreate, session: SessionDep, user: CurrentUser) -> FeedbackPublic:
     row = ops.give_feedback(
@@ -72,6 +74,7 @@ def give_feedback(finding_id: str, body: FeedbackCreate, session: SessionDep, us
     "/analyses/{analysis_id}/feedback",
     response_model=list[FeedbackPublic],
     summary="Feedback on an analysis's findings",
+    openapi_extra=permission("analysis.read"),
 )
 def list_feedback(analysis_id: str, session: SessionDep, user: CurrentUser) -> list[FeedbackPublic]:
     return [

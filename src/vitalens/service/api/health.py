@@ -7,13 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from vitalens import DECISION_SUPPORT_NOTICE, __version__
+from vitalens.service.api._access import permission
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["health"])
 
 
-@router.get("/health", summary="Liveness and the available analyzers")
+@router.get("/health", summary="Liveness and the available analyzers", openapi_extra=permission("public"))
 def health(request: Request) -> dict[str, Any]:
     from vitalens.analyzers import get_spec, list_analyzers
     from vitalens.artifacts import ModelCard

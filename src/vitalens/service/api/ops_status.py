@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from vitalens.service.api._access import permission
+
 __all__ = ["router", "readiness", "install"]
 
 logger = logging.getLogger(__name__)
@@ -64,21 +66,25 @@ def readiness(app: Any) -> tuple[bool, dict[str, Any]]:
     return ready, checks
 
 
-@router.get("/health", summary="Liveness (the process answers)")
+@router.get("/health", summary="Liveness (the process answers)", openapi_extra=permission("public"))
 def health() -> dict[str, str]:
     from vitalens import DECISION_SUPPORT_NOTICE
 
     return {"status": "ok", "notice": DECISION_SUPPORT_NOTICE}
 
 
-@router.get("/ready", summary="Readiness: database, job broker and models")
+@router.get("/ready", summary="Readiness: database, job broker and models", openapi_extra=permission("public"))
 def ready(request: Request) -> JSONResponse:
     ok, checks = readiness(request.app)
     return JSONResponse(status_code=200 if ok else 503, content={"ready": ok, "checks": checks})
 
 
 @router.get(
-    "/metrics", response_class=Response, summary="Prometheus metrics", responses={200: {"content": {"text/plain": {}}}}
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics",
+    responses={200: {"content": {"text/plain": {}}}},
+    openapi_extra=permission("public"),
 )
 def metrics() -> Response:
     from vitalens.service import metrics as m

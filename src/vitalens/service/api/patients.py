@@ -12,6 +12,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from vitalens.service.api._access import permission
 from vitalens.service.deps import CurrentUser, SessionDep
 from vitalens.service.ops import MAX_OFFSET
 from vitalens.service.ops import patients as ops
@@ -58,13 +59,13 @@ class PatientPage(BaseModel):
     offset: int
 
 
-@router.post("", response_model=PatientPublic, status_code=201)
+@router.post("", response_model=PatientPublic, status_code=201, openapi_extra=permission("patient.create"))
 def create_patient(body: PatientCreate, session: SessionDep, user: CurrentUser) -> Any:
     """Create a pseudonymous patient at your site."""
     return ops.create_patient(session=session, user=user, **body.model_dump())
 
 
-@router.get("", response_model=PatientPage)
+@router.get("", response_model=PatientPage, openapi_extra=permission("patient.read"))
 def list_patients(
     session: SessionDep,
     user: CurrentUser,
@@ -87,17 +88,17 @@ def list_patients(
     )
 
 
-@router.get("/{patient_id}", response_model=PatientPublic)
+@router.get("/{patient_id}", response_model=PatientPublic, openapi_extra=permission("patient.read"))
 def get_patient(patient_id: str, session: SessionDep, user: CurrentUser) -> Any:
     return ops.get_patient(session=session, user=user, patient_id=patient_id)
 
 
-@router.patch("/{patient_id}", response_model=PatientPublic)
+@router.patch("/{patient_id}", response_model=PatientPublic, openapi_extra=permission("patient.update"))
 def update_patient(patient_id: str, body: PatientUpdate, session: SessionDep, user: CurrentUser) -> Any:
     return ops.update_patient(session=session, user=user, patient_id=patient_id, **body.model_dump())
 
 
-@router.delete("/{patient_id}", status_code=204)
+@router.delete("/{patient_id}", status_code=204, openapi_extra=permission("patient.delete"))
 def delete_patient(patient_id: str, session: SessionDep, user: CurrentUser) -> Response:
     """Soft-delete: hidden from every route, kept for the audit trail."""
     ops.delete_patient(session=session, user=user, patient_id=patient_id)

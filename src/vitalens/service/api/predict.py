@@ -6,11 +6,12 @@ Why stateless: integrators and the demo call it without accounts; the clinical f
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 
 from vitalens.errors import InputError
+from vitalens.service.api._access import permission
 
 __all__ = ["router", "read_upload"]
 
@@ -64,6 +65,7 @@ def _parse_age(age: str) -> float:
         415: {"description": "not an image"},
         422: {"description": "invalid input (corrupt, grayscale, 16-bit, too small, bad age, missing eye)"},
     },
+    openapi_extra=permission("public"),
 )
 def predict_fundus(
     request: Request,
@@ -88,6 +90,7 @@ def predict_fundus(
     result = request.app.state.registry.get("fundus.odir")(inputs, explain=explain)
     body = fundus_json(result)
     if explain:
-        for entry, e in zip(body["explanations"], result.explanations, strict=True):  # type: ignore[arg-type]
+        entries = cast(list[dict[str, Any]], body["explanations"])
+        for entry, e in zip(entries, result.explanations, strict=True):
             entry["overlay_png_base64"] = base64.b64encode(e.overlay_png or b"").decode()
     return body

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
+from vitalens.service.api._access import permission
 from vitalens.service.api.predict import read_upload
 
 __all__ = ["router"]
@@ -36,6 +37,7 @@ _ECG_EXAMPLE: dict[str, Any] = {
         415: {"description": "not an ECG format"},
         422: {"description": "invalid ECG (missing leads, unknown rate, implausible amplitude, bad format)"},
     },
+    openapi_extra=permission("public"),
 )
 def predict_ecg(
     request: Request,

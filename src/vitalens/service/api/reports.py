@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitalens import DECISION_SUPPORT_NOTICE
+from vitalens.service.api._access import permission
 from vitalens.service.deps import BlobsDep, CurrentUser, SessionDep
 from vitalens.service.ops import reports as ops
 
@@ -45,6 +46,7 @@ class ReportPublic(BaseModel):
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
     summary="The study report (PDF)",
+    openapi_extra=permission("report.read"),
 )
 def report_pdf(study_id: str, session: SessionDep, user: CurrentUser, blobs: BlobsDep) -> Response:
     pdf = ops.study_report_pdf(session=session, blobs=blobs, user=user, study_id=study_id)
@@ -58,7 +60,11 @@ def report_pdf(study_id: str, session: SessionDep, user: CurrentUser, blobs: Blo
     )
 
 
-@router.get("/studies/{study_id}/report.fhir.json", summary="The study as a FHIR R4 DiagnosticReport")
+@router.get(
+    "/studies/{study_id}/report.fhir.json",
+    summary="The study as a FHIR R4 DiagnosticReport",
+    openapi_extra=permission("report.read"),
+)
 def report_fhir(study_id: str, session: SessionDep, user: CurrentUser, blobs: BlobsDep) -> dict[str, Any]:
     return ops.study_report_fhir(session=session, blobs=blobs, user=user, study_id=study_id)
 
@@ -68,6 +74,7 @@ def report_fhir(study_id: str, session: SessionDep, user: CurrentUser, blobs: Bl
     status_code=201,
     response_model=ReportPublic,
     summary="Sign the study off (pins the signed PDF)",
+    openapi_extra=permission("report.sign"),
 )
 def sign_off(study_id: str, body: SignOff, session: SessionDep, user: CurrentUser, blobs: BlobsDep) -> ReportPublic:
     return ReportPublic.model_validate(

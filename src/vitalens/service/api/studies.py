@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from vitalens.errors import InputError, UnsupportedMediaError
+from vitalens.service.api._access import permission
 from vitalens.service.deps import BlobsDep, CurrentUser, SessionDep, SettingsDep
 from vitalens.service.ops import MAX_OFFSET, TooLarge
 from vitalens.service.ops import inputs as input_ops
@@ -156,7 +157,7 @@ _STUDY_FORM = _multipart_body(
 )
 
 
-@router.post("", response_model=StudyPublic, status_code=201, openapi_extra=_STUDY_FORM)
+@router.post("", response_model=StudyPublic, status_code=201, openapi_extra=permission("study.create", **_STUDY_FORM))
 async def create_study(
     request: Request, session: SessionDep, blobs: BlobsDep, settings: SettingsDep, user: CurrentUser
 ) -> Any:
@@ -200,7 +201,7 @@ async def create_study(
     return study_public(study)
 
 
-@router.get("", response_model=StudyPage)
+@router.get("", response_model=StudyPage, openapi_extra=permission("study.read"))
 def list_studies(
     session: SessionDep,
     user: CurrentUser,
@@ -226,19 +227,22 @@ def list_studies(
     )
 
 
-@router.get("/{study_id}", response_model=StudyPublic)
+@router.get("/{study_id}", response_model=StudyPublic, openapi_extra=permission("study.read"))
 def get_study(study_id: str, session: SessionDep, user: CurrentUser) -> Any:
     return study_public(ops.get_study(session=session, user=user, study_id=study_id))
 
 
-@router.delete("/{study_id}", status_code=204)
+@router.delete("/{study_id}", status_code=204, openapi_extra=permission("study.delete"))
 def delete_study(study_id: str, session: SessionDep, user: CurrentUser) -> Response:
     ops.delete_study(session=session, user=user, study_id=study_id)
     return Response(status_code=204)
 
 
 @router.post(
-    "/{study_id}/inputs", response_model=list[InputPublic], status_code=201, openapi_extra=_multipart_body({}, [])
+    "/{study_id}/inputs",
+    response_model=list[InputPublic],
+    status_code=201,
+    openapi_extra=permission("input.upload", **_multipart_body({}, [])),
 )
 async def add_inputs(
     study_id: str, request: Request, session: SessionDep, blobs: BlobsDep, settings: SettingsDep, user: CurrentUser
@@ -258,7 +262,7 @@ async def add_inputs(
     return [InputPublic.model_validate(r) for r in rows]
 
 
-@router.get("/{study_id}/inputs/{input_id}/content")
+@router.get("/{study_id}/inputs/{input_id}/content", openapi_extra=permission("input.read"))
 def download_input(study_id: str, input_id: str, session: SessionDep, blobs: BlobsDep, user: CurrentUser) -> Response:
     """The original bytes, as an attachment (never rendered inline)."""
     from vitalens.service.ops import NotFound

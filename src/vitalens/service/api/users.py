@@ -9,6 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from vitalens.service.api._access import permission
 from vitalens.service.deps import CurrentUser, SessionDep
 from vitalens.service.ops import MAX_OFFSET
 from vitalens.service.ops import audit as audit_ops
@@ -83,40 +84,40 @@ class AuditPage(BaseModel):
     offset: int
 
 
-@router.post("/users", response_model=UserPublic, status_code=201)
+@router.post("/users", response_model=UserPublic, status_code=201, openapi_extra=permission("user.manage"))
 def create_user(body: UserCreate, session: SessionDep, user: CurrentUser) -> Any:
     """Create a user (admins only)."""
     return ops.create_user(session=session, user=user, **body.model_dump())
 
 
-@router.get("/users", response_model=list[UserPublic])
+@router.get("/users", response_model=list[UserPublic], openapi_extra=permission("user.manage"))
 def list_users(session: SessionDep, user: CurrentUser, site_id: str | None = Query(None, max_length=64)) -> Any:
     """Users of the admin's site (an instance administrator: of every site, or of ``site_id``)."""
     return ops.list_users(session=session, user=user, site_id=site_id)
 
 
-@router.get("/users/{user_id}", response_model=UserPublic)
+@router.get("/users/{user_id}", response_model=UserPublic, openapi_extra=permission("user.manage"))
 def get_user(user_id: str, session: SessionDep, user: CurrentUser) -> Any:
     return ops.get_user(session=session, user=user, user_id=user_id)
 
 
-@router.post("/users/{user_id}/deactivate", response_model=UserPublic)
+@router.post("/users/{user_id}/deactivate", response_model=UserPublic, openapi_extra=permission("user.manage"))
 def deactivate_user(user_id: str, session: SessionDep, user: CurrentUser) -> Any:
     """Deactivate a user and revoke their sessions (admins only)."""
     return ops.deactivate_user(session=session, user=user, user_id=user_id)
 
 
-@router.post("/sites", response_model=SitePublic, status_code=201)
+@router.post("/sites", response_model=SitePublic, status_code=201, openapi_extra=permission("site.manage"))
 def create_site(body: SiteCreate, session: SessionDep, user: CurrentUser) -> Any:
     return site_ops.create_site(session=session, user=user, name=body.name)
 
 
-@router.get("/sites", response_model=list[SitePublic])
+@router.get("/sites", response_model=list[SitePublic], openapi_extra=permission("authenticated"))
 def list_sites(session: SessionDep, user: CurrentUser) -> Any:
     return site_ops.list_sites(session=session, user=user)
 
 
-@router.get("/audit-events", response_model=AuditPage)
+@router.get("/audit-events", response_model=AuditPage, openapi_extra=permission("audit.read"))
 def list_audit_events(
     session: SessionDep,
     user: CurrentUser,

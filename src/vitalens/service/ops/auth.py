@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from vitalens.config import Settings
@@ -196,8 +197,11 @@ def refresh(*, session: Session, settings: Settings, refresh_token: str, cookie:
     if row.revoked_at is not None:
         raise Unauthorized("refresh token revoked")
     # claim the token atomically: of two concurrent refreshes only one wins, the other is a replay
-    claimed = session.execute(
-        update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=_now())
+    claimed = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=_now())
+        ),
     ).rowcount
     if not claimed:
         _revoke_family(session, row.family_id)

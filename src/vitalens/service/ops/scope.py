@@ -105,6 +105,6 @@ def visible(session: Session, user: User, model: type[R], record_id: object) -> 
     return row
 
 
-def live_studies(user: User) -> Select[tuple[Study]]:
+def live_studies(user: User) -> Select[Study]:
     """``select(Study)`` of the user's site, live studies of live patients only (add filters and order)."""
     return select(Study).where(Study.site_id == user.site_id, LIVE_STUDY)
