@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -37,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(os.environ.get("VITALENS_E2E_ARTIFACTS", ROOT / "test-artifacts" / "e2e"))
 SECRET = "e2e-secret-key-0123456789-abcdefghijklmnopqrstu"  # noqa: S105
+PASSWORD = "correct horse battery staple"  # noqa: S105 - the e2e accounts' password
 
 
 def _missing(what: str) -> None:
@@ -107,10 +110,9 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return models
 
 
-@pytest.fixture(scope="session")
-def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory, chromium_path: Path) -> Iterator[str]:
-    """Base URL of a fresh vitalens server (SQLite + local blobs in a temp dir, in-process jobs)."""
-    data = tmp_path_factory.mktemp("e2e-data")
+@contextmanager
+def _serve(models_dir: Path, data: Path) -> Iterator[str]:
+    """A vitalens server (SQLite + local blobs in ``data``, in-process jobs) until the block ends; its base URL."""
     port = _free_port()
     env = {
         **os.environ,
@@ -144,7 +146,7 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory, chromium_
         cwd=str(data),
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded 2-core machine needs a while to import torch and the models
     while True:
         try:
             if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
@@ -164,6 +166,67 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory, chromium_
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory, chromium_path: Path) -> Iterator[str]:
+    """Base URL of a fresh vitalens server (no account yet: the first-run flow test sets it up)."""
+    with _serve(models_dir, tmp_path_factory.mktemp("e2e-data")) as url:
+        yield url
+
+
+@dataclass(frozen=True)
+class SeededSite:
+    """A second server set up through its API (no browser step depends on another test): an instance admin, a
+    clinician, and one analysed study of the synthetic DR sample case."""
+
+    base: str
+    admin_email: str
+    clinician_email: str
+    study_url: str
+    timeline_url: str
+
+
+@pytest.fixture(scope="session")
+def seeded(models_dir: Path, tmp_path_factory: pytest.TempPathFactory, chromium_path: Path) -> Iterator[SeededSite]:
+    with _serve(models_dir, tmp_path_factory.mktemp("e2e-seeded")) as url:
+        yield _seed(url)
+
+
+def _seed(url: str) -> SeededSite:
+    samples = ROOT / "src" / "vitalens" / "web" / "static" / "samples"
+    admin, clinician = "admin@seed.example", "clin@seed.example"
+    with httpx.Client(base_url=url, timeout=120) as c:
+        c.post("/setup", json={"email": admin, "password": PASSWORD, "site_name": "Seed Clinic"}).raise_for_status()
+
+        def bearer(email: str) -> dict[str, str]:
+            r = c.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+            r.raise_for_status()
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        body = {"email": clinician, "password": PASSWORD, "role": "clinician", "full_name": "Cleo Clinician"}
+        c.post("/api/v1/users", json=body, headers=bearer(admin)).raise_for_status()
+        h = bearer(clinician)
+        patient = c.post("/api/v1/patients", json={"pseudonym": "SEED-001", "sex": "female"}, headers=h).json()
+        files = {
+            slot: (name, (samples / name).read_bytes(), "text/csv" if name.endswith(".csv") else "image/jpeg")
+            for slot, name in (
+                ("fundus_left", "synthetic-dr-left.jpg"),
+                ("fundus_right", "synthetic-dr-right.jpg"),
+                ("ecg", "synthetic-dr-ecg.csv"),
+            )
+        }
+        form = {"patient_id": patient["id"], "study_date": "2024-05-01", "age_years": "63"}
+        study = c.post("/api/v1/studies", data=form, files=files, headers=h)
+        study.raise_for_status()
+        study_id = study.json()["id"]
+        href = c.post(f"/api/v1/studies/{study_id}/analyses", json={}, headers=h).json()["href"]
+        deadline = time.monotonic() + 300
+        while c.get(href, headers=h).json()["status"] not in ("COMPLETE", "PARTIAL", "FAILED"):
+            if time.monotonic() > deadline:
+                pytest.fail("the seeded analysis did not finish in 300 s")
+            time.sleep(0.5)
+    return SeededSite(url, admin, clinician, f"{url}/studies/{study_id}", f"{url}/patients/{patient['id']}")
 
 
 @pytest.fixture(scope="session")

@@ -13,16 +13,15 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import PASSWORD, SeededSite
+
 logger = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.e2e
 
 SAMPLES = Path(__file__).resolve().parents[2] / "src" / "vitalens" / "web" / "static" / "samples"
-PASSWORD = "correct horse battery staple"  # noqa: S105
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-#: shared between the flow test and the accessibility / screenshot test (same module, run in order)
-STATE: dict[str, Any] = {}
 
 
 def _watch(page: Any, errors: list[str], *, allow_404: bool = False) -> None:
@@ -85,7 +84,6 @@ def test_clinician_flow(server: str, browser: Any, tmp_path: Path, artifacts_dir
         page.select_option("#u-site", label=site)
         page.click("#user-form button[type=submit]")
         page.wait_for_selector(f"#created:has-text('{email}')")
-    STATE["admin_state"] = admin_ctx.storage_state()
     admin_ctx.close()
 
     # the clinician signs in and creates a study: sample case, then the left eye replaced by a file upload
@@ -105,7 +103,6 @@ def test_clinician_flow(server: str, browser: Any, tmp_path: Path, artifacts_dir
     page.click("#submit")
     page.wait_for_url(re.compile(r".*/studies/[0-9a-f]+$"), timeout=120_000)
     study_url = page.url
-    STATE["study_url"] = study_url
 
     # results: band with text, the bar chart with thresholds, the ECG intervals, the model card, the notice
     assert page.locator(".badge", has_text="Band:").count() >= 1
@@ -163,11 +160,9 @@ def test_clinician_flow(server: str, browser: Any, tmp_path: Path, artifacts_dir
     assert page.locator("tr", has_text="E2E-001").locator(".badge", has_text="Signed off").count() == 1
     page.click("a:text-is('E2E-001')")
     page.wait_for_url(re.compile(r".*/patients/[0-9a-f]+$"))
-    STATE["timeline_url"] = page.url
     assert page.locator("svg.timeline circle").count() >= 1
     href = page.locator("svg.timeline a").first.get_attribute("href")
     assert study_url.endswith(href)
-    STATE["clinician_state"] = ctx.storage_state()
     ctx.close()
 
     # a clinician of another site sees none of it: not in the worklist, 404 on the page and the API
@@ -186,36 +181,44 @@ def test_clinician_flow(server: str, browser: Any, tmp_path: Path, artifacts_dir
 
 PAGES = (
     ("login", None, "/login"),
-    ("worklist", "clinician_state", "/worklist"),
-    ("new-study", "clinician_state", "/studies/new"),
-    ("study", "clinician_state", "study_url"),
-    ("print", "clinician_state", "print"),
-    ("timeline", "clinician_state", "timeline_url"),
-    ("glossary", "clinician_state", "/glossary"),
-    ("admin", "admin_state", "/admin"),
+    ("worklist", "clinician", "/worklist"),
+    ("new-study", "clinician", "/studies/new"),
+    ("study", "clinician", "study"),
+    ("print", "clinician", "print"),
+    ("timeline", "clinician", "timeline"),
+    ("glossary", "clinician", "/glossary"),
+    ("admin", "admin", "/admin"),
 )
+
+
+def _session_state(browser: Any, base: str, email: str) -> Any:
+    """A signed-in cookie session for ``email``, made through the session API (one login per role and test)."""
+    ctx = browser.new_context()
+    response = ctx.request.post(f"{base}/api/v1/auth/session", data={"email": email, "password": PASSWORD})
+    assert response.ok, response.text()
+    state = ctx.storage_state()
+    ctx.close()
+    return state
 
 
 @pytest.mark.parametrize("viewport_name", ["desktop", "phone"])
 def test_pages_accessible_and_screenshots(
-    server: str, browser: Any, axe_source: str, artifacts_dir: Path, viewport_name: str
+    seeded: SeededSite, browser: Any, axe_source: str, artifacts_dir: Path, viewport_name: str
 ) -> None:
-    if "study_url" not in STATE:
-        pytest.skip("needs test_clinician_flow to have run first")
+    """Independent of the flow test: its own server, seeded through the API (any order, alone or not)."""
     viewport = DESKTOP if viewport_name == "desktop" else PHONE
+    states = {
+        "clinician": _session_state(browser, seeded.base, seeded.clinician_email),
+        "admin": _session_state(browser, seeded.base, seeded.admin_email),
+    }
+    targets = {"study": seeded.study_url, "print": seeded.study_url + "/print", "timeline": seeded.timeline_url}
     problems: list[str] = []
     for name, state_key, where in PAGES:
-        ctx = browser.new_context(viewport=viewport, storage_state=STATE[state_key] if state_key else None)
+        ctx = browser.new_context(viewport=viewport, storage_state=states[state_key] if state_key else None)
         page = ctx.new_page()
         errors: list[str] = []
         _watch(page, errors)
-        if where == "print":
-            url = STATE["study_url"] + "/print"
-        elif where.startswith("/"):
-            url = server + where
-        else:
-            url = STATE[where]
-        page.goto(url)
+        page.goto(seeded.base + where if where.startswith("/") else targets[where])
         page.wait_for_load_state("networkidle")
         if name == "study":
             page.wait_for_selector(".annotator[data-loaded=true]")
