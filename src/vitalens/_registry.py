@@ -181,7 +181,8 @@ class Registry(Generic[T]):
                 self._discovering = False
 
     def _load_entry_points(self) -> None:
-        assert self.group is not None
+        if self.group is None:  # explicit, not ``assert``: the check must survive ``python -O``
+            return
         for ep in sorted(metadata.entry_points(group=self.group), key=lambda e: e.name):
             dist = getattr(getattr(ep, "dist", None), "name", None) or "an installed package"
             try:

@@ -18,6 +18,8 @@ from tests.service._analysis_fakes import add_study, add_user, make_store
 from vitalens.service.ops.analyses import create_analysis
 from vitalens.store import Analysis
 
+pytestmark = pytest.mark.usefixtures("fake_analyzers")
+
 BROKER = "redis://127.0.0.1:6379/15"
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,7 +54,7 @@ def _start_worker(tmp_path: Path, kit, env_extra: dict[str, str]) -> subprocess.
         "VITALENS_BLOB_DIR": str(tmp_path / "blobs"),
         "VITALENS_DATA_DIR": str(tmp_path),
         "VITALENS_ENVIRONMENT": "test",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'src'}",  # this checkout's package, not an installed one
         **env_extra,
     }
     code = "from vitalens.cli import main; main()"
