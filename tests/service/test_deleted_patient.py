@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from tests.service.conftest import World, _site_world
 from tests.utils import factories as f
-from tests.utils.records import MISSING_ID, records_of
+from tests.utils.records import MISSING_ID, NOT_RECORDS, records_of
 from vitalens.config import Settings
 
 ROLES = ("clinician", "reviewer", "admin")
@@ -56,9 +56,11 @@ def patient_routes(app: FastAPI) -> list[tuple[str, str, list[str]]]:
     operations = [(path, set(ops)) for path, ops in app.openapi()["paths"].items()]
     operations += [(r.path, {m.lower() for m in r.methods}) for r in web_router.routes if isinstance(r, APIRoute)]
     for path, methods in operations:
-        params = re.findall(r"{(\w+)}", path)
+        params = [p for p in re.findall(r"{(\w+)}", path) if p not in NOT_RECORDS]
         if not params or params == ["user_id"]:  # users are not patient records (see the cross-site matrix)
             continue
+        if path == "/dicomweb/studies/{study_uid}":  # STOW: the UID names a study to store into, not one to read
+            methods = methods - {"post"}
         for method in sorted(m.upper() for m in methods if m.upper() in {"GET", "POST", "PUT", "PATCH", "DELETE"}):
             out.append((method, path, params))
     return out

@@ -6,6 +6,7 @@ path parameter added later (a new route) must get a record here once, for both.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,9 +15,11 @@ from sqlalchemy.orm import Session
 from tests.utils import factories as f
 from vitalens.store.models import Analysis, AnalysisStage, Annotation, Explanation, Feedback, Finding, Input, Report
 
-__all__ = ["records_of", "MISSING_ID"]
+__all__ = ["records_of", "MISSING_ID", "NOT_RECORDS"]
 
 MISSING_ID = "0" * 32
+#: Path parameters that name no stored record (an input slot), so the access walks leave their routes out.
+NOT_RECORDS = frozenset({"slot"})
 
 
 def records_of(db: Session, world: Any, blobs: Any | None = None) -> dict[str, str]:
@@ -86,6 +89,7 @@ def records_of(db: Session, world: Any, blobs: Any | None = None) -> dict[str, s
         content_sha256="f" * 64,
     )
     db.add_all([annotation, feedback, report])
+    world.study.dicom_study_uid = f"2.25.{uuid.uuid4().int}"  # as if received over DICOMweb
     db.commit()
     annotation.root_id = annotation.id
     db.commit()
@@ -101,4 +105,5 @@ def records_of(db: Session, world: Any, blobs: Any | None = None) -> dict[str, s
         "feedback_id": feedback.id,
         "report_id": report.id,
         "user_id": world.users["clinician"].id,
+        "study_uid": world.study.dicom_study_uid,
     }

@@ -207,5 +207,6 @@ def answer_question(question: str, facts: StudyFacts, *, llm: LLMConfig | None =
     for event in stream_answer(question, facts, llm=llm):
         if event["event"] == "final":
             final = event["answer"]
-    assert final is not None
+    if final is None:  # explicit, not ``assert``: the check must survive ``python -O``
+        raise RuntimeError("the answer stream ended without a final answer")
     return Answer.model_validate(final)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from vitalens.service.api._access import permission
 from vitalens.service.deps import BlobsDep, CurrentUser, SessionDep, SettingsDep
 from vitalens.service.ops import dicomweb as ops
 
@@ -82,19 +83,34 @@ async def _stow(request: Request, session: Any, user: Any, blobs: Any, settings:
     return JSONResponse(status_code=result.status_code, content=result.dicom_json(base), media_type=DICOM_JSON)
 
 
-@router.post("/studies", summary="STOW-RS: store the instances of one or more studies", response_class=JSONResponse)
+@router.post(
+    "/studies",
+    summary="STOW-RS: store the instances of one or more studies",
+    response_class=JSONResponse,
+    openapi_extra=permission("study.create"),
+)
 async def stow(request: Request, session: SessionDep, user: CurrentUser, blobs: BlobsDep, settings: SettingsDep) -> Any:
     return await _stow(request, session, user, blobs, settings, None)
 
 
-@router.post("/studies/{study_uid}", summary="STOW-RS: store instances of the given study", response_class=JSONResponse)
+@router.post(
+    "/studies/{study_uid}",
+    summary="STOW-RS: store instances of the given study",
+    response_class=JSONResponse,
+    openapi_extra=permission("study.create"),
+)
 async def stow_study(
     study_uid: str, request: Request, session: SessionDep, user: CurrentUser, blobs: BlobsDep, settings: SettingsDep
 ) -> Any:
     return await _stow(request, session, user, blobs, settings, study_uid)
 
 
-@router.get("/studies", summary="QIDO-RS style: the studies received over DICOMweb", response_class=JSONResponse)
+@router.get(
+    "/studies",
+    summary="QIDO-RS style: the studies received over DICOMweb",
+    response_class=JSONResponse,
+    openapi_extra=permission("study.read"),
+)
 def qido_studies(
     session: SessionDep,
     user: CurrentUser,
@@ -105,7 +121,11 @@ def qido_studies(
     return JSONResponse(content=body, media_type=DICOM_JSON)
 
 
-@router.get("/studies/{study_uid}/instances", summary="QIDO-RS style: the instances received for a study")
+@router.get(
+    "/studies/{study_uid}/instances",
+    summary="QIDO-RS style: the instances received for a study",
+    openapi_extra=permission("study.read"),
+)
 def qido_instances(study_uid: str, session: SessionDep, user: CurrentUser) -> JSONResponse:
     body = ops.list_received_instances(session=session, user=user, study_uid=study_uid)
     return JSONResponse(content=body, media_type=DICOM_JSON)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Request, UploadFile
 
+from vitalens.service.api._access import permission
 from vitalens.service.api.predict import read_upload
 from vitalens.service.deps import CurrentUser
 from vitalens.service.ops.inputs import Upload
@@ -29,6 +30,7 @@ router = APIRouter(prefix="/api/v1/quality", tags=["quality"])
         415: {"description": "not a file type the slot accepts"},
         422: {"description": "unknown slot, or the file cannot be decoded"},
     },
+    openapi_extra=permission("authenticated"),
 )
 def check_quality(
     slot: str,

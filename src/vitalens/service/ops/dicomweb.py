@@ -96,7 +96,9 @@ class StowResult:
 
 def pacs_pseudonym(settings: Settings, *, issuer: str | None, patient_id: str) -> str:
     """The site pseudonym of a sender's patient: ``PACS-`` + 16 hex of HMAC-SHA-256(secret, issuer|id)."""
-    key = settings.secret_key.encode()
+    from vitalens.config import ensure_secret_key
+
+    key = ensure_secret_key(settings).signing_key.encode()  # the server's key, also from the CLI
     digest = hmac.new(key, f"{issuer or ''}|{patient_id}".encode(), hashlib.sha256).hexdigest()
     return f"PACS-{digest[:16]}"
 

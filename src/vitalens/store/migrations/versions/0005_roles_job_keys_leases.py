@@ -6,8 +6,8 @@
 * ``analyses.lease_expires_at`` / ``heartbeat_at``: a RUNNING job's owner renews its lease; an expired lease can be
   taken over from any host.
 
-Revision ID: 0004_roles_job_keys_leases
-Revises: 0003_generic_slots
+Revision ID: 0005_roles_job_keys_leases
+Revises: 0004_dicom_study_uid
 Create Date: 2026-11-24 09:00:00
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_roles_job_keys_leases"
-down_revision: str | None = "0003_generic_slots"
+revision: str = "0005_roles_job_keys_leases"
+down_revision: str | None = "0004_dicom_study_uid"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
