@@ -9,11 +9,10 @@ import numpy as np
 import pydicom
 import pytest
 
-import tests.service._analysis_fakes  # noqa: F401 - registers the test.* analyzers
 from tests.service.test_analyses_api import _add_fundus, _events, _run
 from vitalens.synth.dicom import dicom_bytes, fundus_dataset
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fake_analyzers")]
 
 
 def test_sr_and_encapsulated_pdf(client, app, db, world) -> None:

@@ -48,10 +48,10 @@ def study_slots(session: Session, study: Study) -> set[str]:
 
 
 def applicable_analyzers(slots: set[str]) -> list[str]:
-    """Registered analyzers whose every required input is among ``slots``."""
+    """Registered analyzers whose requirements ``slots`` satisfy (every required slot, one of each group)."""
     from vitalens.analyzers import get_spec, list_analyzers
 
-    return [n for n in list_analyzers() if all(str(i) in slots for i in get_spec(n).inputs)]
+    return [n for n in list_analyzers() if get_spec(n).applies_to(slots)]
 
 
 def create_analysis(
@@ -100,12 +100,11 @@ def create_analysis(
             except UnknownNameError as exc:
                 raise InputError(str(exc), field="analyzers") from None
         for name in names:
-            missing = [str(i) for i in get_spec(name).inputs if str(i) not in slots]
+            missing = get_spec(name).missing(slots)  # required slots and "one of" groups (each eye present)
             if missing:
                 raise InputError(
-                    f"analyzer {name} needs {', '.join(str(i) for i in get_spec(name).inputs)}; "
-                    f"the study lacks {', '.join(missing)}",
-                    field=missing[0],
+                    f"analyzer {name} needs {get_spec(name).requirement_text()}; the study lacks {', '.join(missing)}",
+                    field=missing[0].split(" or ")[0],
                 )
     else:
         names = applicable_analyzers(slots)
