@@ -101,7 +101,8 @@ def cross_validate(
             }
         )
         logger.info("fold %d/%d of %s: %d test samples, %.0f s", fold + 1, folds, analyzer, len(y), seconds)
-    assert card is not None
+    if card is None:  # explicit, not ``assert``: the check must survive ``python -O``
+        raise RuntimeError(f"cross-validation of {analyzer} ran no fold")
     return OutOfFold(
         labels=list(card.labels),
         probs=np.concatenate([p[0] for p in parts]),
