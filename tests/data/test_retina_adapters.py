@@ -173,3 +173,42 @@ def test_medmnist_real_retinamnist_official_counts() -> None:
     assert ds.summary()["official_splits"] == {"train": 1080, "val": 120, "test": 400}
     train = ds.targets[ds.official_splits == "train"]
     assert np.bincount(train).tolist() == [486, 128, 206, 194, 66]
+
+
+# ----------------------------------------------------------------------------------------- feedback writers
+def _png(image: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_adapter_writers_round_trip_reviewed_records(tmp_path: Path) -> None:
+    from vitalens.data import get_adapter
+    from vitalens.data._adapters import ExportInput, ExportRecord, SkipRecord
+
+    fundus = np.zeros((40, 40, 3), np.uint8)
+    fundus[..., 0] = 120
+    eye = ExportInput("fundus_right", "od.png", "image/png", lambda: _png(fundus))
+    with get_adapter("aptos2019").writer(tmp_path / "aptos") as writer:
+        writer.add(
+            ExportRecord(
+                record_id="s1",
+                patient_id="p1",
+                labels={},
+                inputs={"fundus_right": eye},
+                labels_by_input={"fundus_right": {"0": False, "2": True, "RDR": True}},
+            )
+        )
+        with pytest.raises(SkipRecord, match="exactly one reviewed class"):
+            writer.add(ExportRecord(record_id="s2", patient_id="p2", labels={}, inputs={"fundus_right": eye}))
+    ds = AptosDataset(tmp_path / "aptos")
+    assert [(s.sample_id, s.label) for s in ds] == [("s1_fundus_right", 2)]
+    scan = ExportInput("oct", "b.png", "image/png", lambda: _png(_grey(90)))
+    with get_adapter("kermany").writer(tmp_path / "k") as writer:
+        writer.add(ExportRecord(record_id="s3", patient_id="abc123", labels={"DME": True}, inputs={"oct": scan}))
+    k = KermanyOctDataset(tmp_path / "k")
+    assert [(s.sample_id, s.patient_id) for s in k] == [("test/DME/DME-123-1.jpeg", "123")]

@@ -46,6 +46,8 @@ class SingleImageWriter(DatasetWriter):
         mode: PIL mode of the stored image (``RGB`` fundus, ``L`` OCT).
         split: the split the reviewed images go to (``test``: external validation data).
         write_kwargs: extra arguments of ``source_cls.write``.
+        name_files: name each file after the record and slot; False lets the layout name it (Kermany's file names
+            are ``CLASS-patient-n``, derived from the patient id).
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class SingleImageWriter(DatasetWriter):
         mode: str,
         split: str = "test",
         write_kwargs: dict[str, Any] | None = None,
+        name_files: bool = True,
     ) -> None:
         super().__init__(root)
         self.source_cls = source_cls
@@ -64,6 +67,7 @@ class SingleImageWriter(DatasetWriter):
         self.mode = mode
         self.split = split
         self.write_kwargs = dict(write_kwargs or {})
+        self.name_files = name_files
         self.items: list[WriteItem] = []
 
     def add(self, record: ExportRecord) -> str:
@@ -84,7 +88,7 @@ class SingleImageWriter(DatasetWriter):
                     label,
                     patient_id=digits[:12],
                     split=self.split,
-                    name=name if self.source_cls.__name__ != "KermanyOctDataset" else None,
+                    name=name if self.name_files else None,
                 )
             )
             names.append(name)

@@ -58,7 +58,7 @@ class KermanyAdapter(DatasetAdapter):
         return KermanyOctDataset(Path(root), **options)
 
     def writer(self, root: Path) -> DatasetWriter:
-        return SingleImageWriter(root, source_cls=KermanyOctDataset, slots=("oct",), mode="L")
+        return SingleImageWriter(root, source_cls=KermanyOctDataset, slots=("oct",), mode="L", name_files=False)
 
     def write_synthetic(self, root: Path, *, n: int = 24, seed: int = 0) -> Path:
         from vitalens.synth.oct import write_kermany_synth
