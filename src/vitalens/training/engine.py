@@ -287,6 +287,9 @@ def train(
 
     L.seed_everything(cfg.seed, workers=True)
     task = get_task(analyzer, cfg)
+    staged = task.run_training(data_root=data, out=out, resume=resume)
+    if staged is not None:
+        return staged
     bundle = task.build_data(data)
     for name, size in bundle.split_sizes.items():
         if size == 0:

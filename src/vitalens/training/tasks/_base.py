@@ -138,6 +138,16 @@ class TrainingTask(ABC):
 
         return default_collate(batch)
 
+    # -- training ---------------------------------------------------------------------------------------------
+    def run_training(self, *, data_root: Path, out: Path, resume: bool = False) -> Path | None:
+        """Train the whole artifact here instead of in the engine's classifier loop; ``None`` (default): don't.
+
+        A task whose model is not one network fitted end to end on labelled batches (a staged, self-supervised or
+        normal-only design) overrides this, writes ``out/artifact`` and ``out/report.json`` itself, and returns
+        the artifact folder. The engine has already validated the recipe and seeded every RNG.
+        """
+        return None
+
     # -- model ------------------------------------------------------------------------------------------------
     @property
     def output_problem(self) -> Problem:

@@ -1,0 +1,533 @@
+"""The staged training of ``cxr.anomaly``: features → VAE → scorer → training-normal statistics → choice,
+threshold, card and report.
+
+Why staged, in this order:
+
+1. encode every split once with the frozen encoder (:mod:`~vitalens.training.anomaly.features`);
+2. fit the per-feature standardisation on the training normals (the projection to the VAE width is fixed);
+3. train the VAE on the training normals' projected features (augmented views too, when asked), early-stopped on
+   the validation *normals'* loss — it never sees an abnormal image;
+4. train the latent scorer on training-normal latents vs positives that depend on ``task.scorer.anomalies``:
+   perturbed normal features or opacities painted on normal radiographs (both normal-only), or half of the labelled
+   validation anomalies (the design's variant, said so in the card);
+5. fit the z-statistics of reconstruction error and KL, the Gaussian and the kNN bank on the training normals;
+6. score validation and test; with ``task.output: auto`` ship the candidate with the best validation AUROC; choose
+   its threshold on validation (Youden's J by default); report every component on the test split with bootstrap
+   intervals, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from vitalens.errors import InputError
+
+if TYPE_CHECKING:
+    from vitalens.training.tasks._base import DataBundle
+    from vitalens.training.tasks.cxr_anomaly import CxrAnomalyTask
+
+__all__ = [
+    "out_of_fold_gaussian_distances",
+    "FittedPipeline",
+    "fit_pipeline",
+    "score_features",
+    "component_metrics",
+    "train_anomaly",
+    "encode_splits",
+]
+
+logger = logging.getLogger(__name__)
+
+_NORMAL_QUANTILE = 0.95
+
+
+@dataclass
+class FittedPipeline:
+    """A fitted net with every split's component scores (numpy, ``(N,)`` each) and how each stage went."""
+
+    net: Any
+    scores: dict[str, dict[str, np.ndarray]]
+    targets: dict[str, np.ndarray]
+    classes: dict[str, np.ndarray]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _device(accelerator: str) -> str:
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cpu"
+
+
+def _trainer(task: CxrAnomalyTask, out: Path, name: str, max_epochs: int, patience: int) -> tuple[Any, Any]:
+    """A Lightning trainer with early stopping and a best-checkpoint on ``val_loss``."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    tc = task.recipe.train
+    on_cpu = _device(tc.accelerator) == "cpu"
+    ckpt = ModelCheckpoint(dirpath=out / "checkpoints" / name, filename="best", monitor="val_loss", mode="min")
+    trainer = L.Trainer(
+        accelerator="cpu" if on_cpu else tc.accelerator,
+        devices=1,
+        precision="32-true",
+        deterministic=tc.deterministic,
+        max_epochs=max_epochs,
+        max_time={"minutes": tc.max_time_minutes} if tc.max_time_minutes else None,
+        callbacks=[EarlyStopping(monitor="val_loss", mode="min", patience=patience), ckpt],
+        logger=CSVLogger(save_dir=str(out), name=f"logs_{name}"),
+        default_root_dir=str(out),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
+    )
+    return trainer, ckpt
+
+
+def _loader(*tensors: torch.Tensor, batch_size: int, shuffle: bool, seed: int) -> Any:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    gen = torch.Generator().manual_seed(seed)
+    n = tensors[0].shape[0]
+    return DataLoader(
+        TensorDataset(*tensors),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=gen,
+        drop_last=shuffle and n > batch_size,
+    )
+
+
+def _restore(module: Any, ckpt: Any) -> dict[str, Any]:
+    info: dict[str, Any] = {"best_val_loss": None, "best_epoch": None, "checkpoint": ckpt.best_model_path or None}
+    if ckpt.best_model_path:
+        state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)
+        module.load_state_dict(state["state_dict"])
+        info["best_epoch"] = state.get("epoch")
+        info["best_val_loss"] = float(ckpt.best_model_score) if ckpt.best_model_score is not None else None
+    return info
+
+
+def encode_splits(task: CxrAnomalyTask, bundle: DataBundle, net: Any, device: str) -> Any:
+    """Stage 1: features of every split, the augmented training views and the image-space synthetic anomalies."""
+    from vitalens.data.cxr_transforms import CxrAugment, SyntheticOpacity
+    from vitalens.training.anomaly.features import SplitFeatures, extract_features
+
+    opts, seed = task.options, task.recipe.seed
+    bs = task.recipe.train.batch_size
+    feats = SplitFeatures(
+        train=extract_features(net, bundle.train, device=device, batch_size=bs),
+        val=extract_features(net, bundle.val, device=device, batch_size=bs),
+        test=extract_features(net, bundle.test, device=device, batch_size=bs),
+    )
+    if opts.augment_copies:
+        views = [
+            extract_features(
+                net,
+                bundle.train.with_transforms(augment=CxrAugment(seed=seed * 1000 + k)),
+                device=device,
+                batch_size=bs,
+            )
+            for k in range(opts.augment_copies)
+        ]
+        feats.train_augmented = torch.cat(views)
+    if opts.scorer.anomalies == "synthetic_image":
+        val_normals = bundle.val.subset(bundle.val.targets[:, 0] == 0)
+        feats.synthetic = {
+            "train": torch.cat(
+                [
+                    extract_features(
+                        net,
+                        bundle.train.with_transforms(pixel_transform=SyntheticOpacity(seed=seed * 1000 + 500 + k)),
+                        device=device,
+                        batch_size=bs,
+                    )
+                    for k in range(opts.scorer.image_copies)
+                ]
+            ),
+            "val": extract_features(
+                net,
+                val_normals.with_transforms(pixel_transform=SyntheticOpacity(seed=seed * 1000 + 999)),
+                device=device,
+                batch_size=bs,
+            ),
+        }
+    logger.info(
+        "cxr.anomaly features: train %s, val %s, test %s, augmented %s, synthetic %s",
+        tuple(feats.train.shape),
+        tuple(feats.val.shape),
+        tuple(feats.test.shape),
+        None if feats.train_augmented is None else tuple(feats.train_augmented.shape),
+        {k: tuple(v.shape) for k, v in feats.synthetic.items()},
+    )
+    return feats
+
+
+@torch.no_grad()
+def _latents(net: Any, raw: torch.Tensor) -> torch.Tensor:
+    net.eval()
+    return net.vae.scores(net.project(net.standardize(raw)))["mu"]
+
+
+@torch.no_grad()
+def _latents_std(net: Any, standardized: torch.Tensor) -> torch.Tensor:
+    net.eval()
+    return net.vae.scores(net.project(standardized))["mu"]
+
+
+def _scorer_data(
+    task: CxrAnomalyTask, net: Any, feats: Any, val_y: np.ndarray
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor], dict[str, Any]]:
+    """Training and validation ``(latent, label)`` sets of the scorer, and what they were made of (for the card)."""
+    from vitalens.training.anomaly.synthetic import FeatureSpaceAnomalies
+
+    opts, seed = task.options.scorer, task.recipe.seed
+    z_train_norm = _latents(net, feats.train)
+    val_norm_mask = val_y == 0
+    z_val_norm = _latents(net, feats.val[torch.as_tensor(val_norm_mask)])
+    n_syn = max(1, round(feats.train.shape[0] * opts.per_normal))
+    info: dict[str, Any] = {"anomalies": opts.anomalies, "negatives": f"{feats.train.shape[0]} training normals"}
+    if opts.anomalies == "synthetic_feature":
+        gen = FeatureSpaceAnomalies(seed=seed * 1000 + 7)
+        pos = _latents_std(net, gen(net.standardize(feats.train), n_syn))
+        val_pos = _latents_std(
+            net,
+            gen.set_random_state(seed * 1000 + 8)(
+                net.standardize(feats.val[torch.as_tensor(val_norm_mask)]), z_val_norm.shape[0]
+            ),
+        )
+        info.update(
+            positives=f"{n_syn} perturbed training-normal features ({', '.join(gen.kinds)})",
+            validation=f"{z_val_norm.shape[0]} validation normals vs as many perturbed validation-normal features",
+            labelled_anomalies_seen=0,
+            normal_only=True,
+        )
+    elif opts.anomalies == "synthetic_image":
+        pos = _latents(net, feats.synthetic["train"])
+        val_pos = _latents(net, feats.synthetic["val"])
+        info.update(
+            positives=f"{pos.shape[0]} training normals with painted opacities ({opts.image_copies} copies each)",
+            validation=f"{z_val_norm.shape[0]} validation normals vs the same with painted opacities",
+            labelled_anomalies_seen=0,
+            normal_only=True,
+        )
+    else:  # labelled: half the validation anomalies train the scorer, the other half early-stops it
+        abn = np.flatnonzero(val_y == 1)
+        if abn.size < 2:
+            raise InputError("scorer.anomalies 'labelled' needs at least 2 validation anomalies", field="task.scorer")
+        rng = np.random.default_rng(seed)
+        perm = rng.permutation(abn)
+        half = perm[: abn.size // 2]
+        rest = perm[abn.size // 2 :]
+        pos = _latents(net, feats.val[torch.as_tensor(half)])
+        val_pos = _latents(net, feats.val[torch.as_tensor(rest)])
+        info.update(
+            positives=f"{half.size} labelled validation anomalies (the design's labelled scorer)",
+            validation=f"{z_val_norm.shape[0]} validation normals vs the other {rest.size} validation anomalies",
+            labelled_anomalies_seen=int(abn.size),
+            labelled_indices_in_val=[int(i) for i in sorted(half)],
+            normal_only=False,
+        )
+    train_z = torch.cat([z_train_norm, pos])
+    train_y = torch.cat([torch.zeros(z_train_norm.shape[0]), torch.ones(pos.shape[0])])
+    val_z = torch.cat([z_val_norm, val_pos])
+    val_t = torch.cat([torch.zeros(z_val_norm.shape[0]), torch.ones(val_pos.shape[0])])
+    info["n_train"] = {"negatives": int(z_train_norm.shape[0]), "positives": int(pos.shape[0])}
+    return (train_z, train_y), (val_z, val_t), info
+
+
+@torch.no_grad()
+def out_of_fold_gaussian_distances(standardized: torch.Tensor, *, folds: int = 5, seed: int = 0) -> torch.Tensor:
+    """Each training normal's Mahalanobis distance to a Gaussian fitted *without* its fold, ``(N,)``.
+
+    Why: in-sample distances of a Gaussian fitted in D dimensions to N ≈ 2D samples are far smaller than any new
+    image's, so z-statistics taken from them would put every new normal many standard deviations out. The
+    out-of-fold distances are what a new normal looks like; the shipped Gaussian is still fitted on all of them.
+    """
+    from vitalens.nets.anomaly_scoring import GaussianDistance
+
+    n = standardized.shape[0]
+    folds = max(2, min(folds, n // 2))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    out = torch.empty(n, dtype=standardized.dtype)
+    for k in range(folds):
+        held = order[k::folds]
+        keep = torch.ones(n, dtype=torch.bool)
+        keep[held] = False
+        g = GaussianDistance(standardized.shape[1]).fit(standardized[keep])
+        out[held] = g(standardized[held]).to(out.dtype)
+    return out
+
+
+@torch.no_grad()
+def score_features(net: Any, raw: torch.Tensor, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Every component score of raw features ``(N, D)`` as numpy (``latent`` ``(N, latent_dim)``)."""
+    net.eval().cpu()
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, raw.shape[0], batch_size):
+        for key, value in net.scores_from_features(raw[start : start + batch_size]).items():
+            parts.setdefault(key, []).append(value.double().numpy())
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def fit_pipeline(
+    task: CxrAnomalyTask, bundle: DataBundle, *, out: Path, feats: Any | None = None, net: Any | None = None
+) -> FittedPipeline:
+    """Stages 1–5 (see the module docstring): a fitted net and every split's scores."""
+    from vitalens.training.anomaly.modules import OptimConfig, ScorerModule, VaeModule
+
+    cfg, opts = task.recipe, task.options
+    tc = cfg.train
+    device = _device(tc.accelerator)
+    n_train = len(bundle.train)
+    task.fitted["net_kwargs"] = {"knn_bank_size": n_train, "knn_k": opts.knn_k, "output": "fusion"}
+    if net is None:
+        from vitalens.nets import create_net
+
+        net = create_net(cfg.net.name, pretrained=cfg.net.pretrained, **task.net_kwargs())
+    if feats is None:
+        feats = encode_splits(task, bundle, net, device)
+    net = net.cpu()
+    val_y = bundle.targets["val"][:, 0]
+
+    # 2. standardisation on the training normals (augmented views included: they are normals too).
+    vae_train_raw = feats.train if feats.train_augmented is None else torch.cat([feats.train, feats.train_augmented])
+    net.feature_norm.fit(vae_train_raw)
+
+    # 3. VAE on normal features.
+    with torch.no_grad():
+        x_train = net.project(net.standardize(vae_train_raw))
+        x_val = net.project(net.standardize(feats.val[torch.as_tensor(val_y == 0)]))
+    optim = OptimConfig(tc.lr_head, tc.weight_decay, tc.plateau_patience, tc.plateau_factor, tc.min_lr)
+    vae_module = VaeModule(net.vae, optim)
+    trainer, ckpt = _trainer(task, out, "vae", tc.max_epochs, tc.early_stopping_patience)
+    trainer.fit(
+        vae_module,
+        _loader(x_train, batch_size=tc.batch_size, shuffle=True, seed=cfg.seed),
+        _loader(x_val, batch_size=tc.batch_size, shuffle=False, seed=cfg.seed),
+    )
+    vae_info = {**_restore(vae_module, ckpt), "epochs_run": trainer.current_epoch, "n_train": int(x_train.shape[0])}
+    vae_info["n_val_normals"] = int(x_val.shape[0])
+    net.vae.eval()
+
+    # 4. scorer on latents.
+    so = opts.scorer
+    (tz, ty), (vz, vy), scorer_info = _scorer_data(task, net, feats, val_y)
+    pos_weight = float((ty == 0).sum() / max(1.0, float((ty == 1).sum())))
+    scorer_module = ScorerModule(
+        net.scorer, OptimConfig(so.lr, tc.weight_decay, tc.plateau_patience, tc.plateau_factor, tc.min_lr), pos_weight
+    )
+    trainer, ckpt = _trainer(task, out, "scorer", so.max_epochs, so.early_stopping_patience)
+    trainer.fit(
+        scorer_module,
+        _loader(tz, ty, batch_size=so.batch_size, shuffle=True, seed=cfg.seed + 1),
+        _loader(vz, vy, batch_size=so.batch_size, shuffle=False, seed=cfg.seed + 1),
+    )
+    scorer_info.update(_restore(scorer_module, ckpt), epochs_run=trainer.current_epoch, pos_weight=pos_weight)
+    net.eval()
+
+    # 5. statistics of the training normals (originals only).
+    with torch.no_grad():
+        fs_train = net.standardize(feats.train)
+        vae_train = net.vae.scores(net.project(fs_train))
+        net.recon_z.fit(vae_train["recon"])
+        net.kl_z.fit(vae_train["kl"])
+        net.gaussian.fit(fs_train)
+        net.gaussian_z.fit(out_of_fold_gaussian_distances(fs_train, folds=5, seed=cfg.seed))
+        if net.knn is not None:
+            net.knn.fit(fs_train)
+            net.knn_z.fit(net.knn(fs_train, exclude_self=True))
+
+    scores = {name: score_features(net, feats.split(name)) for name in ("train", "val", "test")}
+    targets = {name: bundle.targets[name][:, 0].astype(int) for name in ("train", "val", "test")}
+    classes = {name: bundle.split(name).classes for name in ("train", "val", "test")}
+    info = {"vae": vae_info, "scorer": scorer_info, "gaussian_shrinkage": net.gaussian.shrinkage, "features": feats}
+    return FittedPipeline(net=net, scores=scores, targets=targets, classes=classes, info=info)
+
+
+def component_metrics(
+    fitted: FittedPipeline, outputs: list[str], *, n_boot: int, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Per score: validation AUROC, test AUROC with a bootstrap interval, and test AUROC per abnormal class."""
+    from sklearn.metrics import roc_auc_score
+
+    from vitalens.training.bootstrap import bootstrap_auroc
+
+    out: dict[str, dict[str, Any]] = {}
+    yv, yt = fitted.targets["val"], fitted.targets["test"]
+    ct = fitted.classes["test"]
+    for name in outputs:
+        if name not in fitted.scores["test"]:
+            continue
+        sv, st = fitted.scores["val"][name], fitted.scores["test"][name]
+        entry: dict[str, Any] = {
+            "val_auroc": float(roc_auc_score(yv, sv)) if 0 < yv.sum() < yv.size else None,
+            "test": bootstrap_auroc(yt, st, n_boot=n_boot, seed=seed),
+            "test_per_class": {},
+        }
+        for cls in sorted(set(ct[yt == 1].tolist())):
+            mask = (yt == 0) | (ct == cls)
+            entry["test_per_class"][cls] = bootstrap_auroc(yt[mask], st[mask], n_boot=n_boot, seed=seed)
+        out[name] = entry
+    return out
+
+
+def _choose_output(task: CxrAnomalyTask, comps: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    opts = task.options
+    if opts.output != "auto":
+        return opts.output, {"method": f"fixed by the recipe (task.output: {opts.output})"}
+    cands = [c for c in opts.auto_candidates if c in comps and comps[c]["val_auroc"] is not None]
+    if not cands:
+        logger.warning("no validation anomalies to choose the shipped score; shipping the design's fusion")
+        return "fusion", {"method": "no validation anomalies: the design's fusion by default"}
+    best = max(cands, key=lambda c: comps[c]["val_auroc"])  # ties: the earlier candidate (max keeps the first)
+    return best, {
+        "method": "highest validation AUROC among the normal-only candidates",
+        "candidates": {c: comps[c]["val_auroc"] for c in cands},
+    }
+
+
+def train_anomaly(task: CxrAnomalyTask, *, data_root: Path, out: Path, resume: bool = False) -> Path:
+    """The whole ``cxr.anomaly`` run: fit, choose, threshold, write ``out/artifact`` and ``out/report.{json,md}``.
+
+    Raises:
+        InputError: ``resume`` (the stages are short; rerun instead), or data the task cannot split.
+    """
+    from vitalens.artifacts import CalibrationSpec, save_artifact
+    from vitalens.nets.cxr_anomaly import ANOMALY_OUTPUTS
+    from vitalens.training.bootstrap import bootstrap_metric, sensitivity_specificity
+    from vitalens.training.engine import _card_metrics, build_card, choose_thresholds
+    from vitalens.training.metrics import nan_to_none
+    from vitalens.training.report import evaluate_split, write_report
+
+    if resume:
+        raise InputError(
+            "cxr.anomaly trains in short stages and cannot resume; run it again without --resume", field="resume"
+        )
+    cfg, opts = task.recipe, task.options
+    bundle = task.build_data(data_root)
+    fitted = fit_pipeline(task, bundle, out=out)
+    net = fitted.net
+    comps = component_metrics(fitted, list(ANOMALY_OUTPUTS), n_boot=opts.n_boot, seed=cfg.seed)
+    chosen, selection = _choose_output(task, comps)
+    net.output = chosen
+    task.fitted["net_kwargs"]["output"] = chosen
+
+    yv, yt = fitted.targets["val"], fitted.targets["test"]
+    sv, st = fitted.scores["val"][chosen], fitted.scores["test"][chosen]
+    q_normal = float(np.quantile(sv[yv == 0], _NORMAL_QUANTILE))
+    if 0 < yv.sum() < yv.size:
+        thresholds, threshold_method = choose_thresholds(cfg.thresholds, task.labels, yv[:, None], sv[:, None])
+    else:
+        thresholds = {"anomaly": q_normal}
+        threshold_method = (
+            f"{_NORMAL_QUANTILE:.0%} quantile of the validation normals' scores (no validation anomalies)"
+        )
+    thr = thresholds["anomaly"]
+    labels = list(task.labels)
+    splits = {
+        name: evaluate_split(
+            labels,
+            fitted.targets[name][:, None],
+            fitted.scores[name][chosen][:, None],
+            [thr],
+            groups={"class": fitted.classes[name]},
+            n_bins=cfg.calibration.n_bins,
+        )
+        for name in ("val", "test")
+    }
+    sens_ci = bootstrap_metric(
+        yt, st, lambda a, b: sensitivity_specificity(a, b, thr)[0], n_boot=opts.n_boot, seed=cfg.seed
+    )
+    spec_ci = bootstrap_metric(
+        yt, st, lambda a, b: sensitivity_specificity(a, b, thr)[1], n_boot=opts.n_boot, seed=cfg.seed
+    )
+    sens_q, spec_q = sensitivity_specificity(yt, st, q_normal)
+    scorer_info = fitted.info["scorer"]
+    shipped_uses_scorer = chosen in ("scorer", "fusion")
+    task.fitted["card_extra"] = nan_to_none(
+        {
+            "pipeline": net.describe(),
+            "shipped_score": chosen,
+            "shipped_score_is_probability": False,
+            "selection": selection,
+            "trained_on_normal_images_only": bool(scorer_info["normal_only"]) or not shipped_uses_scorer,
+            "labelled_images_seen": {
+                "vae": 0,
+                "gaussian_knn_zstats": 0,
+                "scorer": scorer_info["labelled_anomalies_seen"],
+                "threshold_and_selection": int(yv.sum()),
+            },
+            "scorer_training": {k: v for k, v in scorer_info.items() if k != "checkpoint"},
+            "vae_training": {k: v for k, v in fitted.info["vae"].items() if k != "checkpoint"},
+            "components_test": comps,
+            "operating_point": {
+                "threshold": thr,
+                "method": threshold_method,
+                "test_sensitivity": sens_ci,
+                "test_specificity": spec_ci,
+            },
+            "normal_only_operating_point": {
+                "threshold": q_normal,
+                "method": f"{_NORMAL_QUANTILE:.0%} quantile of the validation normals' {chosen} scores",
+                "test_sensitivity": sens_q,
+                "test_specificity": spec_q,
+            },
+        }
+    )
+    metrics = _card_metrics(splits["test"])
+    metrics["auroc_ci95"] = [comps[chosen]["test"]["ci_low"], comps[chosen]["test"]["ci_high"]]
+    metrics["shipped_score"] = chosen
+    card = build_card(
+        task=task,
+        recipe=cfg,
+        bundle=bundle,
+        thresholds=thresholds,
+        threshold_method=f"{threshold_method} ({chosen} score)",
+        calibration=CalibrationSpec(method="none", params={}, fitted_on=None),
+        metrics=metrics,
+        subgroups=splits["test"].get("subgroups", {}),
+    )
+    artifact = out / "artifact"
+    card = save_artifact(artifact, net.cpu().eval(), card)
+    report = {
+        "analyzer": task.name,
+        "artifact": str(artifact),
+        "data": str(data_root),
+        "demonstration": card.demonstration,
+        "labels": labels,
+        "label_names": dict(task.label_names),
+        "training_data": card.training_data.model_dump(mode="json"),
+        "thresholds": thresholds,
+        "threshold_method": card.threshold_method,
+        "calibration": card.calibration.model_dump(mode="json"),
+        "shipped_score": chosen,
+        "selection": selection,
+        "components": comps,
+        "training": {
+            "vae": task.fitted["card_extra"]["vae_training"],
+            "scorer": task.fitted["card_extra"]["scorer_training"],
+        },
+        "splits": splits,
+        "recipe": cfg.to_dict(),
+    }
+    write_report(out, report, labels=labels, y=yt[:, None], probs=st[:, None], plot_split="test")
+    auc = comps[chosen]["test"]
+    logger.info(
+        "trained cxr.anomaly: shipped %s, test AUROC %.3f [%.3f, %.3f] (n = %d); artifact %s",
+        chosen,
+        auc["value"] if not math.isnan(auc["value"]) else float("nan"),
+        auc["ci_low"],
+        auc["ci_high"],
+        auc["n"],
+        artifact,
+    )
+    return artifact

@@ -1,0 +1,364 @@
+"""The ``cxr.anomaly`` training task: chest radiographs, trained on normal images only, scored for abnormality.
+
+Why a task of its own with its own training run: the engine's loop fits a classifier end to end on labelled
+images. This design is staged — a frozen encoder's features, a VAE fitted to *normal* features, a scorer on the
+VAE latent, statistics of the training normals — so :meth:`CxrAnomalyTask.run_training` hands the run to
+:func:`vitalens.training.anomaly.train_anomaly`. Everything else is the ordinary task contract: the same
+``build_data`` (splits), ``forward`` (one logit per image: the shipped anomaly score) and ``input_spec`` serve
+``vitalens evaluate`` and the bench unchanged.
+
+Data (``--data``): a COVID-19 Radiography Database folder (``<Class>/images/*.png``) or a PneumoniaMNIST
+``.npz`` (the file, or a folder holding ``pneumoniamnist*.npz``).
+
+- COVID-19 Radiography: the Normal images are split image-level by ``data.fractions`` into train/val/test; each
+  abnormal class is split by ``task.anomaly_val_fraction`` into val and test. **No abnormal image is ever in the
+  training split.** The validation anomalies choose the operating threshold (Youden's J) and, with
+  ``task.output: auto``, which of the normal-only scores ships; with ``task.scorer.anomalies: labelled`` (the design's
+  variant) the scorer also trains on half of them, and the card says so.
+- PneumoniaMNIST: the published splits; the training split's pneumonia images are dropped (normals only), val and
+  test are as published.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from vitalens.training.tasks._base import DataBundle, TaskOptions, TrainingTask, detect_synthetic, register_task
+
+if TYPE_CHECKING:
+    import torch
+
+    from vitalens.artifacts import InputSpec, TrainingData
+
+__all__ = ["CxrAnomalyTask", "CxrAnomalyOptions", "ScorerOptions", "cxr_layout"]
+
+logger = logging.getLogger(__name__)
+
+ScorerAnomalies = Literal["synthetic_feature", "synthetic_image", "labelled"]
+
+
+class ScorerOptions(BaseModel):
+    """How the latent scorer is trained (``task.scorer``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    anomalies: ScorerAnomalies = Field(
+        default="synthetic_feature",
+        description="Positives of the scorer: perturbed normal features (normal-only), opacities painted on normal "
+        "radiographs (normal-only), or real labelled anomalies (half the validation anomalies: the design's variant).",
+    )
+    per_normal: float = Field(default=1.0, gt=0, le=10, description="Synthetic anomalies per training normal.")
+    image_copies: int = Field(default=2, ge=1, le=10, description="synthetic_image: painted copies per normal.")
+    max_epochs: int = Field(default=200, ge=1)
+    lr: float = Field(default=1e-4, gt=0)
+    batch_size: int = Field(default=64, ge=2)
+    early_stopping_patience: int = Field(default=20, ge=1)
+
+
+class CxrAnomalyOptions(TaskOptions):
+    """``task:`` options of ``cxr.anomaly`` recipes."""
+
+    image_size: int = Field(default=224, ge=32, le=1024, description="Side the encoder sees, pixels.")
+    mean: tuple[float, float, float] | None = Field(
+        default=None, description="null: what the encoder's weights expect."
+    )
+    std: tuple[float, float, float] | None = Field(default=None, description="null: what the encoder's weights expect.")
+    anomaly_val_fraction: float = Field(
+        default=0.3, gt=0, lt=1, description="Share of each abnormal class in validation (the rest is test)."
+    )
+    classes: list[str] | None = Field(default=None, description="COVID-19 Radiography classes to read (null: all).")
+    augment_copies: int = Field(
+        default=0, ge=0, le=20, description="Augmented views per training normal added to the VAE's training features."
+    )
+    scorer: ScorerOptions = Field(default_factory=ScorerOptions)
+    output: str = Field(default="auto", description="The shipped score, or 'auto': best of auto_candidates on val.")
+    auto_candidates: list[str] = Field(default_factory=lambda: ["fusion", "mahalanobis", "knn"])
+    knn_k: int = Field(default=5, ge=1)
+    n_boot: int = Field(default=2000, ge=100, description="Bootstrap replicates of the reported intervals.")
+    min_image_size: int = Field(default=64, ge=16, description="Smallest input side accepted at inference, pixels.")
+
+    @field_validator("output")
+    @classmethod
+    def _known_output(cls, v: str) -> str:
+        from vitalens.nets.cxr_anomaly import ANOMALY_OUTPUTS
+
+        if v != "auto" and v not in ANOMALY_OUTPUTS:
+            raise ValueError(f"output must be 'auto' or one of {list(ANOMALY_OUTPUTS)}, got '{v}'")
+        return v
+
+    @field_validator("auto_candidates")
+    @classmethod
+    def _known_candidates(cls, v: list[str]) -> list[str]:
+        from vitalens.nets.cxr_anomaly import ANOMALY_OUTPUTS
+
+        bad = [c for c in v if c not in ANOMALY_OUTPUTS]
+        if bad or not v:
+            raise ValueError(f"auto_candidates must be a non-empty subset of {list(ANOMALY_OUTPUTS)}, got {v}")
+        return v
+
+
+def cxr_layout(data_root: Path) -> Literal["covid_radiography", "pneumoniamnist"]:
+    """Which published layout ``data_root`` holds.
+
+    Raises:
+        InputError: neither (the message says what each layout looks like).
+    """
+    from vitalens.data.covid_radiography import is_covid_radiography_root
+    from vitalens.data.pneumoniamnist import find_pneumoniamnist_file
+    from vitalens.errors import InputError
+
+    root = Path(data_root)
+    if root.is_dir() and is_covid_radiography_root(root):
+        return "covid_radiography"
+    try:
+        find_pneumoniamnist_file(root)
+    except InputError:
+        raise InputError(
+            f"{root} is neither a COVID-19 Radiography Database folder (<Class>/images/*.png with Normal and another "
+            "class) nor a PneumoniaMNIST .npz (or a folder holding pneumoniamnist.npz)",
+            field="data",
+        ) from None
+    return "pneumoniamnist"
+
+
+@register_task("cxr.anomaly")
+class CxrAnomalyTask(TrainingTask):
+    """Chest X-ray anomaly detection trained on normal radiographs only (one output: the anomaly score)."""
+
+    labels = ["anomaly"]
+    label_names = {"anomaly": "Abnormal chest radiograph (anomaly score)"}
+    modality = "cxr"
+    Options = CxrAnomalyOptions
+    options: CxrAnomalyOptions
+    default_intended_use = (
+        "Research and decision support: flags posteroanterior chest radiographs that differ from the normal "
+        "radiographs the model was fitted on, for a clinician to review first. Not a diagnosis, and not specific to "
+        "any disease: it scores 'unlike the normals', whatever the cause."
+    )
+    default_limitations = (
+        "Trained on one public database's normal radiographs; an image from another hospital, device, age group or "
+        "projection can score high because it is unfamiliar, not because it is diseased. The score is an anomaly "
+        "score, not a calibrated probability of disease. Splits are image-level (the database publishes no patient "
+        "ids)."
+    )
+
+    def __init__(self, recipe: Any) -> None:
+        super().__init__(recipe)
+        #: Filled by the staged training: the shipped output and the kNN bank size (both rebuild the net).
+        self.fitted: dict[str, Any] = {}
+
+    # -- data -------------------------------------------------------------------------------------------------
+    @functools.cached_property
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(mean, std) on 0–1: the recipe's, else what the encoder's starting weights expect."""
+        opts = self.options
+        if opts.mean is not None and opts.std is not None:
+            return tuple(opts.mean), tuple(opts.std)
+        from vitalens.nets.pretrained import normalization_for
+
+        mean, std = normalization_for(self.backbone, self.recipe.net.pretrained)
+        return tuple(opts.mean or mean), tuple(opts.std or std)
+
+    @functools.cached_property
+    def backbone(self) -> str:
+        from vitalens.nets import create_net
+
+        net = create_net(self.recipe.net.name, pretrained=False, **self.recipe.net.kwargs)
+        return str(net.encoder.backbone)
+
+    def preprocess(self) -> Any:
+        from vitalens.data.cxr_transforms import CxrPreprocess
+
+        mean, std = self.normalisation
+        return CxrPreprocess(self.options.image_size, mean, std)
+
+    def provenance(self, data_root: Path) -> Literal["real", "synthetic"]:
+        """As the base, but an ``.npz`` path is judged by the folder holding it."""
+        setting = self.recipe.data.provenance
+        if setting != "auto":
+            return setting
+        root = Path(data_root)
+        return "synthetic" if detect_synthetic(root if root.is_dir() else root.parent) else "real"
+
+    def build_data(self, data_root: Path) -> DataBundle:
+        from vitalens.data.torch_cxr import CxrImageDataset
+
+        data_root = Path(data_root)
+        if not data_root.exists():
+            raise FileNotFoundError(f"chest X-ray data root {data_root} does not exist")
+        layout = cxr_layout(data_root)
+        samples, datasets, meta = (
+            self._covid_samples(data_root) if layout == "covid_radiography" else self._pneumoniamnist_samples(data_root)
+        )
+        pre = self.preprocess()
+        splits = {name: CxrImageDataset(samples[name], pre) for name in ("train", "val", "test")}
+        counts = {
+            name: {cls: int((ds.classes == cls).sum()) for cls in sorted(set(ds.classes.tolist()))}
+            for name, ds in splits.items()
+        }
+        if splits["train"].targets.sum() != 0:  # pragma: no cover - guarded by construction
+            raise RuntimeError("an abnormal image reached the training split of cxr.anomaly")
+        provenance = self.provenance(data_root)
+        logger.info("cxr.anomaly: %s (%s) → %s", layout, provenance, counts)
+        return DataBundle(
+            train=splits["train"],
+            val=splits["val"],
+            test=splits["test"],
+            targets={name: ds.targets for name, ds in splits.items()},
+            provenance=provenance,
+            datasets=datasets,
+            n_patients=int(sum(len(ds) for ds in splits.values())),
+            groups={name: {"class": ds.classes} for name, ds in splits.items()},
+            meta={"layout": layout, "root": str(data_root), "class_counts": counts, **meta},
+        )
+
+    def _cap(self, n: int) -> int:
+        cap = self.recipe.data.max_patients
+        return n if cap is None else min(n, cap)
+
+    def _covid_samples(self, root: Path) -> tuple[dict[str, list[Any]], list[str], dict[str, Any]]:
+        from vitalens.data.covid_radiography import CXR_NORMAL, CovidRadiographyDataset
+        from vitalens.data.torch_cxr import CxrSample
+        from vitalens.errors import InputError
+
+        ds = CovidRadiographyDataset(root, classes=self.options.classes)
+        rng = np.random.default_rng(self.split_seed)
+        f_train, f_val, _ = self.recipe.data.fractions
+        out: dict[str, list[Any]] = {"train": [], "val": [], "test": []}
+        for cls in ds.classes:
+            records = [r for r in ds.records if r.cls == cls]
+            order = rng.permutation(len(records))[: self._cap(len(records))]
+            picked = [records[i] for i in order]
+            n = len(picked)
+            if cls == CXR_NORMAL:
+                n_train, n_val = round(n * f_train), round(n * f_val)
+                parts = {
+                    "train": picked[:n_train],
+                    "val": picked[n_train : n_train + n_val],
+                    "test": picked[n_train + n_val :],
+                }
+            else:
+                n_val = round(n * self.options.anomaly_val_fraction)
+                parts = {"train": [], "val": picked[:n_val], "test": picked[n_val:]}
+            for split, recs in parts.items():
+                out[split].extend(CxrSample(r.path, r.anomaly, r.image_id, r.cls) for r in recs)
+        if not any(s.target for s in out["test"]):
+            raise InputError(f"{root} has no abnormal class with images: nothing to test against", field="data")
+        for split in ("train", "val", "test"):
+            if not any(s.target == 0 for s in out[split]):
+                raise InputError(f"the {split} split has no Normal image; {root} has too few", field="data")
+        return out, ["COVID-19 Radiography Database"], {"unit": "image"}
+
+    def _pneumoniamnist_samples(self, root: Path) -> tuple[dict[str, list[Any]], list[str], dict[str, Any]]:
+        from vitalens.data.pneumoniamnist import PNEUMONIAMNIST_LABELS, PneumoniaMnist
+        from vitalens.data.torch_cxr import CxrSample
+
+        pm = PneumoniaMnist(root)
+        out: dict[str, list[Any]] = {}
+        dropped = 0
+        for split in ("train", "val", "test"):
+            part = pm.split(split)
+            keep = np.arange(len(part))
+            if split == "train":
+                dropped = int(part.labels.sum())
+                keep = keep[part.labels == 0]
+            keep = keep[: self._cap(keep.size)] if split == "train" else self._cap_per_class(part.labels, keep)
+            ids = part.image_ids
+            out[split] = [
+                CxrSample(part.images[i], int(part.labels[i]), str(ids[i]), PNEUMONIAMNIST_LABELS[int(part.labels[i])])
+                for i in keep
+            ]
+        meta = {"unit": "image", "image_size_source": pm.image_size, "train_pneumonia_dropped": dropped}
+        return out, [f"PneumoniaMNIST ({pm.image_size} px, MedMNIST v2)"], meta
+
+    def _cap_per_class(self, labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        cap = self.recipe.data.max_patients
+        if cap is None:
+            return keep
+        return np.sort(np.concatenate([keep[labels[keep] == c][:cap] for c in (0, 1)]))
+
+    def training_data(self, bundle: DataBundle) -> TrainingData:
+        from vitalens.artifacts import TrainingData
+
+        counts = bundle.meta["class_counts"]
+        train_n = sum(counts["train"].values())
+        val_abn = {c: n for c, n in counts["val"].items() if c.lower() != "normal"}
+        described = (
+            f"{'Synthetic twin of ' if bundle.provenance == 'synthetic' else ''}{', '.join(bundle.datasets)}. "
+            f"Fitted on {train_n} NORMAL radiographs only (no abnormal image in training). Validation "
+            f"{counts['val']} chose the threshold{' and the shipped score' if self.options.output == 'auto' else ''}; "
+            f"test {counts['test']} was scored once. Splits are image-level."
+        )
+        if self.options.scorer.anomalies == "labelled":
+            described += (
+                f" The latent scorer (design variant) was ALSO trained on half of the validation anomalies {val_abn}."
+            )
+        return TrainingData(
+            datasets=bundle.datasets,
+            provenance=bundle.provenance,
+            n_patients=None,
+            n_samples=int(sum(len(bundle.split(s)) for s in ("train", "val", "test"))),
+            splits={
+                "unit": "image",
+                "normal_fractions": list(self.recipe.data.fractions),
+                "anomaly_val_fraction": self.options.anomaly_val_fraction,
+                "seed": self.split_seed,
+                "sizes": bundle.split_sizes,
+                "class_counts": counts,
+            },
+            description=described,
+        )
+
+    # -- model ------------------------------------------------------------------------------------------------
+    def net_kwargs(self) -> dict[str, Any]:
+        """The recipe's net kwargs plus what training fixed (shipped output, kNN bank): the card rebuilds it."""
+        kwargs = dict(self.recipe.net.kwargs)
+        kwargs.setdefault("knn_k", self.options.knn_k)
+        kwargs.update(self.fitted.get("net_kwargs", {}))
+        return kwargs
+
+    def forward(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        return net(batch["image"])
+
+    def batch_meta(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        return {"image_id": list(batch["image_id"]), "class": list(batch["cls"])}
+
+    def input_spec(self, bundle: DataBundle) -> InputSpec:
+        from vitalens.artifacts import InputSpec
+
+        size = self.options.image_size
+        mean, std = self.normalisation
+        return InputSpec(
+            modality="cxr",
+            channels=3,
+            size=(size, size),
+            min_size=min(self.options.min_image_size, size),
+            dtype="uint8",
+            value_range=(0.0, 255.0),
+            mean=list(mean),
+            std=list(std),
+            resize_allowed=True,
+            extra={
+                "inputs": ["cxr"],
+                "view": "posteroanterior chest radiograph",
+                "accepts": "grayscale or RGB uint8 (converted to grayscale, replicated to the 3 channels the net sees)",
+                "preprocess": "grayscale (RGB converted by luma), replicated to 3 channels, pad to square, resize "
+                "(area), scale to [0, 1], normalise",
+            },
+        )
+
+    def card_extra(self, bundle: DataBundle) -> dict[str, Any]:
+        return dict(self.fitted.get("card_extra", {}))
+
+    # -- the staged run -----------------------------------------------------------------------------------------
+    def run_training(self, *, data_root: Path, out: Path, resume: bool = False) -> Path | None:
+        """Staged training (features → VAE → scorer → statistics → threshold); see :mod:`vitalens.training.anomaly`."""
+        from vitalens.training.anomaly import train_anomaly
+
+        return train_anomaly(self, data_root=Path(data_root), out=Path(out), resume=resume)
