@@ -77,3 +77,12 @@ model-oct-kermany4: install
 	$(VENV)/bin/vitalens train oct.kermany4 --data $(SHARED)/oct --out runs/oct-kermany4
 	bash scripts/bundle_model.sh runs/oct-kermany4 models/oct-kermany4
 	$(VENV)/bin/vitalens export models/oct-kermany4 --onnx
+
+# cxr.anomaly: fitted on the 300 training normals of the COVID-19 Radiography sample (CPU minutes once the
+# frozen encoder's features are cached in runs/cxr-feature-cache, which bench/cxr_anomaly.py shares).
+.PHONY: model-cxr-anomaly
+model-cxr-anomaly: install
+	$(VENV)/bin/vitalens train cxr.anomaly --data $(SHARED)/cxr/covid19_radiography_sample --out runs/cxr-anomaly \
+		--set task.feature_cache=runs/cxr-feature-cache
+	bash scripts/bundle_model.sh runs/cxr-anomaly models/cxr-anomaly
+	$(VENV)/bin/vitalens export models/cxr-anomaly --onnx

@@ -46,7 +46,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+SHARED = Path(os.environ.get("VITALENS_SHARED_DATA", REPO.parent / "shared" / "data"))
 logger = logging.getLogger("bench.cxr_anomaly")
 
 PUBLISHED = {"recon": 0.62, "kl": 0.68, "scorer": 0.65, "recon_kl": 0.69, "fusion": 0.718}
@@ -111,7 +111,7 @@ def run_dataset(key: str, args: argparse.Namespace, work: Path) -> dict[str, Any
         cfg.net.name, pretrained=cfg.net.pretrained, knn_bank_size=len(bundle.train), knn_k=encoder_task.options.knn_k
     )
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    feats = encode_splits(encoder_task, bundle, template, device)
+    feats = encode_splits(encoder_task, bundle, template, device, cache_dir=args.feature_cache)
     encode_s = time.perf_counter() - t0
     print(f"[{key}] features in {encode_s:.0f}s: {bundle.meta['class_counts']}", flush=True)
 
@@ -267,6 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-umap", dest="umap", action="store_false")
     parser.add_argument("--work", type=Path, default=None, help="keep the runs here (default: a temp dir)")
+    parser.add_argument(
+        "--feature-cache",
+        type=Path,
+        default=REPO / "runs" / "cxr-feature-cache",
+        help="frozen-encoder features are cached here (make model-cxr-anomaly reuses them)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "cxr_anomaly.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

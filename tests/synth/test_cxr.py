@@ -1,4 +1,4 @@
-"""Chest X-ray synthetic twins: the adapters read them unchanged, they are marked synthetic, deterministic, and the
+"""Chest X-ray synthetic twin: the adapter reads it unchanged, they are marked synthetic, deterministic, and the
 abnormal classes carry visible extra density inside the lung fields."""
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from vitalens.data.covid_radiography import CovidRadiographyDataset
-from vitalens.data.pneumoniamnist import PneumoniaMnist
 from vitalens.errors import InputError, UnknownNameError
-from vitalens.synth.cxr import SYNTHETIC_MARKER, render_cxr, write_covid_radiography_synth, write_pneumoniamnist_synth
+from vitalens.synth.cxr import SYNTHETIC_MARKER, render_cxr, write_covid_radiography_synth
 from vitalens.training.tasks import detect_synthetic
 
 
@@ -22,18 +21,6 @@ def test_covid_twin_is_read_by_the_adapter(tmp_path: Path) -> None:
     ds = CovidRadiographyDataset(root)
     assert dict(ds.class_counts()) == {"Normal": 5, "COVID": 2, "Lung_Opacity": 1}
     assert (root / SYNTHETIC_MARKER).is_file() and detect_synthetic(root)
-
-
-def test_pneumoniamnist_twin(tmp_path: Path) -> None:
-    path = write_pneumoniamnist_synth(tmp_path / "pm", n={"train": (3, 2), "val": (1, 1), "test": (2, 2)}, seed=1)
-    pm = PneumoniaMnist(path)
-    assert pm.image_size == 28
-    assert [(len(pm.split(s)), int(pm.split(s).labels.sum())) for s in ("train", "val", "test")] == [
-        (5, 2),
-        (2, 1),
-        (4, 2),
-    ]
-    assert detect_synthetic(path.parent)
 
 
 def test_render_is_deterministic_and_validated() -> None:

@@ -13,7 +13,8 @@ import torch
 
 from vitalens.artifacts import load_model
 from vitalens.errors import InputError
-from vitalens.synth.cxr import write_covid_radiography_synth, write_pneumoniamnist_synth
+from vitalens.synth.cxr import write_covid_radiography_synth
+from vitalens.synth.medmnist import write_medmnist_synth
 from vitalens.training.engine import resolve_recipe, train
 from vitalens.training.evaluate import evaluate
 from vitalens.training.tasks import get_task
@@ -60,11 +61,12 @@ def test_covid_split_keeps_abnormal_images_out_of_training(cxr_root: Path) -> No
 
 
 def test_pneumoniamnist_drops_training_pneumonias(tmp_path: Path) -> None:
-    path = write_pneumoniamnist_synth(tmp_path / "pm", n={"train": (6, 4), "val": (2, 2), "test": (3, 3)})
+    path = write_medmnist_synth(tmp_path / "pm", "pneumoniamnist", per_class=(5, 2, 3))
     assert cxr_layout(path) == cxr_layout(path.parent) == "pneumoniamnist"
     bundle = _task().build_data(path)
-    assert bundle.meta["train_pneumonia_dropped"] == 4
-    assert bundle.meta["class_counts"]["train"] == {"normal": 6}
+    assert bundle.meta["train_pneumonia_dropped"] == 5
+    assert bundle.meta["class_counts"]["train"] == {"normal": 5}
+    assert bundle.meta["class_counts"]["val"] == {"normal": 2, "pneumonia": 2}
     assert bundle.meta["class_counts"]["test"] == {"normal": 3, "pneumonia": 3}
     assert bundle.provenance == "synthetic"
 

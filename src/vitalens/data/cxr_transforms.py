@@ -62,7 +62,11 @@ def to_grayscale(image: np.ndarray | Image.Image, *, field: str = "cxr") -> np.n
 
 
 class CxrPreprocess:
-    """Grayscale → three equal channels → pad to square and resize → ``(x/255 − mean)/std``.
+    """Grayscale → centre square crop → resize → three equal channels → ``(x/255 − mean)/std``.
+
+    The centre crop (torchxrayvision's ``XRayCenterCrop``) rather than padding: a portrait film padded with black
+    bars looks nothing like the square training radiographs to an anomaly detector, while its centre square holds
+    the lungs.
 
     Args:
         size: side the encoder sees, pixels.
@@ -85,9 +89,18 @@ class CxrPreprocess:
     def size(self) -> int:
         return self.resize.size
 
+    @staticmethod
+    def crop_box(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """``(top, left, side, side)`` of the centred square of an ``(H, W)`` image."""
+        h, w = int(shape[0]), int(shape[1])
+        side = min(h, w)
+        return (h - side) // 2, (w - side) // 2, side, side
+
     def square(self, image: np.ndarray | Image.Image) -> np.ndarray:
         """uint8 ``(size, size, 3)`` (equal channels): what the encoder sees before normalisation."""
         gray = to_grayscale(image)
+        top, left, side, _ = self.crop_box(gray.shape)
+        gray = gray[top : top + side, left : left + side]
         return self.resize(np.repeat(gray[:, :, None], 3, axis=2))
 
     def __call__(self, image: np.ndarray | Image.Image) -> torch.Tensor:
@@ -95,12 +108,10 @@ class CxrPreprocess:
         return self.normalize(self.square(image))
 
     def geometry(self, image: np.ndarray | Image.Image) -> FundusGeometry:
-        """How ``image`` maps onto the square input (no border crop for radiographs), to carry heat maps back."""
+        """How ``image`` maps onto the square input (the centre crop), to carry heat maps back (0 outside it)."""
         h, w = to_grayscale(image).shape
-        side = max(h, w)
-        return FundusGeometry(
-            input_shape=(h, w), crop=(0, 0, h, w), pad=((side - h) // 2, (side - w) // 2), side=side, size=self.size
-        )
+        box = self.crop_box((h, w))
+        return FundusGeometry(input_shape=(h, w), crop=box, pad=(0, 0), side=box[2], size=self.size)
 
     def config(self) -> dict[str, Any]:
         return {
@@ -109,6 +120,7 @@ class CxrPreprocess:
             "std": list(self.normalize.std),
             "interpolation": self.resize.interpolation,
             "channels": "grayscale replicated to 3",
+            "crop": "centre square",
         }
 
 

@@ -1,5 +1,4 @@
-"""Synthetic twins of the chest X-ray datasets: procedural radiographs in the COVID-19 Radiography and
-PneumoniaMNIST layouts.
+"""Synthetic twin of the COVID-19 Radiography Database: procedural radiographs in its ``<Class>/images`` layout.
 
 Why: tests, CI and the offline demo need folders the real adapters read unchanged, small enough to train the
 anomaly pipeline in seconds, whose abnormal classes leave *visible* signs (so the anomaly score and its heat map
@@ -13,9 +12,9 @@ variation of size, position, exposure and noise. Abnormal classes add, inside th
 - ``Viral Pneumonia``: patchy perihilar/interstitial opacities, streaky, often bilateral;
 - ``Lung_Opacity``: one dense lobar consolidation in one lung.
 
-Layouts written: ``root/<Class>/images/<Class>-<n>.png`` (:func:`write_covid_radiography_synth`) and
-``root/pneumoniamnist.npz`` with MedMNIST's keys (:func:`write_pneumoniamnist_synth`); both with a
-``SYNTHETIC.md`` marker so provenance detection labels anything trained on them.
+Layout written: ``root/<Class>/images/<Class>-<n>.png`` (:func:`write_covid_radiography_synth`) with a
+``SYNTHETIC.md`` marker so provenance detection labels anything trained on it. (PneumoniaMNIST's twin is
+:func:`vitalens.synth.medmnist.write_medmnist_synth` with ``flag="pneumoniamnist"``.)
 
 Example:
     >>> root = write_covid_radiography_synth(tmp_path / "cxr", n_per_class={"Normal": 30, "COVID": 8})  # doctest: +SKIP
@@ -33,14 +32,12 @@ from scipy.ndimage import gaussian_filter
 
 from vitalens._naming import unknown_name_error
 from vitalens.data.covid_radiography import CXR_CLASSES, write_covid_radiography
-from vitalens.data.pneumoniamnist import PNEUMONIAMNIST_FILE, write_pneumoniamnist
 from vitalens.errors import InputError
 
 __all__ = [
     "SYNTHETIC_MARKER",
     "render_cxr",
     "write_covid_radiography_synth",
-    "write_pneumoniamnist_synth",
     "DEFAULT_CLASS_COUNTS",
 ]
 
@@ -224,41 +221,3 @@ def write_covid_radiography_synth(
     _write_marker(root, "COVID-19 Radiography Database (layout twin)")
     logger.info("wrote synthetic COVID-19 Radiography folder %s: %s", root, counts)
     return root
-
-
-def write_pneumoniamnist_synth(
-    root: Path,
-    *,
-    n: Mapping[str, tuple[int, int]] | None = None,
-    image_size: int = 28,
-    seed: int = 0,
-) -> Path:
-    """Write ``root/pneumoniamnist.npz`` (MedMNIST keys) with synthetic normal (0) and pneumonia (1) images.
-
-    Args:
-        root: output folder (created; also gets the ``SYNTHETIC.md`` marker).
-        n: split → (normals, pneumonias); default train (40, 20), val (10, 10), test (10, 10).
-        image_size: side of the images (MedMNIST: 28; larger releases 64/128/224).
-        seed: generator seed.
-
-    Returns:
-        The ``.npz`` path.
-    """
-    counts = dict(n or {"train": (40, 20), "val": (10, 10), "test": (10, 10)})
-    rng = np.random.default_rng(seed)
-    splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for split in ("train", "val", "test"):
-        n_norm, n_pneu = counts.get(split, (0, 0))
-        labels = np.asarray([0] * n_norm + [1] * n_pneu, dtype=np.uint8)
-        labels = labels[rng.permutation(labels.size)]
-        images = [
-            render_cxr(image_size, "Viral Pneumonia" if lab else "Normal", rng)
-            for lab in labels  # the Kermany radiographs behind PneumoniaMNIST are the database's viral pneumonia
-        ]
-        stack = np.stack(images) if images else np.zeros((0, image_size, image_size), dtype=np.uint8)
-        splits[split] = (stack, labels)
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    path = write_pneumoniamnist(root / PNEUMONIAMNIST_FILE, splits)
-    _write_marker(root, "PneumoniaMNIST (layout twin)")
-    return path

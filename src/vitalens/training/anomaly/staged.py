@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from vitalens.training.tasks.cxr_anomaly import CxrAnomalyTask
 
 __all__ = [
+    "out_of_distribution_limits",
     "out_of_fold_gaussian_distances",
     "FittedPipeline",
     "fit_pipeline",
@@ -116,49 +117,93 @@ def _restore(module: Any, ckpt: Any) -> dict[str, Any]:
     return info
 
 
-def encode_splits(task: CxrAnomalyTask, bundle: DataBundle, net: Any, device: str) -> Any:
-    """Stage 1: features of every split, the augmented training views and the image-space synthetic anomalies."""
+def _feature_key(task: CxrAnomalyTask, bundle: DataBundle, net: Any, *, synthetic: bool) -> str:
+    """What the cached features depend on: encoder, weights, preprocessing, the images of each split, the views."""
+    import hashlib
+    import json
+
+    opts = task.options
+    payload = {
+        "version": 1,
+        "encoder": net.encoder.describe(),
+        "pretrained": str(task.recipe.net.pretrained),
+        "preprocess": bundle.train.preprocess.config(),
+        "ids": {s: bundle.split(s).image_ids.tolist() for s in ("train", "val", "test")},
+        "source": bundle.meta.get("root"),
+        "augment_copies": opts.augment_copies,
+        "seed": task.recipe.seed,
+        "synthetic_image_copies": opts.scorer.image_copies if synthetic else 0,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def encode_splits(
+    task: CxrAnomalyTask, bundle: DataBundle, net: Any, device: str, *, cache_dir: Path | None = None
+) -> Any:
+    """Stage 1: features of every split, the augmented training views and the image-space synthetic anomalies.
+
+    With ``cache_dir`` the features are saved there (``features-<key>.pt``, the key a hash of everything they
+    depend on) and reused by a later run with the same encoder, preprocessing, images and views, so the VAE and
+    scorer can be re-fitted without re-encoding (minutes on a CPU).
+    """
+    from vitalens.training.anomaly.features import SplitFeatures
+
+    need_synthetic = task.options.scorer.anomalies == "synthetic_image"
+    if cache_dir is not None:
+        keys = [_feature_key(task, bundle, net, synthetic=True)]
+        if not need_synthetic:
+            keys.append(_feature_key(task, bundle, net, synthetic=False))
+        for key in keys:
+            path = Path(cache_dir) / f"features-{key}.pt"
+            if path.is_file():
+                logger.info("cxr.anomaly: features from cache %s", path)
+                return SplitFeatures(**torch.load(path, map_location="cpu", weights_only=True))
+    feats = _encode(task, bundle, net, device, synthetic=need_synthetic)
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"features-{_feature_key(task, bundle, net, synthetic=need_synthetic)}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(
+            {
+                "train": feats.train,
+                "val": feats.val,
+                "test": feats.test,
+                "train_augmented": feats.train_augmented,
+                "synthetic": feats.synthetic,
+            },
+            tmp,
+        )
+        tmp.replace(path)
+    return feats
+
+
+def _encode(task: CxrAnomalyTask, bundle: DataBundle, net: Any, device: str, *, synthetic: bool) -> Any:
     from vitalens.data.cxr_transforms import CxrAugment, SyntheticOpacity
     from vitalens.training.anomaly.features import SplitFeatures, extract_features
 
     opts, seed = task.options, task.recipe.seed
     bs = task.recipe.train.batch_size
-    feats = SplitFeatures(
-        train=extract_features(net, bundle.train, device=device, batch_size=bs),
-        val=extract_features(net, bundle.val, device=device, batch_size=bs),
-        test=extract_features(net, bundle.test, device=device, batch_size=bs),
-    )
+
+    def encode(dataset: Any) -> torch.Tensor:
+        return extract_features(net, dataset, device=device, batch_size=bs)
+
+    feats = SplitFeatures(train=encode(bundle.train), val=encode(bundle.val), test=encode(bundle.test))
     if opts.augment_copies:
-        views = [
-            extract_features(
-                net,
-                bundle.train.with_transforms(augment=CxrAugment(seed=seed * 1000 + k)),
-                device=device,
-                batch_size=bs,
-            )
-            for k in range(opts.augment_copies)
-        ]
-        feats.train_augmented = torch.cat(views)
-    if opts.scorer.anomalies == "synthetic_image":
+        feats.train_augmented = torch.cat(
+            [
+                encode(bundle.train.with_transforms(augment=CxrAugment(seed=seed * 1000 + k)))
+                for k in range(opts.augment_copies)
+            ]
+        )
+    if synthetic:
         val_normals = bundle.val.subset(bundle.val.targets[:, 0] == 0)
+        painted = [
+            encode(bundle.train.with_transforms(pixel_transform=SyntheticOpacity(seed=seed * 1000 + 500 + k)))
+            for k in range(opts.scorer.image_copies)
+        ]
         feats.synthetic = {
-            "train": torch.cat(
-                [
-                    extract_features(
-                        net,
-                        bundle.train.with_transforms(pixel_transform=SyntheticOpacity(seed=seed * 1000 + 500 + k)),
-                        device=device,
-                        batch_size=bs,
-                    )
-                    for k in range(opts.scorer.image_copies)
-                ]
-            ),
-            "val": extract_features(
-                net,
-                val_normals.with_transforms(pixel_transform=SyntheticOpacity(seed=seed * 1000 + 999)),
-                device=device,
-                batch_size=bs,
-            ),
+            "train": torch.cat(painted),
+            "val": encode(val_normals.with_transforms(pixel_transform=SyntheticOpacity(seed=seed * 1000 + 999))),
         }
     logger.info(
         "cxr.anomaly features: train %s, val %s, test %s, augmented %s, synthetic %s",
@@ -294,7 +339,8 @@ def fit_pipeline(
 
         net = create_net(cfg.net.name, pretrained=cfg.net.pretrained, **task.net_kwargs())
     if feats is None:
-        feats = encode_splits(task, bundle, net, device)
+        cache = Path(opts.feature_cache) if opts.feature_cache else out / "feature-cache"
+        feats = encode_splits(task, bundle, net, device, cache_dir=cache)
     net = net.cpu()
     val_y = bundle.targets["val"][:, 0]
 
@@ -380,6 +426,31 @@ def component_metrics(
     return out
 
 
+def out_of_distribution_limits(fitted: FittedPipeline) -> dict[str, Any]:
+    """Limits on the Mahalanobis distance beyond which an input is not scored as a chest radiograph.
+
+    An anomaly detector scores "unlike the normals"; a photograph that is no chest radiograph at all (a fundus
+    photograph, a document) is maximally unlike them and would get a confident "abnormal". The validation split
+    holds normal *and* abnormal radiographs: an input further from the training normals than every one of them is
+    flagged (scored, with a warning), and one beyond ``median + 3·(max − median)`` of them is refused.
+    """
+    d = np.asarray(fitted.scores["val"]["mahalanobis_distance"], dtype=float)
+    med, top = float(np.median(d)), float(d.max())
+    refuse = med + 3.0 * (top - med)
+    test = np.asarray(fitted.scores["test"]["mahalanobis_distance"], dtype=float)
+    return {
+        "statistic": "mahalanobis_distance",
+        "flag_above": top,
+        "refuse_above": refuse,
+        "method": "flag above the largest distance of any validation radiograph (normal or abnormal); refuse above "
+        "median + 3·(max − median) of them",
+        "n_validation": int(d.size),
+        "test_flagged": int(((test > top) & (test <= refuse)).sum()),
+        "test_refused": int((test > refuse).sum()),
+        "n_test": int(test.size),
+    }
+
+
 def _choose_output(task: CxrAnomalyTask, comps: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     opts = task.options
     if opts.output != "auto":
@@ -451,6 +522,7 @@ def train_anomaly(task: CxrAnomalyTask, *, data_root: Path, out: Path, resume: b
         yt, st, lambda a, b: sensitivity_specificity(a, b, thr)[1], n_boot=opts.n_boot, seed=cfg.seed
     )
     sens_q, spec_q = sensitivity_specificity(yt, st, q_normal)
+    ood = out_of_distribution_limits(fitted)
     scorer_info = fitted.info["scorer"]
     shipped_uses_scorer = chosen in ("scorer", "fusion")
     task.fitted["card_extra"] = nan_to_none(
@@ -475,6 +547,7 @@ def train_anomaly(task: CxrAnomalyTask, *, data_root: Path, out: Path, resume: b
                 "test_sensitivity": sens_ci,
                 "test_specificity": spec_ci,
             },
+            "ood": ood,
             "normal_only_operating_point": {
                 "threshold": q_normal,
                 "method": f"{_NORMAL_QUANTILE:.0%} quantile of the validation normals' {chosen} scores",

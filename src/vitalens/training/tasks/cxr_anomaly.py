@@ -81,6 +81,9 @@ class CxrAnomalyOptions(TaskOptions):
     auto_candidates: list[str] = Field(default_factory=lambda: ["fusion", "mahalanobis", "knn"])
     knn_k: int = Field(default=5, ge=1)
     n_boot: int = Field(default=2000, ge=100, description="Bootstrap replicates of the reported intervals.")
+    feature_cache: str | None = Field(
+        default=None, description="Folder caching the frozen encoder's features (null: OUT/feature-cache)."
+    )
     min_image_size: int = Field(default=64, ge=16, description="Smallest input side accepted at inference, pixels.")
 
     @field_validator("output")
@@ -110,21 +113,19 @@ def cxr_layout(data_root: Path) -> Literal["covid_radiography", "pneumoniamnist"
         InputError: neither (the message says what each layout looks like).
     """
     from vitalens.data.covid_radiography import is_covid_radiography_root
-    from vitalens.data.pneumoniamnist import find_pneumoniamnist_file
+    from vitalens.data.medmnist import MedMnistDataset
     from vitalens.errors import InputError
 
     root = Path(data_root)
     if root.is_dir() and is_covid_radiography_root(root):
         return "covid_radiography"
-    try:
-        find_pneumoniamnist_file(root)
-    except InputError:
-        raise InputError(
-            f"{root} is neither a COVID-19 Radiography Database folder (<Class>/images/*.png with Normal and another "
-            "class) nor a PneumoniaMNIST .npz (or a folder holding pneumoniamnist.npz)",
-            field="data",
-        ) from None
-    return "pneumoniamnist"
+    if root.exists() and MedMnistDataset.detect(root):
+        return "pneumoniamnist"
+    raise InputError(
+        f"{root} is neither a COVID-19 Radiography Database folder (<Class>/images/*.png with Normal and another "
+        "class) nor a PneumoniaMNIST .npz (or a folder holding pneumoniamnist.npz)",
+        field="data",
+    )
 
 
 @register_task("cxr.anomaly")
@@ -256,26 +257,27 @@ class CxrAnomalyTask(TrainingTask):
         return out, ["COVID-19 Radiography Database"], {"unit": "image"}
 
     def _pneumoniamnist_samples(self, root: Path) -> tuple[dict[str, list[Any]], list[str], dict[str, Any]]:
-        from vitalens.data.pneumoniamnist import PNEUMONIAMNIST_LABELS, PneumoniaMnist
+        """The published splits of the MedMNIST file (i13's adapter); training pneumonias dropped."""
+        from vitalens.data.medmnist import MedMnistDataset
         from vitalens.data.torch_cxr import CxrSample
 
-        pm = PneumoniaMnist(root)
+        pm = MedMnistDataset(root, flag="pneumoniamnist")
+        labels, splits = pm.targets, pm.official_splits
         out: dict[str, list[Any]] = {}
-        dropped = 0
+        dropped = int(((splits == "train") & (labels == 1)).sum())
         for split in ("train", "val", "test"):
-            part = pm.split(split)
-            keep = np.arange(len(part))
+            keep = np.flatnonzero(splits == split)
             if split == "train":
-                dropped = int(part.labels.sum())
-                keep = keep[part.labels == 0]
-            keep = keep[: self._cap(keep.size)] if split == "train" else self._cap_per_class(part.labels, keep)
-            ids = part.image_ids
+                keep = keep[labels[keep] == 0]
+                keep = keep[: self._cap(keep.size)]
+            else:
+                keep = self._cap_per_class(labels, keep)
             out[split] = [
-                CxrSample(part.images[i], int(part.labels[i]), str(ids[i]), PNEUMONIAMNIST_LABELS[int(part.labels[i])])
+                CxrSample(pm.image(int(i), "L"), int(labels[i]), pm[int(i)].sample_id, pm.labels[int(labels[i])])
                 for i in keep
             ]
-        meta = {"unit": "image", "image_size_source": pm.image_size, "train_pneumonia_dropped": dropped}
-        return out, [f"PneumoniaMNIST ({pm.image_size} px, MedMNIST v2)"], meta
+        meta = {"unit": "image", "image_size_source": pm.size, "train_pneumonia_dropped": dropped}
+        return out, [f"PneumoniaMNIST ({pm.size} px, MedMNIST v2)"], meta
 
     def _cap_per_class(self, labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
         cap = self.recipe.data.max_patients
@@ -348,8 +350,8 @@ class CxrAnomalyTask(TrainingTask):
                 "inputs": ["cxr"],
                 "view": "posteroanterior chest radiograph",
                 "accepts": "grayscale or RGB uint8 (converted to grayscale, replicated to the 3 channels the net sees)",
-                "preprocess": "grayscale (RGB converted by luma), replicated to 3 channels, pad to square, resize "
-                "(area), scale to [0, 1], normalise",
+                "preprocess": "grayscale (RGB converted by luma), centre square crop, resize (area), replicated to "
+                "3 channels, scale to [0, 1], normalise",
             },
         )
 
