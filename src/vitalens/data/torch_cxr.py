@@ -104,7 +104,7 @@ class CxrImageDataset(Dataset[dict[str, Any]]):
             gray = self.pixel_transform(gray)
         square = self.preprocess.square(gray)
         if self.augment is not None:
-            chw = self.augment(torch.from_numpy(np.ascontiguousarray(square)).permute(2, 0, 1))
+            chw = self.augment(torch.from_numpy(np.array(square)).permute(2, 0, 1))  # a writable copy
             image = self.preprocess.normalize(chw.contiguous())
         else:
             image = self.preprocess.normalize(square)
