@@ -15,7 +15,7 @@ from tests.conftest import shared_data_path
 from tests.utils.cxr_artifact import make_tiny_cxr_artifact
 from vitalens.analyzers import create_analyzer, get_contract
 from vitalens.analyzers._contract import ThreePanel
-from vitalens.analyzers.cxr_anomaly import DISTRIBUTION_GATE, MAX_COLOUR_SPREAD, colour_spread
+from vitalens.analyzers.cxr_anomaly import DISTRIBUTION_GATE, FLAG_COLOUR_SPREAD, MAX_COLOUR_SPREAD, colour_spread
 from vitalens.artifacts import ModelCache
 from vitalens.data import ExportInput, ExportRecord, SkipRecord, get_adapter, is_adapter
 from vitalens.data.covid_radiography import CovidRadiographyDataset
@@ -35,6 +35,7 @@ def test_contract() -> None:
     c = get_contract("cxr.anomaly")
     assert c.inputs == ("cxr",) and c.modality == "cxr" and c.default_artifact == "cxr-anomaly"
     assert c.dataset == "covid19_radiography" and is_adapter("covid19_radiography")
+    assert c.quality_gates == {"cxr": ("cxr.gradable",)}
     assert ThreePanel(title="Grad-CAM over the CLAHE-enhanced radiograph", slot="cxr") in c.blocks
     assert c.labels == (("anomaly", "Abnormal chest radiograph (anomaly score)"),)
 
@@ -42,8 +43,12 @@ def test_contract() -> None:
 def test_colour_spread_exact() -> None:
     assert colour_spread(np.zeros((4, 4), np.uint8)) == 0.0
     assert colour_spread(np.full((2, 2, 3), 7, np.uint8)) == 0.0
-    # (|10−20| + |20−40| + |10−40|) / 3 = 20
-    assert colour_spread(np.tile(np.array([10, 20, 40], np.uint8), (3, 5, 1))) == pytest.approx(20.0)
+    # (|10−20| + |20−40| + |10−40|) / 3 = 20 (luma 18.0 > 16: counted)
+    img = np.tile(np.array([10, 20, 40], np.uint8), (3, 5, 1))
+    assert colour_spread(img) == pytest.approx(20.0)
+    img[0] = (0, 0, 60)  # luma 6.8: a dark pixel, left out
+    assert colour_spread(img) == pytest.approx(20.0)
+    assert colour_spread(np.zeros((2, 2, 3), np.uint8)) == 0.0
 
 
 def test_one_analysis(analyzer) -> None:  # type: ignore[no-untyped-def]
@@ -76,6 +81,16 @@ def test_rgb_radiograph_with_equal_channels_is_accepted(analyzer) -> None:  # ty
     gray = render_cxr(64, "Normal", np.random.default_rng(1))
     result = analyzer(StudyInputs(cxr=np.repeat(gray[..., None], 3, axis=2)), explain=False)
     assert result.findings and not result.explanations
+
+
+def test_a_tinted_film_photograph_is_scored_but_flagged(analyzer) -> None:  # type: ignore[no-untyped-def]
+    gray = render_cxr(64, "Normal", np.random.default_rng(1)).astype(np.int16).clip(20, 250)
+    tinted = np.stack([gray + 1, gray, gray - 1], axis=2).astype(np.uint8)  # (1 + 1 + 2) / 3 = 4/3 everywhere
+    assert colour_spread(tinted) == pytest.approx(4 / 3)
+    assert FLAG_COLOUR_SPREAD < colour_spread(tinted) < MAX_COLOUR_SPREAD
+    result = analyzer(StudyInputs(cxr=tinted), explain=False)
+    assert result.extras["out_of_distribution"]["verdict"] == "flag"
+    assert any("tinted" in w for w in result.warnings)
 
 
 def test_a_fundus_photograph_is_refused_before_scoring(analyzer) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,8 @@ The score says "unlike the normals", not which disease, and it is not a probabil
 
 What is never scored with confidence: a colour image (a chest radiograph has no colour: refused at upload), and an
 image whose features lie beyond every validation radiograph (flagged) or far beyond them (refused) — a fundus
-photograph or a document scored by an anomaly detector would otherwise read as "highly abnormal".
+photograph or a document scored by an anomaly detector would otherwise read as "highly abnormal". The
+``cxr.gradable`` quality gate (exposure, sharpness, likeness to genuine radiographs) runs before the model too.
 
 Explanations: Grad-CAM of the shipped score on the encoder's deepest stage used, in the uploaded image's
 coordinates, drawn over a CLAHE-enhanced copy of the radiograph (original | heat map | overlay); and the scorer's CLS
@@ -37,6 +38,7 @@ __all__ = [
     "COMPONENT_NAMES",
     "COMPONENT_FORMULAS",
     "DISTRIBUTION_GATE",
+    "FLAG_COLOUR_SPREAD",
     "MAX_COLOUR_SPREAD",
     "colour_spread",
 ]
@@ -45,9 +47,13 @@ logger = logging.getLogger(__name__)
 
 #: Name under which the model's own out-of-distribution check reports (it is part of the analyzer, not a gate).
 DISTRIBUTION_GATE = "cxr.anomaly.distribution"
-#: Largest mean absolute difference between an image's colour channels (0–255 scale) still read as grayscale:
-#: radiographs saved as RGB have equal channels (0) or JPEG chroma noise (≈ 1–3); a colour fundus photograph is ≥ 40.
-MAX_COLOUR_SPREAD = 12.0
+#: Mean channel difference (0–255, over pixels brighter than luma 16) above which an image is not a grayscale
+#: radiograph. Measured on the shared images: the 700 COVID-19 Radiography films (also re-saved as JPEG q75) and the
+#: 218 Kermany OCT scans 0.0 exactly; fundus photographs ODIR ≥ 8.1, DRIVE ≥ 57.6, APTOS (Gaussian-filtered) ≥ 2.86.
+#: Above REFUSE the upload is refused; above FLAG (a tinted photograph of a film) it is scored and flagged.
+MAX_COLOUR_SPREAD = 2.5
+FLAG_COLOUR_SPREAD = 1.0
+_DARK_LUMA = 16.0
 
 COMPONENT_NAMES: dict[str, str] = {
     "fusion": "Fused score (design)",
@@ -70,16 +76,20 @@ COMPONENT_FORMULAS: dict[str, str] = {
 
 
 def colour_spread(image: np.ndarray) -> float:
-    """Mean absolute difference between the colour channels, 0–255 scale (0 for a grayscale image).
+    """Mean absolute difference between the colour channels, 0–255 scale, over the pixels brighter than luma 16.
 
-    ``(|R − G| + |G − B| + |R − B|) / 3`` averaged over pixels; ``0.0`` for ``(H, W)`` or ``(H, W, 1)``.
+    ``(|R − G| + |G − B| + |R − B|) / 3`` averaged over those pixels (a fundus photograph's black surround is left
+    out); ``0.0`` for ``(H, W)``, ``(H, W, 1)`` or an all-dark image.
     """
     a = np.asarray(image)
     if a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 1):
         return 0.0
     rgb = a[:, :, :3].astype(np.int16)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    return float((np.abs(r - g) + np.abs(g - b) + np.abs(r - b)).mean() / 3.0)
+    bright = (0.299 * r + 0.587 * g + 0.114 * b) > _DARK_LUMA
+    if not bright.any():
+        return 0.0
+    return float(((np.abs(r - g) + np.abs(g - b) + np.abs(r - b)) / 3.0)[bright].mean())
 
 
 @register_analyzer(
@@ -90,6 +100,7 @@ def colour_spread(image: np.ndarray) -> float:
     limits={"cxr": ImageLimits(colour="gray", min_side=64, max_aspect=2.0)},
     default_artifact="cxr-anomaly",
     dataset="covid19_radiography",
+    quality_gates={"cxr": ("cxr.gradable",)},
     render=(
         Findings(title="Anomaly score (trained on normal radiographs only; a score, not a probability)", chart=True),
         Scores(
@@ -176,6 +187,17 @@ class CxrAnomalyAnalyzer(Analyzer):
         verdict, reason = self._ood(distance)
         if verdict == "refuse":
             raise QualityRefusal(reason, field="cxr")
+        spread = colour_spread(image)
+        if spread > FLAG_COLOUR_SPREAD:
+            verdict, reason = (
+                (
+                    "flag",
+                    f"a tinted image (mean channel difference {spread:.1f} > {FLAG_COLOUR_SPREAD:g}): a photograph of "
+                    "a film? score with care",
+                )
+                if verdict == "pass"
+                else (verdict, reason)
+            )
         shipped = str(getattr(net, "output", card.extra.get("shipped_score", "fusion")))
         score = float(scores[shipped][0])
         threshold = card.threshold("anomaly")
