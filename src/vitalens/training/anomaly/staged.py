@@ -60,63 +60,6 @@ class FittedPipeline:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _device(accelerator: str) -> str:
-    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return "cpu"
-
-
-def _trainer(task: CxrAnomalyTask, out: Path, name: str, max_epochs: int, patience: int) -> tuple[Any, Any]:
-    """A Lightning trainer with early stopping and a best-checkpoint on ``val_loss``."""
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
-
-    tc = task.recipe.train
-    on_cpu = _device(tc.accelerator) == "cpu"
-    ckpt = ModelCheckpoint(dirpath=out / "checkpoints" / name, filename="best", monitor="val_loss", mode="min")
-    trainer = L.Trainer(
-        accelerator="cpu" if on_cpu else tc.accelerator,
-        devices=1,
-        precision="32-true",
-        deterministic=tc.deterministic,
-        max_epochs=max_epochs,
-        max_time={"minutes": tc.max_time_minutes} if tc.max_time_minutes else None,
-        callbacks=[EarlyStopping(monitor="val_loss", mode="min", patience=patience), ckpt],
-        logger=CSVLogger(save_dir=str(out), name=f"logs_{name}"),
-        default_root_dir=str(out),
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        log_every_n_steps=1,
-        num_sanity_val_steps=0,
-    )
-    return trainer, ckpt
-
-
-def _loader(*tensors: torch.Tensor, batch_size: int, shuffle: bool, seed: int) -> Any:
-    from torch.utils.data import DataLoader, TensorDataset
-
-    gen = torch.Generator().manual_seed(seed)
-    n = tensors[0].shape[0]
-    return DataLoader(
-        TensorDataset(*tensors),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=gen,
-        drop_last=shuffle and n > batch_size,
-    )
-
-
-def _restore(module: Any, ckpt: Any) -> dict[str, Any]:
-    info: dict[str, Any] = {"best_val_loss": None, "best_epoch": None, "checkpoint": ckpt.best_model_path or None}
-    if ckpt.best_model_path:
-        state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)
-        module.load_state_dict(state["state_dict"])
-        info["best_epoch"] = state.get("epoch")
-        info["best_val_loss"] = float(ckpt.best_model_score) if ckpt.best_model_score is not None else None
-    return info
-
-
 def _feature_key(task: CxrAnomalyTask, bundle: DataBundle, net: Any, *, synthetic: bool) -> str:
     """What the cached features depend on: encoder, weights, preprocessing, the images of each split, the views."""
     import hashlib
@@ -328,10 +271,11 @@ def fit_pipeline(
 ) -> FittedPipeline:
     """Stages 1–5 (see the module docstring): a fitted net and every split's scores."""
     from vitalens.training.anomaly.modules import OptimConfig, ScorerModule, VaeModule
+    from vitalens.training.heads import pick_device, restore_best, tensor_loader, tensor_trainer
 
     cfg, opts = task.recipe, task.options
     tc = cfg.train
-    device = _device(tc.accelerator)
+    device = pick_device(tc.accelerator)
     n_train = len(bundle.train)
     task.fitted["net_kwargs"] = {"knn_bank_size": n_train, "knn_k": opts.knn_k, "output": "fusion"}
     if net is None:
@@ -354,13 +298,13 @@ def fit_pipeline(
         x_val = net.project(net.standardize(feats.val[torch.as_tensor(val_y == 0)]))
     optim = OptimConfig(tc.lr_head, tc.weight_decay, tc.plateau_patience, tc.plateau_factor, tc.min_lr)
     vae_module = VaeModule(net.vae, optim)
-    trainer, ckpt = _trainer(task, out, "vae", tc.max_epochs, tc.early_stopping_patience)
+    trainer, ckpt = tensor_trainer(tc, out, "vae", tc.max_epochs, tc.early_stopping_patience)
     trainer.fit(
         vae_module,
-        _loader(x_train, batch_size=tc.batch_size, shuffle=True, seed=cfg.seed),
-        _loader(x_val, batch_size=tc.batch_size, shuffle=False, seed=cfg.seed),
+        tensor_loader(x_train, batch_size=tc.batch_size, shuffle=True, seed=cfg.seed),
+        tensor_loader(x_val, batch_size=tc.batch_size, shuffle=False, seed=cfg.seed),
     )
-    vae_info = {**_restore(vae_module, ckpt), "epochs_run": trainer.current_epoch, "n_train": int(x_train.shape[0])}
+    vae_info = {**restore_best(vae_module, ckpt), "epochs_run": trainer.current_epoch, "n_train": int(x_train.shape[0])}
     vae_info["n_val_normals"] = int(x_val.shape[0])
     net.vae.eval()
 
@@ -371,13 +315,13 @@ def fit_pipeline(
     scorer_module = ScorerModule(
         net.scorer, OptimConfig(so.lr, tc.weight_decay, tc.plateau_patience, tc.plateau_factor, tc.min_lr), pos_weight
     )
-    trainer, ckpt = _trainer(task, out, "scorer", so.max_epochs, so.early_stopping_patience)
+    trainer, ckpt = tensor_trainer(tc, out, "scorer", so.max_epochs, so.early_stopping_patience)
     trainer.fit(
         scorer_module,
-        _loader(tz, ty, batch_size=so.batch_size, shuffle=True, seed=cfg.seed + 1),
-        _loader(vz, vy, batch_size=so.batch_size, shuffle=False, seed=cfg.seed + 1),
+        tensor_loader(tz, ty, batch_size=so.batch_size, shuffle=True, seed=cfg.seed + 1),
+        tensor_loader(vz, vy, batch_size=so.batch_size, shuffle=False, seed=cfg.seed + 1),
     )
-    scorer_info.update(_restore(scorer_module, ckpt), epochs_run=trainer.current_epoch, pos_weight=pos_weight)
+    scorer_info.update(restore_best(scorer_module, ckpt), epochs_run=trainer.current_epoch, pos_weight=pos_weight)
     net.eval()
 
     # 5. statistics of the training normals (originals only).
