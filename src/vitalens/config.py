@@ -83,6 +83,19 @@ class Settings(BaseSettings):
         gt=0,
         description="Growth of a worker's resident memory (MB) during a job that quarantines it; unset: no guard.",
     )
+    # State shared by API replicas: rate-limit windows and login-lockout counters. Unset: each process keeps its
+    # own rate-limit windows in memory and the lockout counters live in the database (one process, one machine).
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for rate limits and login lockout shared by API replicas, e.g. redis://redis:6379/0.",
+    )
+    redis_prefix: str = Field(
+        default="vitalens",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Prefix of every key vitalens writes in that Redis (installations sharing one Redis differ).",
+    )
     job_memory_hard_kill: bool = Field(
         default=True, description="Stop the worker past 1.5 × job_memory_mb (the quarantined job is never retried)."
     )

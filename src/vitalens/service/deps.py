@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from vitalens.config import Settings
 from vitalens.service.ops import Unauthorized
 from vitalens.service.security import AccessClaims, hash_token, tokens_equal
+from vitalens.service.throttle import LoginLockout
 from vitalens.store.blobs import BlobStore
 from vitalens.store.models import User
 
@@ -35,12 +36,14 @@ __all__ = [
     "AuthDep",
     "BlobsDep",
     "CurrentUser",
+    "LockoutDep",
     "RegistryDep",
     "SessionDep",
     "SettingsDep",
     "get_auth",
     "get_blobs",
     "get_current_user",
+    "get_lockout",
     "get_registry",
     "get_session",
     "get_settings_dep",
@@ -59,13 +62,15 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def open_store(app: FastAPI, settings: Settings) -> None:
-    """Create the engine, session factory, blob store and rate limiter on ``app.state`` (unless already set).
+    """Create the engine, session factory, blob store, rate limiter and login lockout on ``app.state`` (unless set).
+
+    The rate limiter and the lockout are per process, or shared by every replica through Redis when
+    ``VITALENS_REDIS_URL`` is set (:mod:`vitalens.service.throttle`).
 
     On SQLite the schema is migrated to the latest revision, so ``vitalens serve`` works on a fresh machine; on
     PostgreSQL run ``vitalens db upgrade`` as part of a deployment.
     """
-    from limits import storage, strategies
-
+    from vitalens.service.throttle import make_lockout, make_rate_limiter
     from vitalens.store import is_sqlite, make_blob_store, make_engine, make_session_factory, upgrade
 
     state = app.state
@@ -79,7 +84,9 @@ def open_store(app: FastAPI, settings: Settings) -> None:
     if getattr(state, "blobs", None) is None:
         state.blobs = make_blob_store(settings.blob_location, endpoint_url=settings.s3_endpoint_url)
     if getattr(state, "rate_limiter", None) is None:
-        state.rate_limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+        state.rate_limiter = make_rate_limiter(settings)
+    if getattr(state, "lockout", None) is None:
+        state.lockout = make_lockout(settings)
 
 
 def close_store(app: FastAPI) -> None:
@@ -115,10 +122,19 @@ def get_registry(request: Request) -> Any:
     return request.app.state.registry
 
 
+def get_lockout(request: Request) -> LoginLockout:
+    """The app's login lockout (the database one when the app was built without :func:`open_store`)."""
+    from vitalens.service.throttle import DatabaseLockout
+
+    lockout: LoginLockout | None = getattr(request.app.state, "lockout", None)
+    return lockout if lockout is not None else DatabaseLockout()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 BlobsDep = Annotated[BlobStore, Depends(get_blobs)]
 RegistryDep = Annotated[Any, Depends(get_registry)]
+LockoutDep = Annotated[LoginLockout, Depends(get_lockout)]
 
 
 @dataclass(frozen=True)
@@ -173,8 +189,8 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 def rate_limit(limit: str, *, scope: str) -> Callable[[Request], None]:
     """A dependency enforcing ``limit`` (``limits`` notation, e.g. ``"10/minute"``) per client IP and ``scope``.
 
-    Exceeding it answers HTTP 429 with ``Retry-After``. The limiter lives on ``app.state.rate_limiter`` (in memory
-    per process; behind several replicas put a shared ``limits`` storage there, e.g. Redis).
+    Exceeding it answers HTTP 429 with ``Retry-After``. The limiter lives on ``app.state.rate_limiter``: in memory
+    per process, or shared by every replica through Redis (``VITALENS_REDIS_URL``).
     """
     from limits import parse
 

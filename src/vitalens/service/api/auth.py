@@ -19,6 +19,7 @@ from vitalens.service.deps import (
     REFRESH_COOKIE,
     AuthDep,
     CurrentUser,
+    LockoutDep,
     SessionDep,
     SettingsDep,
     rate_limit,
@@ -107,9 +108,10 @@ def _clear_cookies(response: Response) -> None:
     dependencies=[Depends(rate_limit("10/minute", scope="login"))],
     openapi_extra=permission("public"),
 )
-def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> TokenResponse:
+def login(body: LoginRequest, session: SessionDep, settings: SettingsDep, lockout: LockoutDep) -> TokenResponse:
     """Exchange e-mail and password for a short-lived access token and a single-use refresh token."""
-    return _tokens(ops.login(session=session, settings=settings, email=body.email, password=body.password))
+    pair = ops.login(session=session, settings=settings, email=body.email, password=body.password, lockout=lockout)
+    return _tokens(pair)
 
 
 @router.post(
@@ -132,10 +134,12 @@ def refresh(body: RefreshRequest, session: SessionDep, settings: SettingsDep) ->
     openapi_extra=permission("public"),
 )
 def session_login(
-    body: LoginRequest, response: Response, session: SessionDep, settings: SettingsDep
+    body: LoginRequest, response: Response, session: SessionDep, settings: SettingsDep, lockout: LockoutDep
 ) -> SessionResponse:
     """Web-app login: sets HTTP-only ``SameSite=Lax`` cookies and returns the CSRF token."""
-    pair = ops.login(session=session, settings=settings, email=body.email, password=body.password, cookie=True)
+    pair = ops.login(
+        session=session, settings=settings, email=body.email, password=body.password, cookie=True, lockout=lockout
+    )
     _set_cookies(response, pair, secure=settings.environment == "prod")
     return SessionResponse(
         csrf_token=pair.csrf_token or "", access_expires_at=pair.access_expires_at, user=me_of(pair.user)

@@ -3,7 +3,8 @@
 Why these rules: access tokens are short-lived signed JWTs (nothing to look up but a revocation list), refresh
 tokens are opaque, stored only as hashes and single-use. Presenting a used refresh token again means it was copied,
 so the whole family (every token descended from that login) is revoked. Five failed logins lock the account for
-fifteen minutes, during which even the right password is refused.
+fifteen minutes, during which even the right password is refused. Where the failures are counted (the user row, or
+Redis shared by API replicas) is the :class:`~vitalens.service.throttle.LoginLockout` the caller passes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from vitalens.service.security import (
     password_needs_rehash,
     verify_password,
 )
+from vitalens.service.throttle import LOCKOUT_MINUTES, LOCKOUT_THRESHOLD, DatabaseLockout, LoginLockout
 from vitalens.store.models import RefreshToken, RevokedToken, User, new_id
 
 __all__ = [
@@ -47,8 +49,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LOCKOUT_THRESHOLD = 5
-LOCKOUT_MINUTES = 15
 #: The one answer to every refused login (unknown e-mail, wrong password, inactive or locked account), so that the
 #: answer never tells an attacker that an account exists or is locked; it still tells a real user about the lock.
 BAD_CREDENTIALS = (
@@ -103,7 +103,15 @@ def _issue(
     )
 
 
-def login(*, session: Session, settings: Settings, email: str, password: str, cookie: bool = False) -> TokenPair:
+def login(
+    *,
+    session: Session,
+    settings: Settings,
+    email: str,
+    password: str,
+    cookie: bool = False,
+    lockout: LoginLockout | None = None,
+) -> TokenPair:
     """Check the password and issue an access + refresh token pair.
 
     Args:
@@ -112,11 +120,14 @@ def login(*, session: Session, settings: Settings, email: str, password: str, co
         email: case-insensitive.
         password: plain text, checked against the argon2 hash.
         cookie: also make a CSRF token bound into the access token (web-app cookie session).
+        lockout: where failed logins are counted (default: the user row; the API passes the app's, which is
+            Redis when ``VITALENS_REDIS_URL`` is set).
 
     Raises:
         Unauthorized: unknown e-mail, wrong password, inactive user, or a locked account.
     """
     ctx = current_request()
+    lockout = lockout or DatabaseLockout()
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     now = _now()
     if user is None:
@@ -131,9 +142,9 @@ def login(*, session: Session, settings: Settings, email: str, password: str, co
         )
         session.commit()
         raise Unauthorized(_BAD_CREDENTIALS)
-    if user.locked_until is not None and user.locked_until > now:
+    locked_s = lockout.locked_seconds(session=session, user=user, now=now)
+    if locked_s is not None:
         verify_password(password, None)  # same time as a real check: the lock must not show in the timing either
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
         record_event(
             session=session,
             actor=user,
@@ -141,18 +152,14 @@ def login(*, session: Session, settings: Settings, email: str, password: str, co
             record_type="user",
             record_id=user.id,
             outcome="denied",
-            detail={"locked_minutes_left": minutes},
+            detail={"locked_minutes_left": max(1, int(locked_s // 60) + 1), "lockout": lockout.backend},
         )
         session.commit()
         raise Unauthorized(_BAD_CREDENTIALS)
-    if user.locked_until is not None:  # lock expired: start counting again
-        user.locked_until = None
-        user.failed_logins = 0
     if not verify_password(password, user.password_hash) or not user.is_active:
-        user.failed_logins = (user.failed_logins or 0) + 1
-        detail = {"failed_logins": user.failed_logins}
-        if user.failed_logins >= LOCKOUT_THRESHOLD:
-            user.locked_until = now + timedelta(minutes=LOCKOUT_MINUTES)
+        failures, locked = lockout.failed(session=session, user=user, now=now)
+        detail: dict[str, Any] = {"failed_logins": failures, "lockout": lockout.backend}
+        if locked:
             detail["locked_minutes"] = LOCKOUT_MINUTES
         record_event(
             session=session,
@@ -165,7 +172,7 @@ def login(*, session: Session, settings: Settings, email: str, password: str, co
         )
         session.commit()
         raise Unauthorized(_BAD_CREDENTIALS)
-    user.failed_logins = 0
+    lockout.succeeded(session=session, user=user)
     user.last_login_at = now
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
