@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         default=60.0, ge=0.5, le=3600, description="A running job's claim lapses unless its heartbeat renews it."
     )
+    job_sweep_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description="Seconds between sweeps re-queuing analyses whose lease lapsed (the API and every Celery worker "
+        "sweep); unset: one lease; 0: only at start-up.",
+    )
     job_memory_mb: float | None = Field(
         default=4096.0,
         gt=0,

@@ -7,7 +7,6 @@ Why both behind one interface: one machine needs no broker; a deployment with GP
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +17,7 @@ from vitalens.service.jobs._context import JobContext, build_job_context, proces
 from vitalens.service.jobs.execute import execute_analysis
 from vitalens.service.jobs.lease import lease_alive, owner_alive
 from vitalens.service.jobs.local import InProcessRunner
-from vitalens.service.jobs.recovery import RecoveryReport, reaper, recover_interrupted
+from vitalens.service.jobs.recovery import PeriodicSweep, RecoveryReport, reaper, recover_interrupted, sweep_interval
 
 __all__ = [
     "InProcessRunner",
@@ -32,9 +31,11 @@ __all__ = [
     "lease_alive",
     "make_runner",
     "owner_alive",
+    "PeriodicSweep",
     "reaper",
     "process_tag",
     "recover_interrupted",
+    "sweep_interval",
 ]
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ def make_runner(settings: Settings, ctx: JobContext, *, max_workers: int = 2) ->
 
 @asynccontextmanager
 async def jobs_lifespan(app: Any) -> AsyncIterator[None]:
-    """App lifespan hook: build the job context and runner, recover interrupted analyses, shut down at exit.
+    """App lifespan hook: build the job context and runner, recover interrupted analyses, then sweep for lapsed
+    leases every ``job_sweep_seconds`` (:class:`PeriodicSweep`); shut down at exit.
 
     Reuses ``app.state.session_factory`` / ``app.state.blobs`` / ``app.state.registry`` when the app has them.
     """
@@ -73,11 +75,10 @@ async def jobs_lifespan(app: Any) -> AsyncIterator[None]:
         recover_interrupted(ctx, runner)
     except Exception:  # noqa: BLE001 - the API must start even if the sweep fails (logged)
         logger.exception("start-up recovery of interrupted analyses failed")
-    stop = threading.Event()
-    sweeper = threading.Thread(target=reaper, args=(ctx, runner, stop), name="vitalens-job-reaper", daemon=True)
-    sweeper.start()
+    sweep = PeriodicSweep(ctx, runner, every_s=sweep_interval(settings), name="vitalens-api-sweep").start()
+    state.job_sweep = sweep
     try:
         yield
     finally:
-        stop.set()
+        sweep.stop(timeout=1.0)
         runner.shutdown(wait=False)

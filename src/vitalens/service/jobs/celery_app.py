@@ -4,7 +4,8 @@ Why these settings: ``task_acks_late`` + ``task_reject_on_worker_lost`` make a m
 ``kill -9``-ed mid-job (it is re-delivered), ``worker_prefetch_multiplier=1`` keeps one long job from hoarding
 messages, and the task id is the analysis id, so duplicates are recognisable. The task is thin: it calls
 :func:`vitalens.service.jobs.execute.execute_analysis` with this worker process's :class:`JobContext` (one
-engine, one model cache per process). On ``worker_ready`` the worker re-queues analyses whose owner died.
+engine, one model cache per process). On ``worker_ready`` the worker re-queues analyses whose owner died, and from
+then on sweeps for lapsed leases every ``job_sweep_seconds`` (:class:`~vitalens.service.jobs.recovery.PeriodicSweep`).
 
 Run a worker with ``vitalens worker`` (or ``celery -A vitalens.service.jobs.celery_app worker``).
 """
@@ -70,18 +71,38 @@ def run_analysis_task(task: Any, analysis_id: str) -> str:
     return execute_analysis(analysis_id, ctx=worker_context())
 
 
+#: The periodic sweep of this worker process (started on ``worker_ready``, stopped on ``worker_shutdown``).
+_sweep: Any = None
+
+
 @signals.worker_ready.connect  # type: ignore[untyped-decorator]
 def _recover_on_start(sender: Any = None, **_: Any) -> None:
-    """Re-queue analyses whose worker died (same host, dead pid) as soon as this worker is up."""
+    """Re-queue analyses whose worker died as soon as this worker is up, then sweep for lapsed leases periodically.
+
+    Why worker-side rather than Celery beat: no extra process to deploy, a job orphaned by a dead worker is re-queued
+    even while no API replica runs, and several sweeping workers are safe (the sweep's compare-and-set releases a
+    row once). ``VITALENS_JOB_SWEEP_SECONDS`` sets the period (default one lease; 0: start-up only).
+    """
+    global _sweep
     from vitalens.service.jobs.celery_runner import CeleryRunner
-    from vitalens.service.jobs.recovery import recover_interrupted
+    from vitalens.service.jobs.recovery import PeriodicSweep, recover_interrupted, sweep_interval
 
     try:
         celery_app = sender.app if sender is not None else app
-        report = recover_interrupted(worker_context(), CeleryRunner(celery_app), include_pending=False)
+        ctx = worker_context()
+        runner = CeleryRunner(celery_app)
+        report = recover_interrupted(ctx, runner, include_pending=False)
         logger.info("worker start-up recovery: %s", report)
+        _sweep = PeriodicSweep(ctx, runner, every_s=sweep_interval(ctx.settings), name="vitalens-worker-sweep")
+        _sweep.start()
     except Exception:  # noqa: BLE001 - a worker must start even if the sweep fails
         logger.exception("worker start-up recovery failed")
+
+
+@signals.worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _stop_sweep(**_: Any) -> None:
+    if _sweep is not None:
+        _sweep.stop(timeout=2.0)
 
 
 #: The app ``celery -A vitalens.service.jobs.celery_app worker`` finds.

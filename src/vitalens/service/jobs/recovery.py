@@ -6,6 +6,12 @@ lease lapsed (its owner, on any host, stopped renewing it; on this host a dead p
 start-up every PENDING row (its queue message may have died with an in-process pool), is re-queued while it has
 attempts left, else marked FAILED with the reason. Re-queuing is safe because jobs are idempotent by analysis id.
 A job the memory guard quarantined is already FAILED and is never re-queued.
+
+Why a periodic sweep in every process that can submit (:class:`PeriodicSweep`): the API sweeps for its in-process
+pool and for Celery alike, and each Celery worker sweeps too (started on ``worker_ready``), so a job orphaned by a
+dead worker is re-queued even when no API replica runs, and nobody has to deploy Celery beat. Many sweepers are
+safe: a row is released only by a compare-and-set on the state the sweeper saw (status, owner, lease), so of
+several sweepers exactly one re-queues it, and a job that a live worker claimed in between is never reset.
 """
 
 from __future__ import annotations
@@ -13,12 +19,16 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vitalens.service.jobs._base import JobRunner
 from vitalens.service.jobs._context import JobContext
 from vitalens.service.jobs.lease import lease_alive
 
-__all__ = ["RecoveryReport", "recover_interrupted", "reaper", "MAX_ATTEMPTS"]
+if TYPE_CHECKING:
+    from vitalens.config import Settings
+
+__all__ = ["RecoveryReport", "recover_interrupted", "reaper", "PeriodicSweep", "sweep_interval", "MAX_ATTEMPTS"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,26 +78,33 @@ def recover_interrupted(
             if status == "RUNNING" and (worker == ctx.tag or lease_alive(worker, lease, now)):
                 report.left_running.append(analysis_id)
                 continue
+            # compare-and-set on what this sweep saw: another sweeper that got there first, or a live worker that
+            # claimed the job meanwhile (new owner, new lease), makes the update match nothing
+            seen = (
+                (Analysis.id == analysis_id)
+                & (Analysis.status == status)
+                & Analysis.worker.is_not_distinct_from(worker)
+                & Analysis.lease_expires_at.is_not_distinct_from(lease)
+            )
             if runner is None or (attempts or 0) >= max_attempts:
                 reason = (
                     f"interrupted {attempts} time(s) (worker {worker} stopped); not retried again"
                     if runner is not None
                     else f"interrupted (worker {worker} stopped) and no job runner to retry it"
                 )
-                session.execute(
+                done = (
                     update(Analysis)
-                    .where(Analysis.id == analysis_id, Analysis.status == status)
+                    .where(seen)
                     .values(status="FAILED", error=reason, finished_at=utcnow(), lease_expires_at=None)
                 )
-                report.failed.append(analysis_id)
+                if _changed(session.execute(done)):
+                    report.failed.append(analysis_id)
+                session.commit()
                 continue
-            session.execute(
-                update(Analysis)
-                .where(Analysis.id == analysis_id, Analysis.status == status)
-                .values(status="PENDING", worker=None, lease_expires_at=None)
-            )
-            report.requeued.append(analysis_id)
-        session.commit()
+            again = update(Analysis).where(seen).values(status="PENDING", worker=None, lease_expires_at=None)
+            if _changed(session.execute(again)):
+                report.requeued.append(analysis_id)
+            session.commit()  # row by row: a re-queued row is visible to other sweepers before it is submitted
     if runner is not None:
         for analysis_id in report.requeued:
             try:
@@ -101,6 +118,11 @@ def recover_interrupted(
             "recovered interrupted analyses: %d re-queued, %d failed", len(report.requeued), len(report.failed)
         )
     return report
+
+
+def _changed(result: object) -> bool:
+    """Whether an UPDATE matched a row (its ``rowcount``)."""
+    return bool(getattr(result, "rowcount", 0))
 
 
 def reaper(ctx: JobContext, runner: JobRunner, stop: threading.Event, *, every_s: float | None = None) -> None:
@@ -117,3 +139,57 @@ def reaper(ctx: JobContext, runner: JobRunner, stop: threading.Event, *, every_s
                 logger.warning("reaper: %s", report)
         except Exception:  # noqa: BLE001 - keep reaping; the next round retries
             logger.exception("reaper: recovery sweep failed")
+
+
+def sweep_interval(settings: Settings | None) -> float | None:
+    """Seconds between two sweeps: ``job_sweep_seconds``, else one lease; None when set to 0 (start-up only)."""
+    from vitalens.service.jobs.lease import DEFAULT_LEASE_S
+
+    if settings is None:
+        return DEFAULT_LEASE_S
+    if settings.job_sweep_seconds is None:
+        return float(settings.job_lease_seconds)
+    return float(settings.job_sweep_seconds) or None
+
+
+class PeriodicSweep:
+    """:func:`reaper` on a daemon thread of this process, started and stopped by its owner (a lifespan, a worker).
+
+    Args:
+        ctx: this process's job context.
+        runner: where re-queued analyses go (the in-process pool, or Celery).
+        every_s: seconds between sweeps; None disables the sweep (``start`` does nothing).
+        name: thread name, for logs and ``py-spy``.
+
+    Example:
+        >>> sweep = PeriodicSweep(ctx, runner, every_s=60.0).start()  # doctest: +SKIP
+        >>> sweep.stop()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, ctx: JobContext, runner: JobRunner, *, every_s: float | None, name: str = "vitalens-job-sweep"
+    ) -> None:
+        self.ctx, self.runner, self.every_s, self.name = ctx, runner, every_s, name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> PeriodicSweep:
+        if self.every_s is None or self.running:
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=reaper, args=(self.ctx, self.runner, self._stop), kwargs={"every_s": self.every_s}, name=self.name
+        )
+        self._thread.daemon = True
+        self._thread.start()
+        logger.info("periodic sweep for lapsed job leases every %.1f s (%s)", self.every_s, self.name)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
