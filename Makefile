@@ -85,3 +85,11 @@ model-cxr-anomaly: install
 		--set task.feature_cache=runs/cxr-feature-cache
 	bash scripts/bundle_model.sh runs/cxr-anomaly models/cxr-anomaly
 	$(VENV)/bin/vitalens export models/cxr-anomaly --onnx
+
+# retina.fusion: a head on the frozen bundled fundus.dr + oct.kermany4 encoders, trained on virtual pairs of the real
+# APTOS and Kermany images (make model-fundus-dr model-oct-kermany4 first).
+.PHONY: model-retina-fusion
+model-retina-fusion: install
+	$(VENV)/bin/vitalens train retina.fusion --data $(SHARED) --out runs/retina-fusion \
+		--set task.fundus_data=$(SHARED)/fundus/aptos2019 --set task.oct_data=$(SHARED)/oct
+	bash scripts/bundle_model.sh runs/retina-fusion models/retina-fusion
