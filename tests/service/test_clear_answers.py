@@ -161,3 +161,15 @@ def test_no_validation_by_assert_in_the_package() -> None:
         if isinstance(node, ast.Assert)
     ]
     assert found == []
+
+
+def test_stow_refuses_a_path_that_is_no_dicom_uid(client: TestClient, world: World) -> None:
+    """Before: any text was taken as the Study Instance UID (an SQL-looking one answered about the content type)."""
+    resp = client.post("/dicomweb/studies/1' OR '1'='1", content=b"", headers=world.a.headers["clinician"])
+    assert resp.status_code == 422
+    assert (
+        resp.json()["detail"]
+        == "study_uid: \"1' OR '1'='1\" is not a DICOM UID (digits and dots, at most 64 characters)"
+    )
+    huge = client.get("/dicomweb/studies", params={"offset": 10**20}, headers=world.a.headers["clinician"])
+    assert huge.status_code == 422 and huge.json()["detail"].startswith("offset: input should be less than or equal")

@@ -7,6 +7,7 @@ vitalens user of the receiving site (Orthanc: the DicomWeb plug-in's ``HttpHeade
 from __future__ import annotations
 
 import logging
+import re
 from email import message_from_bytes
 from email.policy import HTTP
 from typing import Any
@@ -15,8 +16,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from vitalens.errors import InputError
 from vitalens.service.api._access import permission
 from vitalens.service.deps import BlobsDep, CurrentUser, SessionDep, SettingsDep
+from vitalens.service.ops import MAX_OFFSET
 from vitalens.service.ops import dicomweb as ops
 
 __all__ = ["router", "split_multipart_related"]
@@ -58,7 +61,15 @@ def split_multipart_related(content_type: str, body: bytes) -> list[bytes]:
     return parts
 
 
+#: A DICOM UID: digits in dot-separated components, at most 64 characters (PS3.5 9.1).
+_UID = re.compile(r"(?=.{1,64}$)[0-9]+(?:\.[0-9]+)*")
+
+
 async def _stow(request: Request, session: Any, user: Any, blobs: Any, settings: Any, study_uid: str | None) -> Any:
+    if study_uid is not None and not _UID.fullmatch(study_uid):
+        raise InputError(
+            f"{study_uid[:80]!r} is not a DICOM UID (digits and dots, at most 64 characters)", field="study_uid"
+        )
     limit = settings.max_upload_bytes * STOW_FACTOR
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -115,7 +126,7 @@ def qido_studies(
     session: SessionDep,
     user: CurrentUser,
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> JSONResponse:
     body = ops.list_received_studies(session=session, user=user, limit=limit, offset=offset)
     return JSONResponse(content=body, media_type=DICOM_JSON)
