@@ -72,3 +72,45 @@ def test_schemathesis_bench_tiny_run(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert result["operations"] >= 40 and result["cases"] >= result["operations"]
     assert code == (0 if result["server_errors"] == 0 else 1)
+
+
+def _bad_case(bad: ModuleType, **kw: object) -> object:
+    base = dict(route="POST /x", name="n", method="POST", url="/x", kwargs={}, expect=frozenset({422}), fields=("age",))
+    return bad.Case(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_bad_input_verdicts_on_hand_made_answers() -> None:
+    bad = _module("bad_inputs")
+    case = _bad_case(bad)
+    assert bad.judge(case, 422, '{"detail": "age: must be 0-120"}', 0.1).verdict == "clear"
+    assert bad.judge(case, 422, '{"detail": "value is wrong"}', 0.1).why == "names none of ['age']"
+    assert bad.judge(case, 422, '{"detail": "age: bad /tmp/x/upload.csv"}', 0.1).why == "shows server internals"
+    assert bad.judge(case, 400, "There was an error", 0.1).why == "no JSON detail"
+    assert bad.judge(case, 404, '{"detail": "age: nope"}', 0.1).why == "status 404 not in [422]"
+    assert bad.judge(case, 500, '{"detail": "x"}', 0.1).verdict == "server_error"
+    assert bad.judge(case, None, "", 60.0).verdict == "hang"
+    assert bad.judge(case, 201, "{}", 0.1).verdict == "wrongly_allowed"
+    contract = _bad_case(bad, contract=True)
+    assert bad.judge(contract, 201, "{}", 0.1).verdict == "contract"
+    named = _bad_case(bad, sanitised_ok=True)
+    assert bad.judge(named, 201, '{"inputs": [{"filename": "ecg.csv"}]}', 0.1).verdict == "clear"
+    assert bad.judge(named, 201, '{"inputs": [{"filename": "../ecg.csv"}]}', 0.1).verdict == "wrongly_allowed"
+    aliased = _bad_case(bad, fields=("file",))
+    assert bad.judge(aliased, 422, '{"detail": "ecg: lasts 0.1 s"}', 0.1).verdict == "clear"  # file carries ecg
+
+
+def test_access_matrix_expectations_follow_the_authorisation_model() -> None:
+    am = _module("access_matrix")
+    e = am.expected
+    assert e("public", "anonymous", "own", "live", None) == "allow"
+    assert e("patient.read", "anonymous", "own", "live", "patient") == "deny"
+    assert e("authenticated", "reviewer", "own", "live", None) == "allow"
+    assert e("patient.read", "clinician", "own", "live", "patient") == "allow"
+    assert e("patient.read", "clinician", "other", "live", "patient") == "deny"
+    assert e("patient.read", "clinician", "own", "deleted", "patient") == "deny"
+    assert e("patient.create", "reviewer", "own", "live", None) == "deny"
+    assert e("patient.read", "instance_admin", "own", "live", "patient") == "deny"  # no patient permission at all
+    assert e("user.manage", "admin", "other", "live", "user") == "deny"  # a site admin manages one site
+    assert e("user.manage", "instance_admin", "other", "live", "user") == "allow"
+    assert e("site.manage", "admin", "own", "live", None) == "deny"
+    assert am._outcome(303, "/login?next=%2Fworklist") == "denied" and am._outcome(409, "") == "passed"
