@@ -42,7 +42,7 @@ def test_cli_db_upgrade_and_admin_create(tmp_path: Path) -> None:
         timeout=120,
     )
     assert first.returncode == 0, first.stderr
-    assert "created admin root@example.org" in first.stderr
+    assert "created instance administrator root@example.org" in " ".join(first.stderr.split())
     second = subprocess.run(
         [*exe, "admin", "create", "--email", "x@example.org"], env=env, capture_output=True, text=True, timeout=120
     )

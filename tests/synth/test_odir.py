@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -156,8 +155,3 @@ def test_black_outside_the_field_of_view() -> None:
     assert img[0, 0].max() == 0 and img[-1, -1].max() == 0
     assert img[64, 64].max() > 50
 
-
-def test_fast_enough_for_tests(tmp_path: Path) -> None:
-    start = time.perf_counter()
-    write_odir_synth(tmp_path / "odir", n_patients=48, image_size=256, seed=0)
-    assert time.perf_counter() - start < 5.0  # ~1 s alone; generous for a shared 2-core runner
