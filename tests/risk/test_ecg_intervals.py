@@ -101,7 +101,9 @@ def test_axis_category_boundaries(axis, category):
         ("PR_ms", 120.0, None, "normal"),
         ("PR_ms", 200.0, None, "normal"),
         ("PR_ms", 201.0, None, "high"),
-        ("QRS_ms", 69.0, None, "low"),
+        # QRS is one-sided: a narrow QRS (65 ms, even 40 ms) is no abnormality
+        ("QRS_ms", 40.0, None, "normal"),
+        ("QRS_ms", 65.0, None, "normal"),
         ("QRS_ms", 70.0, None, "normal"),
         ("QRS_ms", 110.0, None, "normal"),
         ("QRS_ms", 111.0, None, "high"),
@@ -128,10 +130,38 @@ def test_flag_boundaries(name, value, sex, expected):
 
 
 def test_reference_ranges_state_their_source():
+    assert REFERENCE_RANGES["QRS_ms"][:2] == (None, 110.0)
+    assert REFERENCE_RANGES["HR_bpm"][:2] == (60.0, 100.0)
+    assert REFERENCE_RANGES["QRS_axis_deg"][:2] == (-30.0, 90.0)
     assert REFERENCE_RANGES["QTc_ms_male"][:2] == (340.0, 450.0)
     assert REFERENCE_RANGES["QTc_ms_female"][:2] == (340.0, 460.0)
     assert REFERENCE_RANGES["PR_ms"][:2] == (120.0, 200.0)
     assert all("AHA" in REFERENCE_RANGES[k][2] for k in ("PR_ms", "QRS_ms", "QTc_ms_male", "QRS_axis_deg"))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        # every two-sided range names a finding in each direction; the edges are exact
+        ("HR_bpm", 59.9, "low"),  # sinus bradycardia
+        ("HR_bpm", 60.0, "normal"),
+        ("HR_bpm", 100.0, "normal"),
+        ("HR_bpm", 100.1, "high"),  # sinus tachycardia
+        ("RR_ms", 599.0, "low"),
+        ("RR_ms", 600.0, "normal"),
+        ("RR_ms", 1000.0, "normal"),
+        ("RR_ms", 1001.0, "high"),
+        ("PR_ms", 119.9, "low"),  # short PR (pre-excitation)
+        ("QTc_ms", 340.0, "low"),  # short QT is abnormal at the limit (ESC 2015: ≤ 340 ms)
+        ("QTc_ms", 340.1, "normal"),
+        ("QTc_ms", 449.9, "normal"),
+        ("QRS_ms", 0.1, "normal"),  # one-sided: no value below the upper limit is flagged
+        ("QRS_ms", 110.0, "normal"),
+        ("QRS_ms", 110.1, "high"),
+    ],
+)
+def test_flag_direction_follows_the_guideline(name, value, expected):
+    assert flag(name, value) == expected
 
 
 def test_flag_unknown_name():

@@ -55,6 +55,15 @@ def parse_kb_page(page: str, markdown: str) -> list[Passage]:
     return passages
 
 
+def _range_text(low: float | None, high: float | None) -> str:
+    """``"120 to 200"``, or one side only (``"up to 110"``) for a one-sided reference range."""
+    if low is None:
+        return f"up to {high:g}"
+    if high is None:
+        return f"from {low:g}"
+    return f"{low:g} to {high:g}"
+
+
 def _generated() -> list[Passage]:
     from vitalens.risk.cardio import BAND_LOW_MAX, BAND_MEDIUM_MAX, OVERALL_WEIGHTS, PROXY_WEIGHTS
     from vitalens.risk.ecg_intervals import REFERENCE_RANGES
@@ -67,7 +76,7 @@ def _generated() -> list[Passage]:
     )
     overall = " + ".join(f"{w:g}·{k}" for k, w in OVERALL_WEIGHTS.items())
     low, high = DEFAULT_TIER_EDGES
-    ranges = "; ".join(f"{name}: {lo:g} to {hi:g} ({why})" for name, (lo, hi, why) in REFERENCE_RANGES.items())
+    ranges = "; ".join(f"{name}: {_range_text(lo, hi)} ({why})" for name, (lo, hi, why) in REFERENCE_RANGES.items())
     code = "vitalens source code"
     return [
         Passage(

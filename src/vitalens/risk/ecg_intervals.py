@@ -46,15 +46,20 @@ logger = logging.getLogger(__name__)
 _AHA2009 = "AHA/ACCF/HRS 2009 ECG standardization recommendations"
 
 #: name → (low, high, source). A value is "low" below ``low``, "high" above ``high`` (or at/above ``high`` for
-#: names in ``HIGH_BOUND_EXCLUSIVE``), else "normal".
-REFERENCE_RANGES: dict[str, tuple[float, float, str]] = {
+#: names in ``HIGH_BOUND_EXCLUSIVE``), else "normal". ``None`` marks a side the guideline does not judge: the range
+#: is then one-sided (a short QRS is no abnormality: the AHA statements define only prolonged conduction, so the
+#: QRS duration has an upper limit and no lower one). Both-sided ranges are those where each direction names a
+#: finding: bradycardia/tachycardia, short PR (pre-excitation)/first-degree AV block, short/long QTc, left/right
+#: axis deviation.
+REFERENCE_RANGES: dict[str, tuple[float | None, float | None, str]] = {
     "HR_bpm": (60.0, 100.0, "resting sinus rate 60–100 bpm (bradycardia < 60, tachycardia > 100)"),
     "RR_ms": (600.0, 1000.0, "RR of a 60–100 bpm rate"),
     "PR_ms": (120.0, 200.0, f"PR 120–200 ms (> 200 ms first-degree AV block); {_AHA2009}"),
     "QRS_ms": (
-        70.0,
+        None,
         110.0,
-        f"QRS 70–110 ms (110–119 incomplete, ≥ 120 complete bundle branch block); {_AHA2009}, Part III",
+        f"QRS prolonged > 110 ms (nonspecific intraventricular conduction delay; 110–119 incomplete, ≥ 120 complete "
+        f"bundle branch block); no lower limit: a narrow QRS is not abnormal; {_AHA2009}, Part III",
     ),
     "QTc_ms_male": (340.0, 450.0, f"QTc prolonged ≥ 450 ms in men ({_AHA2009}, Part IV); short ≤ 340 ms (ESC 2015)"),
     "QTc_ms_female": (
@@ -159,8 +164,11 @@ def axis_category(axis_deg: float | None) -> str | None:
     return "extreme axis deviation"
 
 
-def reference_range(name: str, sex: str | None = None) -> tuple[str, float, float, str]:
-    """``(resolved name, low, high, source)`` for ``name`` (QTc names resolve by ``sex``: ``"male"``/``"female"``)."""
+def reference_range(name: str, sex: str | None = None) -> tuple[str, float | None, float | None, str]:
+    """``(resolved name, low, high, source)`` for ``name`` (QTc names resolve by ``sex``: ``"male"``/``"female"``).
+
+    ``low`` or ``high`` is ``None`` where the range is one-sided (QRS duration has no lower limit).
+    """
     key = _ALIASES.get(name, name)
     if key == "QTc_ms" and sex in {"male", "female"}:
         key = f"QTc_ms_{sex}"
@@ -174,7 +182,8 @@ def flag(name: str, value: float | None, sex: str | None = None) -> str | None:
     """``"low"``, ``"high"`` or ``"normal"`` for a measurement against ``REFERENCE_RANGES``; ``None`` if not computed.
 
     Boundaries: a value equal to a limit is normal (PR 200 ms, HR 100 bpm, QRS 110 ms, axis −30°), except QTc,
-    which is abnormal at its limits (≥ 450/460 ms prolonged, ≤ 340 ms short).
+    which is abnormal at its limits (≥ 450/460 ms prolonged, ≤ 340 ms short). A one-sided range never flags the
+    side it lacks: any QRS duration up to 110 ms, however short, is ``"normal"``.
 
     Args:
         name: a key of ``REFERENCE_RANGES`` or an alias (``QTc_bazett_ms``, ``QTc_fridericia_ms``).
@@ -187,9 +196,9 @@ def flag(name: str, value: float | None, sex: str | None = None) -> str | None:
     key, low, high, _ = reference_range(name, sex)
     if value is None or math.isnan(value):
         return None
-    if value < low or (key in _LOW_BOUND_EXCLUSIVE and value <= low):
+    if low is not None and (value < low or (key in _LOW_BOUND_EXCLUSIVE and value <= low)):
         return "low"
-    if value > high or (key in HIGH_BOUND_EXCLUSIVE and value >= high):
+    if high is not None and (value > high or (key in HIGH_BOUND_EXCLUSIVE and value >= high)):
         return "high"
     return "normal"
 
