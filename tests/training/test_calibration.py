@@ -1,4 +1,5 @@
-"""Calibration: ECE and reliability on hand-made bins, temperature recovery, isotonic, the card spec round trip."""
+"""Calibration: ECE and reliability on hand-made bins, temperature and Platt recovery, isotonic, cross-fitting, the
+card spec round trip."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import pytest
 from vitalens.artifacts import CalibrationSpec
 from vitalens.training.calibration import (
     apply_calibration,
+    crossfit_calibration,
     expected_calibration_error,
     fit_calibration,
     fit_isotonic,
+    fit_platt,
     fit_temperature,
     logit,
     reliability_curve,
@@ -84,3 +87,55 @@ def test_fit_calibration_specs_and_apply() -> None:
     np.testing.assert_allclose(logit(sigmoid(z)), z, atol=1e-9)
     with pytest.raises(ValueError, match="Unknown calibration method 'platypus'"):
         fit_calibration("platypus", z, y)
+
+
+def test_platt_without_prior_correction_is_logistic_regression() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(0.0, 2.0, size=(3000, 2))
+    y = (rng.random(z.shape) < sigmoid(np.array([0.6, 1.5]) * z + np.array([-1.0, 0.4]))).astype(int)
+    params = fit_platt(z, y, prior_correction=False)
+    for j in range(2):
+        ref = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(z[:, [j]], y[:, j])
+        assert params["a"][j] == pytest.approx(float(ref.coef_[0, 0]), abs=1e-4)
+        assert params["b"][j] == pytest.approx(float(ref.intercept_[0]), abs=1e-4)
+
+
+def test_platt_recovers_slope_and_intercept_and_keeps_single_class_identity() -> None:
+    rng = np.random.default_rng(4)
+    z = rng.normal(0.0, 3.0, size=(40_000, 2))
+    y = (rng.random(z.shape) < sigmoid(0.5 * z - 2.0)).astype(int)
+    y[:, 1] = 1  # one class only: identity
+    params = fit_platt(z, y)
+    assert params["a"][0] == pytest.approx(0.5, rel=0.05)
+    assert params["b"][0] == pytest.approx(-2.0, rel=0.05)
+    assert (params["a"][1], params["b"][1]) == (1.0, 0.0)
+    spec = fit_calibration("platt", z, y)
+    assert spec.method == "platt"
+    np.testing.assert_allclose(apply_calibration(spec, z)[:, 0], sigmoid(params["a"][0] * z[:, 0] + params["b"][0]))
+
+
+def test_platt_prior_correction_keeps_a_separable_label_finite() -> None:
+    z = np.array([[-3.0], [-1.0], [1.0], [3.0]])
+    y = np.array([[0], [0], [1], [1]])
+    params = fit_platt(z, y)
+    p = sigmoid(params["a"][0] * z[:, 0] + params["b"][0])
+    # Platt targets for 2 positives and 2 negatives: 3/4 and 1/4; the fit cannot be more confident than the data
+    assert np.isfinite(params["a"][0]) and 0.0 < params["a"][0] < 5.0
+    assert p[0] > 0.05 and p[-1] < 0.95
+
+
+def test_crossfit_scores_each_fold_with_parameters_from_the_others() -> None:
+    rng = np.random.default_rng(5)
+    z = rng.normal(0.0, 2.0, size=(600, 1))
+    y = (rng.random(z.shape) < sigmoid(0.5 * z)).astype(int)
+    folds = np.repeat([0, 1, 2], 200)
+    out = crossfit_calibration("platt", z, y, folds)
+    for k in range(3):
+        held = folds == k
+        spec = fit_calibration("platt", z[~held], y[~held])
+        np.testing.assert_allclose(out[held], apply_calibration(spec, z[held]))
+    assert expected_calibration_error(out, y) < expected_calibration_error(sigmoid(z), y)
+    with pytest.raises(ValueError, match="two folds"):
+        crossfit_calibration("platt", z, y, np.zeros(600))

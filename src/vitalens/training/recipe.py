@@ -192,7 +192,7 @@ class ThresholdSection(ThresholdRule):
 class CalibrationSection(_Closed):
     """Post-hoc calibration fitted on the validation split."""
 
-    method: Literal["none", "temperature", "isotonic"] = "temperature"
+    method: Literal["none", "temperature", "platt", "isotonic"] = "temperature"
     per_label: bool = Field(default=False, description="Temperature: one T per label instead of one shared T.")
     n_bins: int = Field(default=10, ge=2, description="Bins of the reliability diagram and ECE.")
 
