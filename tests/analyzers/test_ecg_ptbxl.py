@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from vitalens.analyzers import create_analyzer
-from vitalens.analyzers.ecg_ptbxl import ATTRIBUTION_BINS, prepare_ecg
+from vitalens.analyzers.ecg_ptbxl import ATTRIBUTION_BINS, attribution_on_record, prepare_ecg
 from vitalens.artifacts import CalibrationSpec, InputSpec, ModelCard, NetSpec, TrainingData, save_artifact
 from vitalens.domain import RiskTier, StudyInputs
 from vitalens.errors import InputError
@@ -102,8 +102,52 @@ def test_end_to_end(artifact: Path) -> None:
     assert np.asarray(attr["per_lead"]).shape == (12, ATTRIBUTION_BINS)
     ex = result.explanations[0]
     assert ex.target == code and ex.heatmap.shape == (12, 1000) and 0 <= ex.heatmap.min() <= ex.heatmap.max() <= 1
+    assert ex.overlay_png[:8] == b"\x89PNG\r\n\x1a\n"  # the 12-lead sheet with the attribution shaded
     assert "decision support" in result.decision_support_notice.lower()
     assert result.model_dump_json()  # JSON-able (heatmaps excluded)
+
+
+def _long_500hz_record(seconds: float = 12.0) -> ECGRecord:
+    from scipy.signal import resample
+
+    x = synth_ecg("MI", fs=100, seed=1)
+    x = np.concatenate([x, x[:, : int(100 * (seconds - 10))]], axis=1)
+    return ECGRecord(resample(x, int(500 * seconds), axis=1).astype(np.float32), 500.0, STANDARD_LEADS)
+
+
+def test_attribution_maps_back_to_the_records_time_axis() -> None:
+    """500 Hz, 12 s → model input 100 Hz, central 10 s (resampled samples 100..1099): exact positions."""
+    rec = _long_500hz_record()
+    ramp = np.tile(np.arange(1000, dtype=np.float64), (12, 1))
+    out = attribution_on_record(ramp, rec, fs_hz=100, duration_s=10)
+    assert out.shape == (12, 6000) and out.dtype == np.float32
+    row = out[3]
+    assert row[497] == 0.0  # 0.6 model samples before the window: the model never saw it
+    assert row[498] == 0.0 and row[500] == 0.0  # the window's first sample (value 0)
+    assert row[502] == pytest.approx(0.4) and row[505] == pytest.approx(1.0)  # interpolated between samples
+    assert row[5495] == pytest.approx(999.0) and row[5497] == pytest.approx(999.0)
+    assert row[5498] == 0.0 and row[5999] == 0.0  # after the window
+    # same rate, shorter record (zero-padded for the model): the padding maps to nothing, the record is kept
+    short = ECGRecord(np.zeros((12, 800), np.float32), 100.0, STANDARD_LEADS)
+    out = attribution_on_record(ramp, short, fs_hz=100, duration_s=10)
+    assert out.shape == (12, 800) and out[0, 0] == 0.0 and out[0, 799] == pytest.approx(799.0)
+    # same rate and length: the identity
+    same = ECGRecord(np.zeros((12, 1000), np.float32), 100.0, STANDARD_LEADS)
+    np.testing.assert_array_equal(attribution_on_record(ramp, same, fs_hz=100, duration_s=10), ramp)
+
+
+def test_stored_map_is_on_the_uploaded_records_axis(artifact: Path) -> None:
+    """Before: the map was stored in the model's 100 Hz, cropped coordinates and never drawn."""
+    rec = _long_500hz_record()
+    result = create_analyzer("ecg.ptbxl", artifact=artifact)(StudyInputs(ecg=rec))
+    assert result.explanations
+    for ex in result.explanations:
+        assert ex.heatmap.shape == (12, rec.n_samples)
+        assert np.all(ex.heatmap[:, :495] == 0) and np.all(ex.heatmap[:, 5500:] == 0)  # outside the central 10 s
+        assert ex.heatmap[:, 500:5495].max() > 0
+        assert ex.overlay_png[:8] == b"\x89PNG\r\n\x1a\n" and "6000 samples at 500 Hz" in ex.note
+    attr = result.extras["attribution"][result.explanations[0].target]
+    assert attr["bin_s"] == pytest.approx(12.0 / ATTRIBUTION_BINS)
 
 
 def test_resample_crop_pad_notes(artifact: Path, caplog) -> None:

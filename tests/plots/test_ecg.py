@@ -71,3 +71,17 @@ def test_eight_lead_record_is_completed_and_missing_chest_lead_refused(record):
     assert _image(plot_12lead(eight)).width > 0
     with pytest.raises(InputError, match="V6"):
         plot_12lead(record.select(list(STANDARD_LEADS[:-1])))
+
+
+def test_attribution_rows_may_name_their_leads(record):
+    """A model that saw the 12 standard leads of an 8-lead record: its rows are named, the time axis is the record's."""
+    eight = record.select(["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"])
+    attr = np.zeros((12, record.n_samples))
+    attr[STANDARD_LEADS.index("aVF"), :1250] = 1.0  # a derived lead only
+    plain = np.asarray(_image(plot_12lead(eight)).convert("RGB"), dtype=np.int16)
+    shaded = np.asarray(
+        _image(plot_12lead(eight, attribution=attr, attribution_leads=STANDARD_LEADS)).convert("RGB"), dtype=np.int16
+    )
+    assert (np.abs(plain - shaded).sum(axis=2) > 30).any()
+    with pytest.raises(InputError, match=r"expected \(8, 5000\)"):
+        plot_12lead(eight, attribution=attr)

@@ -27,7 +27,7 @@ from vitalens.terminology import snomed
 if TYPE_CHECKING:
     from vitalens.io.ecg import ECGRecord
 
-__all__ = ["EcgPtbxlAnalyzer", "prepare_ecg", "ATTRIBUTION_BINS"]
+__all__ = ["EcgPtbxlAnalyzer", "prepare_ecg", "attribution_on_record", "ATTRIBUTION_BINS"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,45 @@ def prepare_ecg(
     for note in notes:
         logger.info("ecg.ptbxl input: %s", note)
     return x.astype(np.float32), notes
+
+
+def attribution_on_record(heat: np.ndarray, record: ECGRecord, *, fs_hz: float, duration_s: float) -> np.ndarray:
+    """Map an attribution from the model's input (after :func:`prepare_ecg`) back to the uploaded record's time axis.
+
+    Why: the clinician reads the record as uploaded (its own rate and length, on the 12-lead sheet); a map in the
+    model's 100 Hz, cropped coordinates cannot be drawn under that trace. This inverts the time changes of
+    :func:`prepare_ecg`: the resampling (``ceil(n · fs_hz / record.fs_hz)`` samples), the central crop and the
+    zero padding. Record samples outside the window the model saw get 0 (the model never looked there); inside it
+    the map is linearly interpolated, so values stay in the map's range.
+
+    Args:
+        heat: ``(leads, round(fs_hz · duration_s))``: one row per lead the model saw (the card's lead order).
+        record: the uploaded record.
+        fs_hz, duration_s: the card's rate and duration (what :func:`prepare_ecg` was given).
+
+    Returns:
+        float32 ``(leads, record.n_samples)``, rows in the order of ``heat``.
+
+    Example:
+        >>> rec = ECGRecord(np.zeros((12, 5000), np.float32), 500.0, STANDARD_LEADS)  # doctest: +SKIP
+        >>> attribution_on_record(np.ones((12, 1000)), rec, fs_hz=100, duration_s=10).shape  # doctest: +SKIP
+        (12, 5000)
+    """
+    import math
+
+    heat = np.asarray(heat, dtype=np.float64)
+    n_rec = int(record.n_samples)
+    ratio = fs_hz / float(record.fs_hz)
+    n_res = n_rec if abs(ratio - 1.0) < 1e-9 else math.ceil(n_rec * ratio)
+    n = heat.shape[1]
+    start = (n_res - n) // 2 if n_res > n else 0
+    seen = min(n, n_res)  # padded samples lie beyond the record: not mapped back
+    k = np.arange(n_rec, dtype=np.float64) * ratio - start  # position of each record sample in the model input
+    inside = (k >= -0.5) & (k <= seen - 0.5)
+    kc = np.clip(k, 0.0, seen - 1.0)
+    grid = np.arange(seen, dtype=np.float64)
+    out = np.stack([np.interp(kc, grid, row[:seen]) for row in heat]) * inside[None, :]
+    return out.astype(np.float32)
 
 
 #: SNOMED CT codes of the superclasses that have an exact one (STTC, CD and HYP group several disorders: none).
@@ -184,7 +223,7 @@ class EcgPtbxlAnalyzer(Analyzer):
         attribution: dict[str, Any] = {}
         method = card.explanation_method or "saliency"
         if explain:
-            explanations, attribution = self._explain(net, x, findings, method, float(card.input.fs_hz or 100))
+            explanations, attribution = self._explain(net, x, inputs.ecg, findings, method)
         positives = [f.code for f in findings if f.positive]
         summary = ", ".join(f"{f.code} {f.probability:.2f}" for f in findings)
         return self.base_result(
@@ -208,31 +247,51 @@ class EcgPtbxlAnalyzer(Analyzer):
         )
 
     def _explain(
-        self, net: Any, x: np.ndarray, findings: list[Finding], method: str, fs_hz: float
+        self, net: Any, x: np.ndarray, record: ECGRecord, findings: list[Finding], method: str
     ) -> tuple[list[Explanation], dict[str, Any]]:
-        """Attributions for the positive abnormal findings (else the most probable abnormal class)."""
-        from vitalens.explain.attribution1d import attribute_1d, downsample
+        """Attributions for the positive abnormal findings (else the most probable abnormal class), on the uploaded
+        record's time axis (:func:`attribution_on_record`), each drawn under the trace of the 12-lead sheet."""
+        from vitalens.explain.attribution1d import attribute_1d, downsample, normalize01
+        from vitalens.io.ecg import normalise_lead_name
+        from vitalens.plots.ecg import plot_12lead
 
+        spec = self.card.input
+        fs_hz, duration_s = float(spec.fs_hz or 100), float(spec.duration_s or 10.0)
+        leads = [normalise_lead_name(ld) for ld in spec.leads or []]
         abnormal = [f for f in findings if f.code in ABNORMAL_CLASSES]
         targets = [f for f in abnormal if f.positive] or sorted(abnormal, key=lambda f: -f.probability)[:1]
         explanations, payload = [], {}
         labels = [f.code for f in findings]
+        seconds = record.n_samples / float(record.fs_hz)
         for f in targets:
             a = attribute_1d(net, x, labels.index(f.code), method=method)
+            heat = attribution_on_record(a.per_lead, record, fs_hz=fs_hz, duration_s=duration_s)
+            pooled = normalize01(heat.mean(axis=0))
             explanations.append(
                 Explanation(
                     target=f.code,
                     input_name="ecg",
                     method=method,
-                    heatmap=a.per_lead,
-                    note=f"per lead, {x.shape[1]} samples at {fs_hz:g} Hz after the card's preprocessing",
+                    heatmap=heat,
+                    overlay_png=plot_12lead(
+                        record,
+                        attribution=heat,
+                        attribution_leads=leads,
+                        title=f"{f.name} ({f.code}): where the model looked ({method}) · "
+                        f"{float(record.fs_hz):g} Hz · {seconds:.1f} s",
+                    ),
+                    note=(
+                        f"per lead ({', '.join(leads)}) on the uploaded record's {record.n_samples} samples at "
+                        f"{float(record.fs_hz):g} Hz; 0 where the model did not look"
+                    ),
                 )
             )
+            bins = min(ATTRIBUTION_BINS, record.n_samples)
             payload[f.code] = {
                 "method": method,
-                "bins": ATTRIBUTION_BINS,
-                "bin_s": x.shape[1] / fs_hz / min(ATTRIBUTION_BINS, x.shape[1]),
-                "per_lead": np.round(downsample(a.per_lead, ATTRIBUTION_BINS), 3).tolist(),
-                "pooled": np.round(downsample(a.pooled, ATTRIBUTION_BINS), 3).tolist(),
+                "bins": bins,
+                "bin_s": seconds / bins,
+                "per_lead": np.round(downsample(heat, bins), 3).tolist(),
+                "pooled": np.round(downsample(pooled, bins), 3).tolist(),
             }
         return explanations, payload

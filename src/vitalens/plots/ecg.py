@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +64,13 @@ def _grid_lines(ax: object) -> None:
 
 
 def _attribution_rows(
-    record: ECGRecord, attribution: np.ndarray | None, source_leads: tuple[str, ...]
+    record: ECGRecord, attribution: np.ndarray | None, source_leads: Sequence[str]
 ) -> np.ndarray | None:
     if attribution is None:
         return None
+    from vitalens.io.ecg import normalise_lead_name
+
+    source_leads = [normalise_lead_name(ld) for ld in source_leads]
     attr = np.asarray(attribution, dtype=np.float64)
     if attr.ndim != 2 or attr.shape[0] != len(source_leads) or attr.shape[1] != record.n_samples:
         raise InputError(
@@ -87,6 +91,7 @@ def plot_12lead(
     record: ECGRecord,
     *,
     attribution: np.ndarray | None = None,
+    attribution_leads: Sequence[str] | None = None,
     title: str | None = None,
     out: Path | None = None,
 ) -> bytes:
@@ -100,6 +105,9 @@ def plot_12lead(
         record: the ECG; missing III/aVR/aVL/aVF are derived from I and II (``to_standard12``).
         attribution: optional ``(n_leads, n_samples)`` in [0, 1], rows in ``record.leads`` order (values are
             clipped to [0, 1]); shaded under the trace, darker = more influence on the model.
+        attribution_leads: the lead of each attribution row when they are not ``record.leads`` (a model that saw
+            the 12 standard leads of an 8-lead record: its derived limb leads are shaded too). The time axis is
+            always the record's.
         title: text above the sheet; default names the rate and duration.
         out: also write the PNG there.
 
@@ -115,7 +123,9 @@ def plot_12lead(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    attr_rows = _attribution_rows(record, attribution, record.leads)
+    attr_rows = _attribution_rows(
+        record, attribution, record.leads if attribution_leads is None else tuple(attribution_leads)
+    )
     std = record.to_standard12()
     fs = std.fs_hz
     width_mm, height_mm = SHEET_SIZE_MM

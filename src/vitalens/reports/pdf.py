@@ -25,6 +25,8 @@ __all__ = ["build_study_report"]
 logger = logging.getLogger(__name__)
 
 _THUMB_CM = 5.5
+#: width of a signal's sheet (an A4 page less the margins)
+_SHEET_CM = 18.0
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -208,6 +210,14 @@ def build_study_report(report: StudyReport) -> bytes:
         story.append(Paragraph("Inputs and explanations", styles["Heading2"]))
         for inp in report.inputs:
             story.append(Paragraph(escape(f"{inp.name}: {inp.kind}"), styles["Heading4"]))
+            if inp.image is None and inp.overlays:
+                # a signal drawn as a sheet (the 12-lead ECG with its attribution): full width, or it is unreadable
+                for img in inp.overlays:
+                    flow = _image(img, max_cm=_SHEET_CM)
+                    if flow is not None:
+                        caption = img.title + (f" — {img.caption}" if img.caption else "")
+                        story += [flow, Paragraph(escape(caption), styles["BodyText"])]
+                continue
             cells = []
             captions = []
             for img in ([inp.image] if inp.image else []) + inp.overlays:
