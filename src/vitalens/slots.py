@@ -19,13 +19,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
 from vitalens._registry import Registry
-from vitalens.errors import InputError, UnsupportedMediaError
+from vitalens.errors import InputError, UnknownNameError, UnsupportedMediaError
 
 __all__ = [
     "SlotKind",
@@ -36,6 +36,11 @@ __all__ = [
     "TextLimits",
     "SlotLimits",
     "SlotSpec",
+    "SlotHint",
+    "Decoded",
+    "DecodeOptions",
+    "SlotDecoder",
+    "DEFAULT_DECODERS",
     "SLOTS",
     "register_slot",
     "get_slot",
@@ -284,6 +289,79 @@ _LIMITS_OF_KIND: dict[SlotKind, type[Any]] = {
 
 
 @dataclass(frozen=True)
+class SlotHint:
+    """A form value that tells a slot's decoder what the file itself may not say.
+
+    Why declared on the slot: a CSV ECG without a time column needs its sampling rate, and the upload form, the
+    predict API, the CLI and the OpenAPI document must all offer that field without knowing ECGs. A hint is sent as
+    the form field ``<slot>.<name>`` (``ecg.fs_hz``) or the CLI option ``--hint ecg.fs_hz=500``, checked against its
+    limits, passed to the decoder and kept in the stored input's ``meta["hints"]`` so a later decode (the job, the
+    export) reads the file the same way.
+    """
+
+    name: str
+    limits: NumberLimits | CategoryLimits
+    description: str = ""
+
+    def parse(self, text: Any, *, slot: str) -> float | str:
+        """The hint's value from a form/CLI string, checked against its limits (``InputError`` naming the field)."""
+        field = f"{slot}.{self.name}"
+        raw = str(text).strip()
+        if isinstance(self.limits, NumberLimits):
+            try:
+                number = float(raw)
+            except ValueError:
+                raise InputError(f"must be a number, got {raw[:40]!r}", field=field) from None
+            self.limits.check(number, field=field)
+            return number
+        self.limits.check(raw.lower(), field=field)
+        return raw.lower()
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "limits": {k: v for k, v in dataclasses.asdict(self.limits).items() if v not in (None, (), "")},
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """An upload decoded by its slot: the value analyzers receive, the media type to store, and what was learnt
+    (image size, DICOM tags, ECG rate and leads, the hints used)."""
+
+    value: Any
+    media_type: str
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def width(self) -> int | None:
+        shape = getattr(self.value, "shape", None)
+        return int(shape[1]) if shape is not None and len(shape) >= 2 else None
+
+    @property
+    def height(self) -> int | None:
+        shape = getattr(self.value, "shape", None)
+        return int(shape[0]) if shape is not None and len(shape) >= 2 else None
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What a decoder may use besides the bytes: the client's file name (its suffix picks an ECG reader), the
+    upload limits and the parsed hints."""
+
+    filename: str = ""
+    max_bytes: int | None = None
+    max_pixels: int = 40_000_000
+    hints: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+#: ``decoder(spec, data, options) -> Decoded``: how one slot turns uploaded bytes (or a form field's text) into its
+#: value. Every kind has a default (:data:`DEFAULT_DECODERS`); a plug-in slot may bring its own.
+SlotDecoder = Callable[["SlotSpec", bytes | str, DecodeOptions], Decoded]
+
+
+@dataclass(frozen=True)
 class SlotSpec:
     """One named input slot.
 
@@ -299,6 +377,8 @@ class SlotSpec:
         source: where a stored study keeps it: ``upload`` (an input file/value row), ``study`` (a study field, the
             age) or ``patient`` (a patient field, the sex).
         description: one line for help texts and the OpenAPI schema.
+        hints: form values its decoder reads (:class:`SlotHint`), e.g. the ECG's ``fs_hz``.
+        decoder: how an upload decodes (:data:`SlotDecoder`); default the kind's (:data:`DEFAULT_DECODERS`).
     """
 
     name: str
@@ -311,6 +391,8 @@ class SlotSpec:
     attribute: str = ""
     source: Literal["upload", "study", "patient"] = "upload"
     description: str = ""
+    hints: tuple[SlotHint, ...] = ()
+    decoder: SlotDecoder | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.limits, _LIMITS_OF_KIND[SlotKind(self.kind)]):
@@ -340,6 +422,40 @@ class SlotSpec:
         """Raise ``InputError(field=name)`` when ``value`` breaks this slot's limits (tightened by ``limits``)."""
         self.limits_with(limits).check(value, field=self.name)
 
+    def hint(self, name: str) -> SlotHint:
+        """The hint ``name``; an unknown one is an ``InputError`` naming ``<slot>.<name>`` and the valid hints."""
+        found = next((h for h in self.hints if h.name == name), None)
+        if found is None:
+            valid = ", ".join(f"{self.name}.{h.name}" for h in self.hints) or "none"
+            raise InputError(f"{self.name} takes no hint {name!r} (hints: {valid})", field=f"{self.name}.{name}")
+        return found
+
+    def parse_hints(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Form/CLI strings of hints (by hint name) → checked values; empty strings are left out."""
+        return {k: self.hint(k).parse(v, slot=self.name) for k, v in (raw or {}).items() if str(v).strip() != ""}
+
+    def decode(
+        self,
+        data: bytes | str,
+        *,
+        filename: str = "",
+        max_bytes: int | None = None,
+        max_pixels: int = 40_000_000,
+        hints: Mapping[str, Any] | None = None,
+    ) -> Decoded:
+        """Decode an upload of this slot with its decoder (limits are **not** checked here, see :meth:`check`).
+
+        ``hints`` are values already parsed (:meth:`parse_hints`) or raw strings; each is checked against its
+        declaration. The hints used are recorded in ``meta["hints"]``.
+        """
+        parsed = {k: self.hint(k).parse(v, slot=self.name) for k, v in (hints or {}).items() if v is not None}
+        options = DecodeOptions(filename=filename, max_bytes=max_bytes, max_pixels=max_pixels, hints=parsed)
+        decoder = self.decoder or DEFAULT_DECODERS[SlotKind(self.kind)]
+        decoded = decoder(self, data, options)
+        if parsed:
+            decoded.meta.setdefault("hints", dict(parsed))
+        return decoded
+
     def public(self) -> dict[str, Any]:
         """JSON description (CLI ``vitalens analyzers --json``, API, web form)."""
         return {
@@ -352,6 +468,7 @@ class SlotSpec:
             "source": self.source,
             "limits": {k: v for k, v in dataclasses.asdict(self.limits).items() if v not in (None, (), "")},
             "description": self.description,
+            "hints": [h.public() for h in self.hints],
         }
 
 
@@ -424,44 +541,109 @@ def decode_slot(
         InputError: undecodable, corrupt, or a bad number/choice.
     """
     spec = get_slot(name)
-    hints = dict(hints or {})
-    kind = SlotKind(spec.kind)
-    if kind is SlotKind.IMAGE:
-        from vitalens.io.images import decode_image
+    return spec.decode(data, filename=filename, max_bytes=max_bytes, max_pixels=max_pixels, hints=hints).value
 
-        raw = data.encode() if isinstance(data, str) else data
-        colour = spec.limits.colour if isinstance(spec.limits, ImageLimits) else "rgb"
-        return decode_image(raw, field=name, max_pixels=max_pixels, max_bytes=max_bytes, colour=colour)
-    if kind is SlotKind.ECG:
-        from vitalens.io.ecg import read_ecg_bytes
-        from vitalens.io.images import sniff_image_type
 
-        raw = data.encode() if isinstance(data, str) else data
-        if sniff_image_type(raw) is not None:
-            raise UnsupportedMediaError("an image was uploaded as an ECG; upload it to an image slot", field=name)
-        fs = hints.get("fs_hz")
-        try:
-            return read_ecg_bytes(
-                raw, filename=filename or "ecg", fs_hz=float(fs) if fs is not None else None, max_bytes=max_bytes
-            )
-        except InputError as exc:
-            if exc.field != name:
-                raise InputError(
-                    str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc), field=name
-                ) from exc
-            raise
-        except Exception as exc:  # a reader's own error type: the file is not a readable ECG
-            raise InputError(f"unreadable ECG file: {exc}", field=name) from exc
-    text = _text(data, name)
-    if kind is SlotKind.NUMBER:
-        try:
-            value = float(text.strip())
-        except ValueError:
-            raise InputError(f"must be a number, got {text.strip()[:40]!r}", field=name) from None
-        return value
-    if kind is SlotKind.CATEGORY:
-        return text.strip().lower()
-    return text
+def _raw(data: bytes | str) -> bytes:
+    return data.encode() if isinstance(data, str) else data
+
+
+def decode_image_slot(spec: SlotSpec, data: bytes | str, options: DecodeOptions) -> Decoded:
+    """JPEG/PNG/TIFF/BMP/WebP or DICOM → ``uint8`` array in the slot's colour policy; a DICOM's tags (eye, age on
+    the day, UIDs — never the name or birth date) go into ``meta["dicom"]``."""
+    from typing import get_args
+
+    from vitalens.io.dicom import ImageKind, is_dicom, read_dicom_image
+    from vitalens.io.images import decode_image, sniff_image_type
+
+    raw = _raw(data)
+    limits = spec.limits if isinstance(spec.limits, ImageLimits) else ImageLimits()
+    min_side = limits.min_side or 1
+    if is_dicom(raw):
+        kind = spec.modality if spec.modality in get_args(ImageKind) else None
+        dicom = read_dicom_image(
+            raw,
+            field=spec.name,
+            colour=limits.colour,
+            kind=kind,  # type: ignore[arg-type]
+            eye=spec.laterality,
+            max_pixels=options.max_pixels,
+            min_side=min_side,
+        )
+        return Decoded(dicom.array, "application/dicom", {"dicom": dicom.meta.as_dict()})
+    array = decode_image(
+        raw,
+        field=spec.name,
+        max_pixels=options.max_pixels,
+        max_bytes=options.max_bytes,
+        colour=limits.colour,
+        min_side=min_side,
+    )
+    return Decoded(array, sniff_image_type(raw) or "application/octet-stream")
+
+
+def decode_ecg_slot(spec: SlotSpec, data: bytes | str, options: DecodeOptions) -> Decoded:
+    """WFDB (.zip of .hea + .dat), DICOM waveform, HL7 aECG, GE MUSE XML, CSV, NumPy → ``ECGRecord``; the hints
+    ``fs_hz`` and ``format`` are passed to the reader. The rate, leads and length go into ``meta``."""
+    from vitalens.io.ecg import read_ecg_bytes
+    from vitalens.io.images import sniff_image_type
+
+    raw = _raw(data)
+    if sniff_image_type(raw) is not None:
+        raise UnsupportedMediaError("an image was uploaded as an ECG; upload it to an image slot", field=spec.name)
+    fs = options.hints.get("fs_hz")
+    fmt = options.hints.get("format")
+    try:
+        record = read_ecg_bytes(
+            raw,
+            filename=options.filename or "ecg",
+            format=str(fmt) if fmt else None,
+            fs_hz=float(fs) if fs is not None else None,
+            max_bytes=options.max_bytes,
+        )
+    except (InputError, UnsupportedMediaError) as exc:
+        if exc.field != spec.name:
+            message = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
+            raise type(exc)(message, field=spec.name) from exc
+        raise
+    except UnknownNameError as exc:
+        raise InputError(str(exc), field=f"{spec.name}.format") from exc
+    except Exception as exc:  # a reader's own error type: the file is not a readable ECG
+        raise InputError(f"unreadable ECG file: {exc}", field=spec.name) from exc
+    meta = {
+        "fs_hz": float(record.fs_hz),
+        "leads": list(record.leads),
+        "n_samples": int(record.signal.shape[1]),
+        "source_format": getattr(record, "source_format", None),
+    }
+    return Decoded(record, "application/octet-stream", meta)
+
+
+def decode_number_slot(spec: SlotSpec, data: bytes | str, options: DecodeOptions) -> Decoded:
+    text = _text(data, spec.name)
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise InputError(f"must be a number, got {text.strip()[:40]!r}", field=spec.name) from None
+    return Decoded(value, "text/plain")
+
+
+def decode_category_slot(spec: SlotSpec, data: bytes | str, options: DecodeOptions) -> Decoded:
+    return Decoded(_text(data, spec.name).strip().lower(), "text/plain")
+
+
+def decode_text_slot(spec: SlotSpec, data: bytes | str, options: DecodeOptions) -> Decoded:
+    return Decoded(_text(data, spec.name), "text/plain; charset=utf-8")
+
+
+#: The decoder of each kind, used by every slot that brings none of its own.
+DEFAULT_DECODERS: dict[SlotKind, SlotDecoder] = {
+    SlotKind.IMAGE: decode_image_slot,
+    SlotKind.ECG: decode_ecg_slot,
+    SlotKind.NUMBER: decode_number_slot,
+    SlotKind.CATEGORY: decode_category_slot,
+    SlotKind.TEXT: decode_text_slot,
+}
 
 
 def _text(data: bytes | str, name: str) -> str:
@@ -483,6 +665,8 @@ _FUNDUS = ImageLimits(colour="rgb", min_side=64, max_aspect=4.0)
 _GRAY_IMAGE = ImageLimits(colour="gray", min_side=64, max_aspect=4.0)
 #: Any ECG vitalens reads: a real rate (PTB-XL's 100 Hz up to 10 kHz research carts), 1 s to 24 h.
 _ECG = EcgLimits(fs_min_hz=50.0, fs_max_hz=10_000.0, min_duration_s=1.0, max_duration_s=86_400.0, min_leads=1)
+#: The ECG readers' formats (``vitalens.io.ecg.ECG_FORMATS``; not imported here: slots are read at import).
+_ECG_FORMATS = ("wfdb", "dicom", "aecg", "muse", "csv", "npy", "npz", "mat", "zip")
 
 for _spec in (
     SlotSpec(
@@ -531,6 +715,14 @@ for _spec in (
         modality="ecg",
         accept=(".zip", ".dcm", ".xml", ".csv", ".txt", ".npy", ".npz", ".mat"),
         description="A resting ECG: WFDB as a .zip of .hea + .dat, DICOM waveform, HL7 aECG or GE MUSE XML, CSV.",
+        hints=(
+            SlotHint(
+                "fs_hz",
+                NumberLimits(minimum=_ECG.fs_min_hz, maximum=_ECG.fs_max_hz, unit="Hz"),
+                "Sampling rate, for a CSV without a time column or a .npy array.",
+            ),
+            SlotHint("format", CategoryLimits(_ECG_FORMATS), "The file format (default: detected from the file)."),
+        ),
     ),
     SlotSpec(
         "age",

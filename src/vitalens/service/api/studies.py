@@ -1,7 +1,9 @@
 """Study routes: create with multipart inputs (atomic), list, read, add inputs, download an input, soft-delete.
 
-Uploads are multipart ``file`` parts named by slot (``fundus_left``, ``fundus_right``, ``oct``, ``ecg``, ``cxr``);
-size, type and content are checked by :func:`vitalens.service.ops.inputs.validate_upload` (413 / 415 / 422).
+Uploads are multipart ``file`` parts named by slot (every registered file slot: ``fundus_left``, ``ecg``, a
+plug-in's...), with the slot's hints as text fields ``<slot>.<hint>`` (``ecg.fs_hz`` for a CSV without a time
+column); size, type and content are checked by :func:`vitalens.service.ops.inputs.validate_upload` (413 / 415 /
+422) against the slot and the analyzers that read it.
 """
 
 from __future__ import annotations
@@ -11,26 +13,23 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
-from vitalens.errors import InputError, UnsupportedMediaError
+from vitalens.errors import InputError
 from vitalens.service.api._access import permission
+from vitalens.service.api._forms import file_slots, hint_fields, hints_of, read_form, read_part, slot_schema
 from vitalens.service.deps import BlobsDep, CurrentUser, SessionDep, SettingsDep
-from vitalens.service.ops import MAX_OFFSET, TooLarge
+from vitalens.service.ops import MAX_OFFSET
 from vitalens.service.ops import inputs as input_ops
 from vitalens.service.ops import studies as ops
-from vitalens.service.ops.inputs import SLOT_MODALITY, Upload
 
 __all__ = ["router", "InputPublic", "StudyPublic", "StudyPage"]
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
-
-#: multipart overhead allowed on top of the file limits before the body is parsed at all
-_MULTIPART_SLACK = 1024 * 1024
 
 
 class InputPublic(BaseModel):
@@ -77,69 +76,39 @@ def study_public(study: Any) -> StudyPublic:
     return out
 
 
-def _check_length(request: Request, settings: Any, n_files: int) -> None:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.max_upload_bytes * n_files + _MULTIPART_SLACK:
-        raise TooLarge(
-            f"request body is {int(length) / 1e6:.1f} MB, above the {settings.max_upload_bytes / 1e6:.1f} MB "
-            "per-file upload limit"
-        )
-
-
-async def _read_upload(slot: str, part: UploadFile, settings: Any) -> Upload:
-    """The part's bytes, at most the upload limit; ``await`` (never a blocking read inside the event loop: a part
-    larger than the spool threshold lives on disk and Starlette reads it in its thread pool)."""
-    data = await part.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise TooLarge(f"{slot}: file is above the {settings.max_upload_bytes / 1e6:.1f} MB upload limit")
-    return Upload(slot=slot, data=data, filename=part.filename or "", content_type=part.content_type)
-
-
-_FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
-
-
-async def _form(request: Request, settings: Any, n_files: int) -> Any:
-    """The parsed form; a body that is not a form (JSON, text, nothing) is a 415 saying what the route takes."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in _FORM_TYPES:
-        raise UnsupportedMediaError(
-            f"{request.method} {request.url.path} takes multipart/form-data (files in fields named by slot: "
-            f"{', '.join(SLOT_MODALITY)}); got {content_type or 'no body'}",
-            field="body",
-        )
-    _check_length(request, settings, n_files)
-    try:
-        return await request.form(max_files=n_files, max_fields=20)
-    except HTTPException as exc:  # Starlette's own parse errors (too many fields/files, malformed multipart)
-        raise InputError(f"malformed form: {exc.detail}", field="body") from None
-
-
 #: The text fields of the study form (every other field is a file named by its slot).
 _STUDY_FIELDS = ("patient_id", "study_date", "description", "age_years")
 
 
-def _check_kinds(form: Any) -> None:
+def _check_kinds(form: Any, slots: list[str]) -> None:
     """Files only in slot fields, text only in the others: a file sent as ``patient_id`` or a text value sent as
     ``fundus_left`` is an error naming that field (it would otherwise be stringified or silently dropped)."""
     for key, value in form.multi_items():
-        if key in SLOT_MODALITY and not isinstance(value, UploadFile):
+        if key in slots and not isinstance(value, UploadFile):
             raise InputError("must be a file upload (multipart file part), got a text value", field=key)
-        if key not in SLOT_MODALITY and isinstance(value, UploadFile):
+        if key not in slots and isinstance(value, UploadFile):
             raise InputError("must be a text field, not a file", field=key)
+
+
+async def _uploads(form: Any, settings: Any, slots: list[str]) -> list[Any]:
+    return [
+        await read_part(k, v, settings, hints_of(form, k)) for k, v in form.multi_items() if isinstance(v, UploadFile)
+    ]
 
 
 def _multipart_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
     """OpenAPI request body for a route that parses its multipart form itself (to enforce form limits)."""
-    files = {
-        slot: {"type": "string", "format": "binary", "description": f"{mod} input"}
-        for slot, (mod, _, _) in SLOT_MODALITY.items()
-    }
+    slots = file_slots()
+    files = {slot: slot_schema(slot) for slot in slots}
+    from vitalens.service.api._forms import hint_schema
+
+    hints = {name: hint_schema(slot, hint) for name, (slot, hint) in hint_fields(slots).items()}
     return {
         "requestBody": {
             "required": True,
             "content": {
                 "multipart/form-data": {
-                    "schema": {"type": "object", "properties": {**fields, **files}, "required": required}
+                    "schema": {"type": "object", "properties": {**fields, **files, **hints}, "required": required}
                 }
             },
         }
@@ -165,11 +134,13 @@ async def create_study(
     ``description`` and ``age_years``, and up to one file per slot (fields named by slot)."""
     from starlette.concurrency import run_in_threadpool
 
-    form = await _form(request, settings, len(SLOT_MODALITY))
-    unknown = [k for k in form if k not in SLOT_MODALITY and k not in _STUDY_FIELDS]
+    slots = file_slots()
+    form = await read_form(request, settings, n_files=len(slots), takes=slots)
+    hints = hint_fields(slots)
+    unknown = [k for k in form if k not in slots and k not in _STUDY_FIELDS and k not in hints]
     if unknown:
-        raise InputError(f"unknown form fields {unknown}; files go in fields named {list(SLOT_MODALITY)}", field="form")
-    _check_kinds(form)
+        raise InputError(f"unknown form fields {unknown}; files go in fields named {slots}", field="form")
+    _check_kinds(form, slots)
     for required in ("patient_id", "study_date"):
         value = form.get(required)
         if value is None or not str(value).strip():
@@ -185,7 +156,7 @@ async def create_study(
         age = float(str(age_raw)) if age_raw not in (None, "") else None
     except ValueError:
         raise InputError(f"age_years {age_raw!r} is not a number", field="age_years") from None
-    uploads = [await _read_upload(k, v, settings) for k, v in form.multi_items() if isinstance(v, UploadFile)]
+    uploads = await _uploads(form, settings, slots)
     study = await run_in_threadpool(
         ops.create_study,
         session=session,
@@ -197,6 +168,7 @@ async def create_study(
         description=str(form.get("description", "")),
         age_years=age,
         uploads=uploads,
+        registry=getattr(request.app.state, "registry", None),
     )
     return study_public(study)
 
@@ -250,14 +222,23 @@ async def add_inputs(
     """Add (or replace) inputs: multipart file fields named by slot."""
     from starlette.concurrency import run_in_threadpool
 
-    form = await _form(request, settings, len(SLOT_MODALITY))
-    unknown = [k for k in form if k not in SLOT_MODALITY]
+    slots = file_slots()
+    form = await read_form(request, settings, n_files=len(slots), takes=slots)
+    hints = hint_fields(slots)
+    unknown = [k for k in form if k not in slots and k not in hints]
     if unknown:
-        raise InputError(f"unknown input slots {unknown}; expected {list(SLOT_MODALITY)}", field="slot")
-    _check_kinds(form)
-    uploads = [await _read_upload(k, v, settings) for k, v in form.multi_items() if isinstance(v, UploadFile)]
+        raise InputError(f"unknown input slots {unknown}; expected {slots}", field="slot")
+    _check_kinds(form, slots)
+    uploads = await _uploads(form, settings, slots)
     rows = await run_in_threadpool(
-        ops.add_inputs, session=session, blobs=blobs, settings=settings, user=user, study_id=study_id, uploads=uploads
+        ops.add_inputs,
+        session=session,
+        blobs=blobs,
+        settings=settings,
+        user=user,
+        study_id=study_id,
+        uploads=uploads,
+        registry=getattr(request.app.state, "registry", None),
     )
     return [InputPublic.model_validate(r) for r in rows]
 

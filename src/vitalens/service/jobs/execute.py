@@ -124,7 +124,8 @@ def _load_inputs(ctx: JobContext, analysis_id: str) -> tuple[StudyInputs, dict[s
     Returns:
         (inputs, slot → input id, slot → decode error, analyzer names requested).
     """
-    from vitalens.io.images import decode_image
+    from vitalens.service.ops.inputs import decode_input
+    from vitalens.slots import get_slot
     from vitalens.store import Analysis
 
     with ctx.session_factory() as session:
@@ -136,21 +137,18 @@ def _load_inputs(ctx: JobContext, analysis_id: str) -> tuple[StudyInputs, dict[s
         names = list(analysis.analyzers or [])
         age = study.age_years
         sex = study.patient.sex if study.patient is not None else None
-        blobs = {r.slot: (r.id, r.blob_key, r.filename, r.media_type) for r in sorted(rows, key=_input_order)}
+        stored = {
+            r.slot: (r.id, r.blob_key, _StoredInput(r.slot, r.filename, dict(r.meta or {})))
+            for r in sorted(rows, key=_input_order)
+        }
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     ids: dict[str, str] = {}
-    max_pixels = ctx.settings.max_image_pixels if ctx.settings is not None else 40_000_000
-    for slot, (input_id, key, filename, media_type) in blobs.items():
+    for slot, (input_id, key, row) in stored.items():
         ids[slot] = input_id
         try:
-            data = ctx.blobs.get(key)
-            if slot == "ecg":
-                values["ecg"] = _read_ecg(data, filename=filename, media_type=media_type)
-            elif slot in ("fundus_left", "fundus_right"):
-                values[slot] = decode_image(data, field=slot, max_pixels=max_pixels, colour="rgb")
-            else:
-                values[slot] = decode_image(data, field=slot, max_pixels=max_pixels, colour="gray")
+            # the slot's own decoder, with the hints the file was uploaded with (a CSV ECG's sampling rate)
+            values[get_slot(slot).attribute] = decode_input(row, ctx.blobs.get(key), settings=ctx.settings)
         except Exception as exc:  # noqa: BLE001 - one bad input fails only the analyzers that need it
             errors[slot] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, InputError) else str(exc)
             logger.warning("analysis %s: input %s could not be decoded: %s", analysis_id, slot, exc)
@@ -165,14 +163,13 @@ def _input_order(row: Any) -> Any:
     return row.created_at
 
 
-def _read_ecg(data: bytes, *, filename: str, media_type: str) -> Any:
-    """Decode ECG bytes (WFDB zip, DICOM waveform, HL7 aECG, MUSE XML, CSV) into an ``ECGRecord``."""
-    from vitalens.io import ecg as ecg_io
+@dataclass(frozen=True)
+class _StoredInput:
+    """What decoding a stored input needs from its row, read inside the session."""
 
-    reader = getattr(ecg_io, "read_ecg_bytes", None)
-    if reader is None:
-        raise InputError("this installation cannot decode ECG uploads (vitalens.io.ecg.read_ecg_bytes)", field="ecg")
-    return reader(data, filename=filename or "ecg")
+    slot: str
+    filename: str
+    meta: dict[str, Any]
 
 
 def _run_stage(ctx: JobContext, name: str, inputs: StudyInputs, input_errors: dict[str, str]) -> _StageOutcome:

@@ -10,26 +10,32 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vitalens.config import Settings
-from vitalens.errors import InputError, UnsupportedMediaError
+from vitalens.errors import InputError
 from vitalens.service.ops import TooLarge, require
 from vitalens.service.ops.audit import record_event
 from vitalens.store.blobs import BlobStore, StagedBlobs
-from vitalens.store.models import Input, InputSlot, Study, User
+from vitalens.store.models import Input, Study, User
+
+if TYPE_CHECKING:
+    from vitalens.slots import SlotSpec
 
 __all__ = [
     "Upload",
     "ValidatedUpload",
-    "SLOT_MODALITY",
+    "upload_slots",
     "sanitize_filename",
     "validate_upload",
+    "check_readable",
+    "readers_of",
+    "decode_input",
     "stage_inputs",
     "get_input",
     "read_input_bytes",
@@ -37,15 +43,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: slot → (modality, eye, colour policy for images or None for ECG)
-SLOT_MODALITY: dict[str, tuple[str, str | None, str | None]] = {
-    InputSlot.FUNDUS_LEFT.value: ("fundus", "left", "rgb"),
-    InputSlot.FUNDUS_RIGHT.value: ("fundus", "right", "rgb"),
-    InputSlot.OCT.value: ("oct", None, "gray"),
-    InputSlot.CXR.value: ("cxr", None, "gray"),
-    InputSlot.ECG.value: ("ecg", None, None),
-}
 
 MAX_FILENAME_CHARS = 120
 
@@ -58,6 +55,8 @@ class Upload:
     data: bytes
     filename: str = ""
     content_type: str | None = None
+    #: decoder hints as sent (``{"fs_hz": "500"}`` from the form field ``ecg.fs_hz``), checked by the slot
+    hints: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,6 +72,8 @@ class ValidatedUpload:
     width: int | None = None
     height: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the decoded value (not stored: it lets the caller read DICOM tags or run gates without decoding twice)
+    value: Any = field(default=None, repr=False, compare=False)
 
 
 def sanitize_filename(name: str | None) -> str:
@@ -91,88 +92,133 @@ def sanitize_filename(name: str | None) -> str:
     return text or "upload"
 
 
-def _slot(slot: str) -> str:
-    if slot not in SLOT_MODALITY:
-        valid = ", ".join(SLOT_MODALITY)
+def upload_slots() -> list[str]:
+    """Registered slots a study keeps as an uploaded input (``source == "upload"``): files and plug-ins' text."""
+    from vitalens.slots import get_slot, list_slots
+
+    return [name for name in list_slots() if get_slot(name).source == "upload"]
+
+
+def _slot(slot: str) -> SlotSpec:
+    from vitalens.slots import get_slot, is_slot
+
+    if not is_slot(slot) or get_slot(slot).source != "upload":
+        valid = ", ".join(upload_slots())
         raise InputError(f"unknown input slot {slot!r}; expected one of: {valid}", field="slot")
-    return slot
+    return get_slot(slot)
 
 
-def validate_upload(upload: Upload, *, settings: Settings) -> ValidatedUpload:
-    """Check size, type and content of one upload for its slot.
+def readers_of(slot: str) -> list[str]:
+    """Names of the registered analyzers that read ``slot``."""
+    from vitalens.analyzers import get_contract, list_analyzers
+
+    return [name for name in list_analyzers() if slot in get_contract(name).slots]
+
+
+def check_readable(slot: str, value: Any, *, registry: Any | None = None) -> list[str]:
+    """Check a decoded value against the slot's limits, then against each analyzer that reads the slot.
+
+    An analyzer checks through :meth:`~vitalens.analyzers.Analyzer.validate_input` (its card's limits and its own
+    checks) when ``registry`` gives instances, else through its contract's limits. The value is accepted when at
+    least one reader accepts it (or no analyzer reads the slot yet), so a photograph only ``fundus.odir`` can read
+    is still stored for it.
+
+    Returns:
+        The analyzers that can read it.
+
+    Raises:
+        InputError: the slot's own limits fail, or every reader refuses (the first reader's reason).
+    """
+    from vitalens.analyzers import get_contract
+    from vitalens.errors import ArtifactError
+
+    spec = _slot(slot)
+    spec.check(value)
+    readers = readers_of(slot)
+    accepted: list[str] = []
+    first: InputError | None = None
+    for name in readers:
+        try:
+            analyzer = registry.get(name) if registry is not None else None
+            if analyzer is not None:
+                analyzer.validate_input(slot, value)
+            else:
+                get_contract(name).limits_for(slot).check(value, field=slot)
+        except ArtifactError as exc:  # a broken bundled model: judge by the contract, the job reports the model
+            logger.warning("upload check of %s for %s used the contract's limits: %s", slot, name, exc)
+            try:
+                get_contract(name).limits_for(slot).check(value, field=slot)
+            except InputError as inner:
+                first = first or inner
+                continue
+        except InputError as exc:
+            first = first or exc
+            continue
+        accepted.append(name)
+    if readers and not accepted and first is not None:
+        raise first
+    return accepted
+
+
+def validate_upload(upload: Upload, *, settings: Settings, registry: Any | None = None) -> ValidatedUpload:
+    """Check size, type and content of one upload for its slot, by the slot's declaration alone.
+
+    The slot decodes it (:meth:`vitalens.slots.SlotSpec.decode`, with the hints sent), then the value must meet the
+    slot's limits and those of at least one analyzer that reads the slot (:func:`check_readable`).
 
     Raises:
         TooLarge: above ``settings.max_upload_bytes`` (HTTP 413).
         UnsupportedMediaError: not a file type the slot accepts, e.g. an ECG in a fundus slot (HTTP 415).
-        InputError: corrupt/truncated, decompression bomb, 16-bit, grayscale fundus, too small, unreadable ECG
-            (HTTP 422).
+        InputError: corrupt/truncated, decompression bomb, 16-bit, grayscale fundus, too small, unreadable ECG, a
+            CSV ECG without its sampling rate, a value no analyzer can read (HTTP 422).
     """
-    slot = _slot(upload.slot)
-    modality, eye, colour = SLOT_MODALITY[slot]
+    spec = _slot(upload.slot)
+    slot = spec.name
     size = len(upload.data)
     if size > settings.max_upload_bytes:
         raise TooLarge(
             f"{slot}: file is {size / 1e6:.1f} MB, above the {settings.max_upload_bytes / 1e6:.1f} MB upload limit"
         )
     filename = sanitize_filename(upload.filename)
-    if colour is not None:
-        from vitalens.io.dicom import is_dicom, read_dicom_image
-        from vitalens.io.images import decode_image, sniff_image_type
-
-        image_meta: dict[str, Any] = {}
-        if is_dicom(upload.data):
-            # The tags travel with the input (eye, age on the day, UIDs), never the patient's name or birth date.
-            dicom = read_dicom_image(
-                upload.data,
-                field=slot,
-                colour=colour,  # type: ignore[arg-type]
-                kind=modality,  # type: ignore[arg-type]
-                eye=eye,
-                max_pixels=settings.max_image_pixels,
-            )
-            array, media_type, image_meta = dicom.array, "application/dicom", {"dicom": dicom.meta.as_dict()}
-        else:
-            array = decode_image(upload.data, field=slot, max_pixels=settings.max_image_pixels, colour=colour)  # type: ignore[arg-type]
-            media_type = sniff_image_type(upload.data) or "application/octet-stream"
-        return ValidatedUpload(
-            slot=slot,
-            modality=modality,
-            eye=eye,
-            media_type=media_type,
-            filename=filename,
-            data=upload.data,
-            width=int(array.shape[1]),
-            height=int(array.shape[0]),
-            meta=image_meta,
-        )
-    from vitalens.io.images import sniff_image_type
-
-    if sniff_image_type(upload.data) is not None:
-        raise UnsupportedMediaError("an image was uploaded as an ECG; upload it to an image slot", field=slot)
-    from vitalens.io.ecg import read_ecg_bytes
-
-    try:
-        record = read_ecg_bytes(upload.data, filename=filename, max_bytes=settings.max_upload_bytes)
-    except InputError:
-        raise
-    except Exception as exc:  # a reader's own error type: the file is not a readable ECG
-        raise InputError(f"unreadable ECG file: {exc}", field=slot) from exc
-    meta = {
-        "fs_hz": float(record.fs_hz),
-        "leads": list(record.leads),
-        "n_samples": int(record.signal.shape[1]),
-        "source_format": getattr(record, "source_format", None),
-    }
-    claimed = upload.content_type or ""
-    media_type = claimed if "/" in claimed else "application/octet-stream"
+    decoded = spec.decode(
+        upload.data,
+        filename=filename,
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_image_pixels,
+        hints=spec.parse_hints(upload.hints),
+    )
+    check_readable(slot, decoded.value, registry=registry)
+    media_type = decoded.media_type
+    if media_type == "application/octet-stream" and "/" in (upload.content_type or ""):
+        media_type = str(upload.content_type)  # what the client said, for a format with no sniffable type
     return ValidatedUpload(
         slot=slot,
-        modality=modality,
-        eye=None,
+        modality=spec.modality or str(spec.kind),
+        eye=spec.laterality,
         media_type=media_type[:100],
         filename=filename,
         data=upload.data,
-        meta=meta,
+        width=decoded.width,
+        height=decoded.height,
+        meta=decoded.meta,
+        value=decoded.value,
+    )
+
+
+def decode_input(row: Any, data: bytes, *, settings: Settings | None = None) -> Any:
+    """Decode a stored input's bytes with its slot's decoder and the hints it was uploaded with (jobs, exports)."""
+    from vitalens.slots import get_slot
+
+    meta = row.meta or {}
+    return (
+        get_slot(row.slot)
+        .decode(
+            data,
+            filename=row.filename or row.slot,
+            max_pixels=settings.max_image_pixels if settings is not None else 40_000_000,
+            hints=meta.get("hints") or None,
+        )
+        .value
     )
 
 

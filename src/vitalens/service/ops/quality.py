@@ -31,25 +31,6 @@ def gates_for_slot(slot: str) -> list[tuple[str, str]]:
     return list(seen.items())
 
 
-def _decode(upload: Upload, settings: Settings) -> Any:
-    from vitalens.slots import ImageLimits, get_slot
-
-    spec = get_slot(upload.slot)
-    if upload.slot == "ecg":
-        from vitalens.io.ecg import read_ecg_bytes
-
-        return read_ecg_bytes(upload.data, filename=upload.filename or "ecg", max_bytes=settings.max_upload_bytes)
-    from vitalens.io.dicom import is_dicom, read_dicom_image
-    from vitalens.io.images import decode_image
-
-    colour = spec.limits.colour if isinstance(spec.limits, ImageLimits) else "rgb"
-    if is_dicom(upload.data):
-        return read_dicom_image(
-            upload.data, field=upload.slot, colour=colour, max_pixels=settings.max_image_pixels
-        ).array
-    return decode_image(upload.data, field=upload.slot, max_pixels=settings.max_image_pixels, colour=colour)
-
-
 def check_upload_quality(*, upload: Upload, settings: Settings, registry: Any) -> dict[str, Any]:
     """Validate ``upload`` and run every gate that guards its slot.
 
@@ -62,8 +43,7 @@ def check_upload_quality(*, upload: Upload, settings: Settings, registry: Any) -
     """
     from vitalens.quality import run_gate
 
-    validate_upload(upload, settings=settings)
-    value = _decode(upload, settings)
+    value = validate_upload(upload, settings=settings, registry=registry).value  # the slot decodes it
     results: list[QualityResult] = []
     owners: dict[str, str] = {}
     for gate, analyzer_name in gates_for_slot(upload.slot):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -66,13 +67,15 @@ def create_study(
     description: str = "",
     age_years: float | None = None,
     uploads: Sequence[Upload] = (),
+    registry: Any | None = None,
 ) -> Study:
     """Create a study with its inputs; every upload is validated first, then blobs and rows commit together.
 
     Raises:
         NotFound: no such patient at the user's site.
         Forbidden: reviewers may not create studies.
-        TooLarge / UnsupportedMediaError / InputError: an upload fails validation (nothing is stored).
+        TooLarge / UnsupportedMediaError / InputError: an upload fails validation (nothing is stored); with
+            ``registry`` (the app's analyzers) each upload is checked by the analyzers that read its slot.
     """
     require(user, "study.create")
     patient = visible_patient(session=session, user=user, patient_id=patient_id)
@@ -85,7 +88,7 @@ def create_study(
     slots = [u.slot for u in uploads]
     if len(set(slots)) != len(slots):
         raise InputError(f"each slot may be uploaded once per request, got {slots}", field="slot")
-    validated = [validate_upload(u, settings=settings) for u in uploads]
+    validated = [validate_upload(u, settings=settings, registry=registry) for u in uploads]
     if age_years is None:
         age_years = _age_from_dicom(validated)
     with atomic(session, blobs) as staged:
@@ -121,13 +124,14 @@ def add_inputs(
     study_id: str,
     uploads: Sequence[Upload],
     replace: bool = True,
+    registry: Any | None = None,
 ) -> list[Input]:
     """Add inputs to an existing study; with ``replace`` an upload to a filled slot supersedes the old input."""
     require(user, "input.upload")
     study = visible_study(session=session, user=user, study_id=study_id)
     if not uploads:
         raise InputError("no file uploaded", field="file")
-    validated = [validate_upload(u, settings=settings) for u in uploads]
+    validated = [validate_upload(u, settings=settings, registry=registry) for u in uploads]
     with atomic(session, blobs) as staged:
         if replace:
             slots = {v.slot for v in validated}
