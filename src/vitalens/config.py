@@ -103,6 +103,33 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.:-]+$",
         description="Prefix of every key vitalens writes in that Redis (installations sharing one Redis differ).",
     )
+    # Single sign-on: OpenID Connect (authorization code + PKCE) beside local accounts. Unset issuer: local only.
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID Provider issuer URL (its /.well-known/openid-configuration is read)."
+    )
+    oidc_client_id: str | None = Field(default=None, description="Client id registered at the provider.")
+    oidc_client_secret: str | None = Field(default=None, description="Client secret (confidential client).")
+    oidc_scopes: str = Field(default="openid email profile", description="Scopes asked for; must include openid.")
+    oidc_display_name: str = Field(default="single sign-on", max_length=80, description="Shown on the login button.")
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        description="Callback URL registered at the provider; unset: derived from the request (set it behind a "
+        "proxy), e.g. https://vitalens.example.org/api/v1/auth/oidc/callback.",
+    )
+    oidc_site_claim: str = Field(default="vitalens_site", description="ID-token claim naming the user's site.")
+    oidc_role_claim: str = Field(
+        default="vitalens_role", description="ID-token claim (a string or a list, e.g. groups) giving the role."
+    )
+    oidc_role_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Role-claim values to vitalens roles (clinician, reviewer, admin), e.g. "
+        '{"eye-clinic-doctors": "clinician"}; the role names themselves always map to themselves.',
+    )
+    oidc_provision: bool = Field(
+        default=False,
+        description="Create an account on first sign-in from the site and role claims; off: a site administrator "
+        "creates the account (same e-mail) and its site and role are the administrator's mapping.",
+    )
     job_memory_hard_kill: bool = Field(
         default=True, description="Stop the worker past 1.5 × job_memory_mb (the quarantined job is never retried)."
     )

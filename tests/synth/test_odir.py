@@ -154,4 +154,3 @@ def test_black_outside_the_field_of_view() -> None:
     img = _eye({}, 0)
     assert img[0, 0].max() == 0 and img[-1, -1].max() == 0
     assert img[64, 64].max() > 50
-

@@ -32,6 +32,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "vitalens.service.api.predict",
     "vitalens.service.api.predict_ecg",
     "vitalens.service.api.auth",
+    "vitalens.service.api.oidc",
     "vitalens.service.api.users",
     "vitalens.service.api.patients",
     "vitalens.service.api.studies",

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
-    from limits.strategies import MovingWindowRateLimiter, WindowStats
+    from limits.strategies import MovingWindowRateLimiter
+    from limits.util import WindowStats
     from sqlalchemy.orm import Session
 
     from vitalens.config import Settings

@@ -261,6 +261,25 @@ class RevokedToken(Base):
     revoked_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ExternalIdentity(Base):
+    """A user's identity at an OpenID Provider: ``(issuer, subject)`` names one person there for good.
+
+    Why a table of its own: e-mail addresses change and can be reassigned, the provider's ``sub`` cannot; the
+    first sign-in links the account (matched by verified e-mail, or provisioned from claims) and later ones find
+    it by ``(issuer, subject)`` alone.
+    """
+
+    __tablename__ = "external_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[str] = _id_column()
+    user_id: Mapped[str] = _fk("users.id", ondelete="CASCADE")
+    issuer: Mapped[str] = mapped_column(String(400))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 # --------------------------------------------------------------------------------------------- patient data
 
 

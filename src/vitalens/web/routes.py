@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from vitalens import DECISION_SUPPORT_NOTICE, __version__
 from vitalens.service.deps import SessionDep, SettingsDep, get_auth, rate_limit
 from vitalens.service.ops import Forbidden, NotFound, OpsError, can, instance_wide
+from vitalens.service.ops.oidc import oidc_enabled
 from vitalens.store.models import User
 from vitalens.web import views
 from vitalens.web.glossary import glossary_sections
@@ -98,7 +99,16 @@ def login_page(request: Request, session: SessionDep, user: PageUser, next: str 
     if not _admin_exists(session):
         return RedirectResponse("/setup", status_code=303)
     safe_next = next if next.startswith("/") and not next.startswith("//") else "/worklist"
-    return _page(request, "login.html", user, next=safe_next)
+    settings = request.app.state.settings
+    sso = {"name": settings.oidc_display_name, "url": f"/api/v1/auth/oidc/login?next={quote(safe_next, safe='')}"}
+    return _page(
+        request,
+        "login.html",
+        user,
+        next=safe_next,
+        sso=sso if oidc_enabled(settings) else None,
+        sso_error=(request.query_params.get("error") or "")[:300] or None,
+    )
 
 
 class SetupRequest(BaseModel):

@@ -85,7 +85,7 @@ def _tokens(pair: TokenPair) -> TokenResponse:
     )
 
 
-def _set_cookies(response: Response, pair: TokenPair, *, secure: bool) -> None:
+def set_session_cookies(response: Response, pair: TokenPair, *, secure: bool) -> None:
     access_age = int((pair.access_expires_at - datetime.now(pair.access_expires_at.tzinfo)).total_seconds())
     refresh_age = int((pair.refresh_expires_at - datetime.now(pair.refresh_expires_at.tzinfo)).total_seconds())
     for name, value, age, httponly, path in (
@@ -140,7 +140,7 @@ def session_login(
     pair = ops.login(
         session=session, settings=settings, email=body.email, password=body.password, cookie=True, lockout=lockout
     )
-    _set_cookies(response, pair, secure=settings.environment == "prod")
+    set_session_cookies(response, pair, secure=settings.environment == "prod")
     return SessionResponse(
         csrf_token=pair.csrf_token or "", access_expires_at=pair.access_expires_at, user=me_of(pair.user)
     )
@@ -160,7 +160,7 @@ def session_refresh(
     if not raw:
         raise Unauthorized("no refresh cookie")
     pair = ops.refresh(session=session, settings=settings, refresh_token=raw, cookie=True)
-    _set_cookies(response, pair, secure=settings.environment == "prod")
+    set_session_cookies(response, pair, secure=settings.environment == "prod")
     return SessionResponse(
         csrf_token=pair.csrf_token or "", access_expires_at=pair.access_expires_at, user=me_of(pair.user)
     )

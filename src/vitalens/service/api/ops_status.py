@@ -63,8 +63,9 @@ def readiness(app: Any) -> tuple[bool, dict[str, Any]]:
         "cache": {"budget_bytes": getattr(cache, "budget_bytes", None)},
     }
     lockout = getattr(app.state, "lockout", None)
-    if callable(getattr(lockout, "ping", None)):  # Redis shared by the replicas: reported, never gating readiness,
-        problem = lockout.ping()  # because every replica falls back to its own limits while it is away
+    ping = getattr(lockout, "ping", None)
+    if callable(ping):  # Redis shared by the replicas: reported, never gating readiness,
+        problem = ping()  # because every replica falls back to its own limits while it is away
         checks["shared_state"] = {"ok": problem is None, "backend": "redis", "required": False}
         if problem:
             checks["shared_state"]["detail"] = f"{problem}; rate limits and lockout are per replica meanwhile"

@@ -45,6 +45,7 @@ __all__ = [
     "logout",
     "authenticate",
     "revoke_all_sessions",
+    "issue_session",
 ]
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,13 @@ def _issue(
         refresh_token=raw,
         refresh_expires_at=expires,
         csrf_token=csrf,
+    )
+
+
+def issue_session(*, session: Session, settings: Settings, user: User, cookie: bool) -> TokenPair:
+    """A new login's token pair for a user already authenticated elsewhere (single sign-on); the caller commits."""
+    return _issue(
+        session=session, user=user, settings=settings, family_id=new_id(), cookie=cookie, ctx=current_request()
     )
 
 
