@@ -14,6 +14,7 @@ from vitalens.domain import Measurement
 from vitalens.reports import (
     ReportAnalysis,
     ReportAnnotation,
+    ReportFigure,
     ReportFinding,
     ReportImage,
     ReportInput,
@@ -88,10 +89,21 @@ def report() -> StudyReport:
                 model_name="ecg-intervals",
                 model_version="1.0.0",
                 demonstration=False,
-                tier="Moderate",
                 measurements=[
                     Measurement(
                         name="QTc (Bazett)", value=452.0, unit="ms", reference_low=350, reference_high=450, flag="high"
+                    )
+                ],
+            ),
+            ReportAnalysis(
+                analyzer="ecg.ptbxl",
+                model_name="ecg-ptbxl-demo",
+                model_version="0.1.0",
+                tier="Moderate",
+                findings=[ReportFinding(code="MI", name="Myocardial infarction", probability=0.4, positive=True)],
+                figures=[
+                    ReportFigure(
+                        slot="ecg", target="MI", method="saliency", image=ReportImage(title="sheet", data=_png(80, 160))
                     )
                 ],
             ),
@@ -126,8 +138,13 @@ def test_pdf_text_carries_every_section(report: StudyReport) -> None:
         "452.0",
         "Medium",
         "Moderate",
-        "hypertension",
-        "0.410",
+        "Hypertension proxy",
+        "0.41",
+        "Eyes → heart",  # the contracts' human titles, the analyzer name and model version beneath
+        "fundus.odir · fundus-odir-demo version 0.3.1",
+        "ECG intervals",
+        "12-lead ECG",
+        "ecg: MI (saliency)",  # the attribution sheet drawn by the ecg_attribution block
         "haemorrhage",
         "Signed off by Dr Ada",
         "refer to ophthalmology",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from vitalens.reports._model import (
     ReportAnalysis,
     ReportAnnotation,
+    ReportFigure,
     ReportFinding,
     ReportImage,
     ReportInput,
@@ -17,6 +18,7 @@ from vitalens.reports.pdf import build_study_report
 __all__ = [
     "ReportAnalysis",
     "ReportAnnotation",
+    "ReportFigure",
     "ReportFinding",
     "ReportImage",
     "ReportInput",

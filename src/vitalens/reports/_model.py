@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +18,7 @@ from vitalens.domain import Coding, Measurement, QualityResult, utcnow
 
 __all__ = [
     "ReportImage",
+    "ReportFigure",
     "ReportInput",
     "ReportFinding",
     "ReportAnalysis",
@@ -34,6 +36,15 @@ class ReportImage(BaseModel):
     title: str
     data: bytes = Field(repr=False)
     caption: str = ""
+
+
+class ReportFigure(BaseModel):
+    """One explanation map of an analyzer, drawn where its contract's render blocks put it."""
+
+    slot: str = Field(description="The input slot the map is in the coordinates of.")
+    target: str
+    method: str
+    image: ReportImage
 
 
 class ReportInput(BaseModel):
@@ -58,6 +69,7 @@ class ReportFinding(BaseModel):
     corrected_positive: bool | None = None
     review_note: str | None = None
     codes: list[Coding] = Field(default_factory=list, description="Standard codes the analyzer gave the finding.")
+    input_name: str | None = Field(default=None, description="The input slot it concerns (per-eye analyzers).")
 
     @property
     def final_positive(self) -> bool:
@@ -71,6 +83,7 @@ class ReportAnalysis(BaseModel):
     """One analyzer's result as stored: the model that produced it and what it found."""
 
     analyzer: str
+    title: str = Field(default="", description="The analyzer's human title (its contract's); its name when empty.")
     status: str = "COMPLETE"
     model_name: str | None = None
     model_version: str | None = None
@@ -87,6 +100,10 @@ class ReportAnalysis(BaseModel):
         default_factory=list, description="The input quality gates' verdicts (pass / flag / refuse) before it ran."
     )
     warnings: list[str] = Field(default_factory=list, description="What the reader must know beside the findings.")
+    extras: dict[str, Any] = Field(
+        default_factory=dict, description="The result's extras the render blocks read (tables, scores, grades)."
+    )
+    figures: list[ReportFigure] = Field(default_factory=list, description="Its explanation maps with pictures.")
 
 
 class ReportAnnotation(BaseModel):

@@ -42,6 +42,15 @@ def _coding(c: Any) -> dict[str, Any]:
     return out
 
 
+def _title(analysis: ReportAnalysis) -> str:
+    """The analyzer's human title (its contract's), e.g. "Eyes → heart"."""
+    if analysis.title:
+        return analysis.title
+    from vitalens.reports.sections import section_heading
+
+    return section_heading(analysis.analyzer).title
+
+
 def _device(index: int, analysis: ReportAnalysis) -> dict[str, Any]:
     names = [{"name": "vitalens", "type": "manufacturer-name"}]
     names.append({"name": analysis.model_name or analysis.analyzer, "type": _DEVICE_NAME_TYPE})
@@ -50,7 +59,7 @@ def _device(index: int, analysis: ReportAnalysis) -> dict[str, Any]:
         "id": f"device-{index}",
         "manufacturer": "vitalens",
         "deviceName": names,
-        "type": {"text": f"vitalens analyzer {analysis.analyzer} (decision-support software)"},
+        "type": {"text": f"vitalens analyzer {_title(analysis)} ({analysis.analyzer}; decision-support software)"},
         "note": [
             {
                 "text": f"Trained on {analysis.trained_on or 'unknown data'}"
@@ -75,10 +84,13 @@ def _finding_observation(
         notes.append(f"model threshold {finding.threshold:.3f}")
     if finding.review:
         notes.append(f"{finding.review} by the clinician" + (f": {finding.review_note}" if finding.review_note else ""))
+    if finding.input_name:
+        notes.append(f"input {finding.input_name}")
     obs: dict[str, Any] = {
         "resourceType": "Observation",
         "id": obs_id,
         "status": status,
+        "category": [{"text": _title(analysis)}],
         "code": {"coding": codings, "text": finding.name},
         "valueQuantity": {"value": round(finding.probability, 6), "unit": "probability", "system": UCUM, "code": "1"},
         "interpretation": [{"coding": [{"system": _INTERPRETATION, "code": code, "display": display}]}],
@@ -91,7 +103,7 @@ def _finding_observation(
 
 
 def _measurement_observation(
-    obs_id: str, m: Any, status: str, device: str, report: StudyReport
+    obs_id: str, m: Any, status: str, device: str, report: StudyReport, title: str
 ) -> dict[str, Any] | None:
     if m.value is None:
         return None
@@ -105,6 +117,7 @@ def _measurement_observation(
         "resourceType": "Observation",
         "id": obs_id,
         "status": status,
+        "category": [{"text": title}],
         "code": code,
         "valueQuantity": quantity,
         "device": {"reference": f"#{device}"},
@@ -142,12 +155,19 @@ def build_diagnostic_report(report: StudyReport, *, pdf: bytes | None = None) ->
     for a_index, analysis in enumerate(report.analyses):
         device = _device(a_index, analysis)
         contained.append(device)
+        seen: set[str] = set()
         for finding in analysis.findings:
-            obs = _finding_observation(f"obs-{a_index}-{finding.code}", analysis, finding, status, device["id"], report)
+            obs_id = f"obs-{a_index}-{_id_part(finding.code)}"
+            if finding.input_name or obs_id in seen:  # per-input findings share codes (one grade per eye)
+                obs_id = f"obs-{a_index}-{_id_part(finding.code)}-{_id_part(finding.input_name or str(len(seen)))}"
+            seen.add(obs_id)
+            obs = _finding_observation(obs_id, analysis, finding, status, device["id"], report)
             contained.append(obs)
             results.append({"reference": f"#{obs['id']}"})
         for m_index, m in enumerate(analysis.measurements):
-            measured = _measurement_observation(f"obs-{a_index}-m{m_index}", m, status, device["id"], report)
+            measured = _measurement_observation(
+                f"obs-{a_index}-m{m_index}", m, status, device["id"], report, _title(analysis)
+            )
             if measured is not None:
                 contained.append(measured)
                 results.append({"reference": f"#{measured['id']}"})
@@ -177,6 +197,13 @@ def build_diagnostic_report(report: StudyReport, *, pdf: bytes | None = None) ->
             }
         ]
     return validate_fhir(resource)
+
+
+def _id_part(text: str) -> str:
+    """``text`` as a FHIR id fragment (letters, digits, ``-`` and ``.``)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9.-]", "-", text)[:24] or "x"
 
 
 #: Required value sets the model classes do not enforce (``fhir.resources`` checks structure and types, not codes).

@@ -49,14 +49,133 @@ def _image(img: ReportImage, max_cm: float = _THUMB_CM) -> Any:
     return Image(io.BytesIO(img.data), width=w * scale, height=h * scale)
 
 
-def _analysis_flowables(a: ReportAnalysis, styles: Any) -> list[Any]:
+def _grid(rows: list[list[Any]], widths: list[float] | None = None, *, header: bool = True) -> Any:
     from reportlab.lib import colors
+    from reportlab.platypus import Table, TableStyle
+
+    table = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
+    style = [
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+        ("FONTSIZE", (0, 0), (-1, -1), 8),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ]
+    if header:
+        style.append(("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey))
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _review_text(f: Any) -> str:
+    review = "unreviewed"
+    if f.review == "confirmed":
+        review = "confirmed"
+    elif f.review == "corrected":
+        review = f"corrected to {'positive' if f.corrected_positive else 'negative'}"
+    elif f.review:
+        review = str(f.review)
+    if f.review_note:
+        review += f" ({f.review_note})"
+    return review
+
+
+def _findings_table(part: Any, styles: Any) -> Any:
     from reportlab.lib.units import cm
-    from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
+    from reportlab.platypus import Paragraph
+
+    per_input = any(getattr(f, "input_name", None) for f in part.findings)
+    head = ["Code", "Finding"] + (["Input"] if per_input else []) + ["Probability", "Threshold", "Result"]
+    head += (["Tier"] if part.tiers or any(f.tier for f in part.findings) else []) + ["Clinician review"]
+    rows: list[list[Any]] = [head]
+    for f in part.findings:
+        result = "positive" if f.positive else "negative"
+        if f.code == part.normal:
+            result = "yes" if f.positive else "no"
+        row: list[Any] = [f.code, Paragraph(escape(f.name), styles["BodyText"])]
+        if per_input:
+            row.append((f.input_name or "").replace("_", " "))
+        row += [_fmt(f.probability, 3), _fmt(f.threshold, 3), result]
+        if "Tier" in head:
+            row.append(f.tier or "—")
+        row.append(Paragraph(escape(_review_text(f)), styles["BodyText"]))
+        rows.append(row)
+    fixed = {"Code": 1.3, "Input": 2.0, "Probability": 1.9, "Threshold": 1.9, "Result": 1.6, "Tier": 1.6}
+    free = 18.0 - sum(fixed.get(h, 0.0) for h in head)
+    widths = [fixed.get(h, free / 2) * cm for h in head]
+    return _grid(rows, widths)
+
+
+def _part_flowables(part: Any, figures: dict[int, ReportImage], styles: Any) -> list[Any]:
+    """One resolved render block (:class:`~vitalens.reports.sections.Part`) as flowables."""
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Paragraph, Spacer
 
     out: list[Any] = []
+    if part.title and part.kind != "summary":
+        out.append(Paragraph(escape(part.title), styles["Heading4"]))
+    if part.kind == "summary":
+        text = ". ".join(f"{b.label}: {b.value}" for b in part.badges)
+        out.append(Paragraph(escape(text + "."), styles["BodyText"]))
+    elif part.kind == "narrative":
+        out.append(Paragraph(escape(part.text), styles["BodyText"]))
+    elif part.kind == "findings":
+        out.append(_findings_table(part, styles))
+    elif part.kind == "measurements":
+        rows: list[list[Any]] = [["Measurement", "Value", "Unit", "Reference", "Flag"]]
+        for m in part.measurements:
+            if m.reference_low is not None or m.reference_high is not None:
+                ref = f"{_fmt(m.reference_low, 0)}–{_fmt(m.reference_high, 0)}"
+            else:
+                ref = "—"
+            value = "not measured" if m.value is None else _fmt(m.value, 1)
+            rows.append([Paragraph(escape(m.name), styles["BodyText"]), value, m.unit, ref, m.flag or "—"])
+        out.append(_grid(rows, [5 * cm, 2.5 * cm, 2 * cm, 3 * cm, 2 * cm]))
+    elif part.kind in ("overlays", "ecg_attribution", "three_panel"):
+        wide = part.kind != "overlays"
+        cells, captions = [], []
+        for fig in part.figures:
+            img = figures.get(id(fig.ref))
+            flow = _image(img, max_cm=_SHEET_CM if wide else _THUMB_CM) if img is not None else None
+            if flow is None:
+                continue
+            caption = f"{fig.slot.replace('_', ' ')}: {fig.target} ({fig.method})"
+            if wide:
+                out += [flow, Paragraph(escape(caption), styles["BodyText"])]
+            else:
+                cells.append(flow)
+                captions.append(Paragraph(escape(caption), styles["BodyText"]))
+        for i in range(0, len(cells), 3):
+            out.append(_grid([cells[i : i + 3], captions[i : i + 3]], header=False))
+    else:  # classes, scores, table, entities: columns × rows
+        rows = [list(part.columns)]
+        for r, row in enumerate(part.rows):
+            cells = []
+            for c, cell in enumerate(row):
+                text = escape(cell)
+                if (r, c) in part.marked:
+                    text = f"<b>{text} (most probable)</b>"
+                cells.append(Paragraph(text, styles["BodyText"]))
+            rows.append(cells)
+        out.append(_grid(rows))
+    if part.note:
+        out.append(Paragraph(escape(part.note), styles["BodyText"]))
+    out.append(Spacer(1, 0.15 * cm))
+    return out
+
+
+def _analysis_flowables(a: ReportAnalysis, styles: Any) -> list[Any]:
+    """One analyzer's section: its human title, its name and model version in small type, then its render blocks."""
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Paragraph, Spacer
+
+    from vitalens.reports.sections import Figure, analyzer_blocks, resolve_blocks, section_heading
+
+    out: list[Any] = []
+    heading = section_heading(a.analyzer, a.model_name, a.model_version)
+    title = a.title or heading.title
+    status = "" if a.status == "COMPLETE" else f" ({a.status})"
+    out.append(Paragraph(escape(title + status), styles["Heading3"]))
+    out.append(Paragraph(f"<font size=7>{escape(heading.subtitle)}</font>", styles["BodyText"]))
     demo = " — DEMONSTRATION MODEL, not for clinical use" if a.demonstration else ""
-    out.append(Paragraph(escape(f"{a.analyzer} ({a.status})"), styles["Heading3"]))
     out.append(
         Paragraph(
             escape(
@@ -80,61 +199,21 @@ def _analysis_flowables(a: ReportAnalysis, styles: Any) -> list[Any]:
     for w in a.warnings:
         if not w.startswith("input quality ("):  # the gate verdicts are printed above
             out.append(Paragraph(escape(f"Note: {w}"), styles["BodyText"]))
-    summary = []
-    if a.band:
-        summary.append(f"Cardiovascular risk band: {a.band}")
-    if a.tier:
-        summary.append(f"Risk tier: {a.tier}")
-    if summary:
-        out.append(Paragraph(escape(". ".join(summary) + "."), styles["BodyText"]))
-    if a.findings:
-        rows = [["Code", "Finding", "Probability", "Threshold", "Result", "Tier", "Clinician review"]]
-        for f in a.findings:
-            review = "unreviewed"
-            if f.review == "confirmed":
-                review = "confirmed"
-            elif f.review == "corrected":
-                review = f"corrected to {'positive' if f.corrected_positive else 'negative'}"
-            if f.review_note:
-                review += f" ({f.review_note})"
-            rows.append(
-                [
-                    f.code,
-                    Paragraph(escape(f.name), styles["BodyText"]),
-                    _fmt(f.probability, 3),
-                    _fmt(f.threshold, 3),
-                    "positive" if f.positive else "negative",
-                    f.tier or "—",
-                    Paragraph(escape(review), styles["BodyText"]),
-                ]
-            )
-        table = Table(rows, colWidths=[1.3 * cm, 4.2 * cm, 2 * cm, 2 * cm, 1.7 * cm, 1.7 * cm, 4 * cm], repeatRows=1)
-        table.setStyle(
-            TableStyle(
-                [
-                    ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
-                    ("FONTSIZE", (0, 0), (-1, -1), 8),
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ]
-            )
-        )
-        out += [Spacer(1, 0.2 * cm), table]
-    if a.proxies:
-        rows = [["Proxy", "Value"]] + [[k, _fmt(v, 3)] for k, v in sorted(a.proxies.items())]
-        table = Table(rows, colWidths=[6 * cm, 3 * cm])
-        table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("FONTSIZE", (0, 0), (-1, -1), 8)]))
-        out += [Spacer(1, 0.2 * cm), Paragraph("Proxies", styles["Heading4"]), table]
-    if a.measurements:
-        rows = [["Measurement", "Value", "Unit", "Reference", "Flag"]]
-        for m in a.measurements:
-            ref = f"{_fmt(m.reference_low, 0)}–{_fmt(m.reference_high, 0)}"
-            rows.append([m.name, _fmt(m.value, 1), m.unit, ref, m.flag or "—"])
-        table = Table(rows, colWidths=[5 * cm, 2.5 * cm, 2 * cm, 3 * cm, 2 * cm])
-        table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey), ("FONTSIZE", (0, 0), (-1, -1), 8)]))
-        out += [Spacer(1, 0.2 * cm), Paragraph("Measurements", styles["Heading4"]), table]
-    if a.explanation:
-        out += [Spacer(1, 0.2 * cm), Paragraph(escape(a.explanation), styles["BodyText"])]
+    figures = [Figure(slot=f.slot, target=f.target, method=f.method, ref=f) for f in a.figures]
+    images = {id(f): f.image for f in a.figures}
+    result = {
+        "band": a.band,
+        "tier": a.tier,
+        "proxies": a.proxies,
+        "explanation": a.explanation,
+        "extras": a.extras,
+    }
+    parts = resolve_blocks(
+        analyzer_blocks(a.analyzer), result=result, findings=a.findings, measurements=a.measurements, figures=figures
+    )
+    out.append(Spacer(1, 0.15 * cm))
+    for part in parts:
+        out += _part_flowables(part, images, styles)
     return out
 
 
@@ -207,7 +286,7 @@ def build_study_report(report: StudyReport) -> bytes:
         ]
 
     if report.inputs:
-        story.append(Paragraph("Inputs and explanations", styles["Heading2"]))
+        story.append(Paragraph("Inputs", styles["Heading2"]))
         for inp in report.inputs:
             story.append(Paragraph(escape(f"{inp.name}: {inp.kind}"), styles["Heading4"]))
             if inp.image is None and inp.overlays:

@@ -41,7 +41,12 @@ TEMPLATES_DIR = _HERE / "templates"
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-templates.env.globals.update(notice=DECISION_SUPPORT_NOTICE, version=__version__, band_class=views.band_class)
+templates.env.globals.update(
+    notice=DECISION_SUPPORT_NOTICE,
+    version=__version__,
+    band_class=views.band_class,
+    findings_chart=views.findings_chart_svg,
+)
 
 
 def install(app: FastAPI) -> None:

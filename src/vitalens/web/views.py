@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from vitalens.reports.sections import Figure, Heading, Part, analyzer_blocks, resolve_blocks, section_heading
 from vitalens.store.models import User
 from vitalens.web.charts import Bar, TimelinePoint, probability_bars_svg, timeline_svg
 
@@ -109,9 +110,13 @@ def worklist_rows(
 
 @dataclass
 class AnalyzerView:
-    """One analyzer's results on the results page."""
+    """One analyzer's results on the results page: its heading and the parts its contract's render blocks resolve to
+    (:mod:`vitalens.reports.sections`), beside the stored fields the page's chrome shows (status, model, warnings).
+    """
 
     name: str
+    heading: Heading
+    parts: list[Part]
     status: str
     error: str | None
     model_name: str | None
@@ -127,6 +132,18 @@ class AnalyzerView:
     findings: list[Any]
     measurements: list[Any]
     chart_svg: str | None
+
+
+def findings_chart_svg(findings: list[Any]) -> str | None:
+    """The probability bars of a findings part (threshold tick per bar), or None without findings."""
+    if not findings:
+        return None
+    return probability_bars_svg([Bar(_finding_label(f), f.probability, f.threshold, f.positive) for f in findings])
+
+
+def _finding_label(f: Any) -> str:
+    slot = getattr(f, "input_name", None)
+    return f"{f.label} ({slot.replace('_', ' ')})" if slot else str(f.label)
 
 
 def _card_items(card: dict[str, Any]) -> list[tuple[str, str]]:
@@ -157,9 +174,23 @@ def analysis_view(analysis: Any) -> list[AnalyzerView]:
             else None
         )
         demo = stage.demonstration if stage.demonstration is not None else bool(result.get("demonstration", True))
+        measurements = [m for m in analysis.measurements if m.analyzer == stage.analyzer]
+        figures = [
+            Figure(slot=e.input_name, target=e.target, method=e.method, ref=e)
+            for e in analysis.explanations
+            if e.analyzer == stage.analyzer and e.overlay_blob_key
+        ]
         views.append(
             AnalyzerView(
                 name=stage.analyzer,
+                heading=section_heading(stage.analyzer, stage.model_name, stage.model_version),
+                parts=resolve_blocks(
+                    analyzer_blocks(stage.analyzer),
+                    result=result,
+                    findings=findings,
+                    measurements=measurements,
+                    figures=figures,
+                ),
                 status=stage.status,
                 error=stage.error,
                 model_name=stage.model_name,
@@ -173,7 +204,7 @@ def analysis_view(analysis: Any) -> list[AnalyzerView]:
                 warnings=list(result.get("warnings") or []),
                 card=_card_items(dict(result.get("card") or {})),
                 findings=findings,
-                measurements=[m for m in analysis.measurements if m.analyzer == stage.analyzer],
+                measurements=measurements,
                 chart_svg=chart,
             )
         )
@@ -194,6 +225,7 @@ class StudyView:
     feedback: dict[str, Any] = field(default_factory=dict)  # finding id → latest feedback
     signed: Any | None = None
     has_ecg: bool = False
+    input_by_slot: dict[str, Any] = field(default_factory=dict)  # slot → its (live) input row
 
 
 def study_view(*, session: Session, user: User, study_id: str) -> StudyView:
@@ -215,6 +247,7 @@ def study_view(*, session: Session, user: User, study_id: str) -> StudyView:
         running=latest is not None and latest.status in ("PENDING", "RUNNING"),
         signed=report_ops.signed_report(session, study),
         has_ecg=any(i.slot == "ecg" for i in inputs),
+        input_by_slot={i.slot: i for i in inputs},
     )
     if latest is not None:
         view.analyzers = analysis_view(latest)

@@ -299,6 +299,7 @@ def _finish(
                         analyzer=o.name,
                         code=f.code,
                         label=f.name,
+                        input_name=f.input_name,
                         probability=f.probability,
                         threshold=f.threshold,
                         positive=f.positive,

@@ -60,17 +60,19 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
     from vitalens.reports import (
         ReportAnalysis,
         ReportAnnotation,
+        ReportFigure,
         ReportFinding,
         ReportImage,
         ReportInput,
         StudyReport,
     )
+    from vitalens.reports.sections import section_heading
     from vitalens.service.ops.feedback import latest_feedback
     from vitalens.store.models import User as UserRow
 
     analysis = _latest_analysis(session, study)
     inputs = [i for i in study.inputs if i.deleted_at is None]
-    overlays: dict[str, list[Any]] = {}
+    figures: dict[str, list[Any]] = {}  # analyzer → its maps with pictures (drawn by its render blocks)
     analyses: list[Any] = []
     if analysis is not None:
         reviews = latest_feedback(session, analysis.id)
@@ -80,8 +82,13 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
                     data = blobs.get(e.overlay_blob_key)
                 except KeyError:
                     continue
-                overlays.setdefault(e.input_name, []).append(
-                    ReportImage(title=f"{e.method} {e.target}", data=data, caption=e.analyzer)
+                figures.setdefault(e.analyzer, []).append(
+                    ReportFigure(
+                        slot=e.input_name,
+                        target=e.target,
+                        method=e.method,
+                        image=ReportImage(title=f"{e.method} {e.target}", data=data, caption=e.input_name),
+                    )
                 )
         for stage in analysis.stages:
             if stage.analyzer is None:
@@ -106,11 +113,13 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
                         corrected_positive=fb.corrected_positive if fb else None,
                         review_note=(fb.comment or None) if fb else None,
                         codes=stored_codes.get(f.code, []),
+                        input_name=f.input_name,
                     )
                 )
             analyses.append(
                 ReportAnalysis(
                     analyzer=stage.analyzer,
+                    title=section_heading(stage.analyzer).title,
                     status=stage.status,
                     model_name=stage.model_name,
                     model_version=stage.model_version,
@@ -139,6 +148,8 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
                         if m.analyzer == stage.analyzer
                     ],
                     error=stage.error,
+                    extras=dict(result.get("extras") or {}),
+                    figures=figures.get(stage.analyzer, []),
                 )
             )
     report_inputs = []
@@ -150,9 +161,7 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
             except KeyError:
                 image = None
         size = f" {inp.width}x{inp.height} px" if inp.width and inp.height else ""
-        report_inputs.append(
-            ReportInput(name=inp.slot, kind=f"{inp.media_type}{size}", image=image, overlays=overlays.get(inp.slot, []))
-        )
+        report_inputs.append(ReportInput(name=inp.slot, kind=f"{inp.media_type}{size}", image=image))
     annotations = session.scalars(
         select(Annotation)
         .where(Annotation.study_id == study.id, Annotation.is_current.is_(True), Annotation.deleted_at.is_(None))
