@@ -175,7 +175,7 @@ def new_study(request: Request, session: SessionDep, user: PageUser, patient_id:
         patients=patients,
         patient_id=patient_id,
         today=date.today().isoformat(),
-        slots_ready=views.missing_analyzer_slots(),
+        groups=views.form_groups(),
         can_create=can(user, "study.create"),
     )
 

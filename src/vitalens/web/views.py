@@ -24,6 +24,9 @@ __all__ = [
     "StudyRow",
     "StudyView",
     "analysis_view",
+    "FormGroup",
+    "FormSlot",
+    "form_groups",
     "missing_analyzer_slots",
     "study_view",
     "timeline_view",
@@ -285,9 +288,77 @@ def timeline_view(*, session: Session, user: User, patient_id: str) -> tuple[Any
     return patient, list(studies), timeline_svg(points)
 
 
-def missing_analyzer_slots() -> dict[str, bool]:
-    """For each optional modality slot (``oct``, ``cxr``): True when some registered analyzer reads it."""
-    from vitalens.analyzers import get_spec, list_analyzers
+@dataclass
+class FormSlot:
+    """One file slot of the new-study form, as its registered slot and the analyzers that read it declare it."""
 
-    used = {str(i) for n in list_analyzers() for i in (*get_spec(n).inputs, *get_spec(n).optional_inputs)}
-    return {slot: slot in used for slot in ("oct", "cxr")}
+    name: str
+    title: str
+    kind: str
+    accept: str  # the file input's ``accept`` (suffixes)
+    description: str
+    laterality: str | None
+    hints: list[Any]  # SlotHint values: extra fields ``<slot>.<hint>`` (the ECG's sampling rate)
+    readers: list[str]  # the titles of the analyzers that read it
+
+    @property
+    def ready(self) -> bool:
+        """True when some registered analyzer reads the slot (else it is shown disabled, saying why)."""
+        return bool(self.readers)
+
+
+@dataclass
+class FormGroup:
+    """A fieldset of the form: the file slots of one modality (both eyes side by side)."""
+
+    legend: str
+    slots: list[FormSlot]
+
+    @property
+    def bilateral(self) -> bool:
+        return len(self.slots) > 1 and all(s.laterality for s in self.slots)
+
+
+def form_groups() -> list[FormGroup]:
+    """The new-study form's file slots, from the slot registry and the analyzers' contracts.
+
+    Every uploadable file slot is listed, grouped by modality in registration order (a side-specific pair right
+    before left, as a clinician faces the patient); a slot no registered analyzer reads is listed disabled with the
+    reason. A plug-in's slot appears here without any edit in ``web/``.
+    """
+    from vitalens.analyzers import get_contract, list_analyzers
+    from vitalens.slots import get_slot, list_slots
+
+    readers: dict[str, list[str]] = {}
+    for name in list_analyzers():
+        contract = get_contract(name)
+        for slot in contract.slots:
+            readers.setdefault(slot, []).append(contract.title)
+    groups: dict[str, list[FormSlot]] = {}
+    for name in list_slots():
+        spec = get_slot(name)
+        if not spec.is_file or spec.source != "upload":
+            continue
+        groups.setdefault(spec.modality or spec.name, []).append(
+            FormSlot(
+                name=spec.name,
+                title=spec.title,
+                kind=str(spec.kind),
+                accept=",".join(spec.accept),
+                description=spec.description,
+                laterality=spec.laterality,
+                hints=list(spec.hints),
+                readers=sorted(set(readers.get(spec.name, []))),
+            )
+        )
+    out = []
+    for slots in groups.values():
+        slots.sort(key=lambda s: {"right": 0, "left": 1}.get(s.laterality or "", 2))
+        legend = slots[0].title if len(slots) == 1 else " and ".join(s.title for s in slots)
+        out.append(FormGroup(legend=legend, slots=slots))
+    return out
+
+
+def missing_analyzer_slots() -> dict[str, bool]:
+    """For each uploadable file slot: True when some registered analyzer reads it."""
+    return {s.name: s.ready for g in form_groups() for s in g.slots}

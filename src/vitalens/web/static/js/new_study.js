@@ -38,7 +38,8 @@ function setFile(slot, file) {
     img.hidden = false;
     zone.classList.add('filled');
   }
-  if (slot === 'ecg') document.getElementById('ecg-name').textContent = `${file.name} (${Math.round(file.size / 1024)} kB)`;
+  const name = form.querySelector(`[data-name-for="${slot}"]`);
+  if (name) name.textContent = `${file.name} (${Math.round(file.size / 1024)} kB)`;
   checkQuality(slot, file);
 }
 
@@ -183,6 +184,9 @@ form.addEventListener('submit', async (ev) => {
     fd.append('description', form.description.value);
     fd.append('age_years', ageField.value);
     for (const [slot, file] of Object.entries(files)) fd.append(slot, file, file.name);
+    form.querySelectorAll('[data-hint-for]').forEach((el) => {
+      if (el.value.trim() && files[el.dataset.hintFor]) fd.append(el.name, el.value.trim());
+    });
     let study;
     try { study = await api('/api/v1/studies', { method: 'POST', form: fd }); } catch (err) {
       placeError(err, 'form-error');

@@ -1,0 +1,67 @@
+"""A synthetic value for any registered upload slot, from its declaration (kind, modality, colour, limits).
+
+Why by declaration: the conformance tests run every analyzer in ``list_analyzers()``, including ones added later,
+so the inputs are made from what a slot says it takes — the project's synthetic twins where the modality has one
+(fundus, OCT, chest X-ray, ECG), else a plain image or ECG that meets the slot's limits.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from vitalens.slots import SlotKind, SlotSpec
+
+__all__ = ["synthetic_upload"]
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _image(spec: SlotSpec, limits: object, rng: np.random.Generator) -> np.ndarray:
+    size = max(256, int(getattr(limits, "min_side", None) or 0))
+    if spec.modality == "fundus":
+        from vitalens.synth.odir import EyeFindings, render_fundus
+
+        return render_fundus(rng, size, spec.laterality or "left", EyeFindings())
+    if spec.modality == "oct":
+        from vitalens.synth.oct import BSCAN_CLASSES, render_bscan
+
+        return render_bscan(rng, BSCAN_CLASSES[0], height=size, width=size)
+    if spec.modality == "cxr":
+        from vitalens.synth.cxr import CXR_CLASSES, render_cxr
+
+        return render_cxr(size, CXR_CLASSES[0], rng)
+    if getattr(limits, "colour", None) == "gray":
+        return rng.integers(0, 255, (size, size), dtype=np.uint8)
+    return rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+
+
+def _ecg_csv(fs: float = 500.0, seconds: float = 10.0) -> bytes:
+    from vitalens.io.ecg import STANDARD_LEADS
+    from vitalens.synth.ptbxl import synth_ecg
+
+    x = synth_ecg("NORM", fs=int(fs), duration_s=seconds, seed=3)
+    t = np.arange(x.shape[1]) / fs
+    rows = ["time_s," + ",".join(STANDARD_LEADS)]
+    rows += [f"{t[i]:.4f}," + ",".join(f"{v:.4f}" for v in x[:, i]) for i in range(x.shape[1])]
+    return "\n".join(rows).encode()
+
+
+def synthetic_upload(spec: SlotSpec, limits: object, seed: int = 0) -> tuple[str, bytes, str]:
+    """``(filename, bytes, media type)`` of a synthetic upload for ``spec`` meeting ``limits``.
+
+    Raises:
+        NotImplementedError: a kind no upload carries (numbers, categories, text go in form fields).
+    """
+    rng = np.random.default_rng(seed)
+    if spec.kind == SlotKind.IMAGE:
+        return f"{spec.name}.png", _png(_image(spec, limits, rng)), "image/png"
+    if spec.kind == SlotKind.ECG:
+        return f"{spec.name}.csv", _ecg_csv(), "text/csv"
+    raise NotImplementedError(f"slot {spec.name} ({spec.kind}) is not a file upload")
