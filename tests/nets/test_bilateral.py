@@ -7,7 +7,7 @@ import torch
 
 from vitalens.errors import InputError, UnknownNameError
 from vitalens.nets import create_net, list_nets
-from vitalens.nets.bilateral import BilateralFusionNet, find_feature_map_layer
+from vitalens.nets.bilateral import BilateralFusionNet, find_feature_map_layer, odir_test
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +125,42 @@ def test_state_dict_round_trip_by_name() -> None:
     left, right, age = _pair()
     with torch.no_grad():
         assert torch.allclose(net(left, right, age), clone(left, right, age))
+
+
+def test_derived_normal_is_the_probability_of_no_other_label() -> None:
+    from vitalens.nets.bilateral import derive_normal_logit
+
+    z = torch.tensor([[5.0, 0.0, -1.0, 2.0], [-3.0, -40.0, -40.0, -40.0], [0.0, 30.0, 0.0, 0.0]])
+    out = derive_normal_logit(z, normal_index=0)
+    p_none = torch.prod(1 - torch.sigmoid(z[:, 1:]), dim=1)
+    torch.testing.assert_close(torch.sigmoid(out[:, 0]), p_none, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(out[:, 1:], z[:, 1:])
+    # every other label certainly absent: P(N) → 1, the logit stays finite
+    assert torch.isfinite(out).all() and out[1, 0] > 13.0
+    # one label certainly present: P(N) → 0
+    assert out[2, 0] < -29.0
+
+
+def test_derived_normal_net_and_ensemble_of_heads_average_logits() -> None:
+    torch.manual_seed(0)
+    single = odir_test()
+    derived = odir_test(derived_normal=True)
+    derived.load_state_dict(single.state_dict())
+    left, right, age = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64), torch.tensor([0.3, -1.0])
+    single.eval(), derived.eval()
+    with torch.no_grad():
+        z = single(left, right, age)
+        zd = derived(left, right, age)
+    torch.testing.assert_close(zd[:, 1:], z[:, 1:])
+    torch.testing.assert_close(torch.sigmoid(zd[:, 0]), torch.prod(1 - torch.sigmoid(z[:, 1:]), 1))
+
+    ens = odir_test(n_heads=3).eval()
+    assert set(single.state_dict()) <= set(ens.state_dict())  # the first head keeps the single-head names
+    with torch.no_grad():
+        lf, rf = ens.encode(left), ens.encode(right)
+        members = [ens.classifier(ens.fusion(torch.cat([lf, rf, ens.age_mlp(age[:, None])], 1)))]
+        for h in ens.extra_heads:
+            members.append(h["classifier"](h["fusion"](torch.cat([lf, rf, h["age_mlp"](age[:, None])], 1))))
+        torch.testing.assert_close(ens(left, right, age), torch.stack(members).mean(0))
+    with pytest.raises(ValueError, match="n_heads"):
+        odir_test(n_heads=0)

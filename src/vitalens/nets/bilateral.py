@@ -23,9 +23,59 @@ from vitalens.nets._layers import get_act
 from vitalens.nets._registry import register_net
 from vitalens.nets.pretrained import LITE0_BACKBONE, create_backbone
 
-__all__ = ["BilateralFusionNet", "find_feature_map_layer", "odir_bilateral", "odir_lite0", "odir_b4", "odir_test"]
+__all__ = [
+    "BilateralFusionNet",
+    "derive_normal_logit",
+    "fusion_layers",
+    "find_feature_map_layer",
+    "odir_bilateral",
+    "odir_lite0",
+    "odir_b4",
+    "odir_test",
+]
 
 logger = logging.getLogger(__name__)
+
+
+def fusion_layers(
+    num_features: int,
+    age_dim: int,
+    head_hidden: tuple[int, int],
+    drop_rate: float,
+    act: str | Callable[..., nn.Module],
+    num_classes: int,
+) -> tuple[nn.Sequential, nn.Sequential, nn.Linear]:
+    """The age MLP, the 2-hidden-layer fusion of ``[left, right, age]`` and the classifier of one fusion head.
+
+    One builder for the net and for heads trained on cached features (:mod:`vitalens.training.odir_heads`), so a
+    head's ``state_dict`` loads into the net unchanged.
+    """
+    h1, h2 = head_hidden
+    age_mlp = nn.Sequential(
+        nn.Linear(1, age_dim), get_act(act, inplace=True), nn.Linear(age_dim, age_dim), get_act(act, inplace=True)
+    )
+    fusion = nn.Sequential(
+        nn.Linear(2 * num_features + age_dim, h1),
+        get_act(act, inplace=True),
+        nn.Dropout(drop_rate),
+        nn.Linear(h1, h2),
+        get_act(act, inplace=True),
+        nn.Dropout(drop_rate),
+    )
+    return age_mlp, fusion, nn.Linear(h2, num_classes)
+
+
+def derive_normal_logit(logits: torch.Tensor, normal_index: int = 0) -> torch.Tensor:
+    """Logits with column ``normal_index`` replaced by the logit of "no other label": P(N) = Π_k≠N (1 − p_k).
+
+    Why: ODIR's N is structural (a patient is normal when no other label applies), so a separately learned N can
+    contradict the other seven; deriving it keeps the eight outputs coherent and lets N's gradient train them.
+    Computed in log space (log P(N) = −Σ softplus(z_k)), finite for any input.
+    """
+    others = torch.cat([logits[:, :normal_index], logits[:, normal_index + 1 :]], dim=1)
+    log_p = (-nn.functional.softplus(others).sum(dim=1)).clamp(max=-1e-6)
+    normal = log_p - torch.log(-torch.expm1(log_p))
+    return torch.cat([logits[:, :normal_index], normal[:, None], logits[:, normal_index + 1 :]], dim=1)
 
 
 class BilateralFusionNet(TimmEncoderMixin, nn.Module):
@@ -42,6 +92,12 @@ class BilateralFusionNet(TimmEncoderMixin, nn.Module):
         drop_rate: dropout after each of the two hidden layers of the head.
         act: activation of the age MLP and head (name or callable, :func:`vitalens.nets._layers.get_act`).
         backbone_kwargs: extra timm arguments for the encoder (``drop_path_rate``...).
+        derived_normal: output column ``normal_index`` is "no other label" (:func:`derive_normal_logit`) instead of
+            a learned logit.
+        normal_index: the N column (ODIR order N, D, G, C, A, H, M, O: 0).
+        n_heads: fusion heads (age MLP + fusion + classifier) on the one shared encoder whose logits are averaged:
+            an ensemble of fold models trained on a frozen trunk costs one encoder pass (the first head keeps the
+            single-head parameter names, so one-head artifacts load unchanged).
 
     Shapes: ``left``/``right`` (B, in_chans, H, W) float, normalised as the card says; ``age`` (B,) or (B, 1)
     normalised years; logits (B, num_classes).
@@ -63,8 +119,13 @@ class BilateralFusionNet(TimmEncoderMixin, nn.Module):
         drop_rate: float = 0.3,
         act: str | Callable[..., nn.Module] = "relu",
         backbone_kwargs: dict[str, Any] | None = None,
+        derived_normal: bool = False,
+        normal_index: int = 0,
+        n_heads: int = 1,
     ) -> None:
         super().__init__()
+        if n_heads < 1:
+            raise ValueError(f"n_heads must be >= 1, got {n_heads}")
         if len(head_hidden) != 2:
             raise ValueError(f"head_hidden needs 2 widths (3-layer head), got {tuple(head_hidden)}")
         self.backbone = backbone
@@ -74,20 +135,17 @@ class BilateralFusionNet(TimmEncoderMixin, nn.Module):
             backbone, pretrained=pretrained, num_classes=0, in_chans=in_chans, **(backbone_kwargs or {})
         )
         self.num_features = int(self.encoder.num_features)
-        self.age_mlp = nn.Sequential(
-            nn.Linear(1, age_dim), get_act(act, inplace=True), nn.Linear(age_dim, age_dim), get_act(act, inplace=True)
-        )
         h1, h2 = (int(h) for h in head_hidden)
-        self.fusion = nn.Sequential(
-            nn.Linear(2 * self.num_features + age_dim, h1),
-            get_act(act, inplace=True),
-            nn.Dropout(drop_rate),
-            nn.Linear(h1, h2),
-            get_act(act, inplace=True),
-            nn.Dropout(drop_rate),
-        )
         self.head_hidden = (h1, h2)
-        self.classifier = nn.Linear(h2, num_classes)
+        self.age_mlp, self.fusion, self.classifier = fusion_layers(
+            self.num_features, age_dim, (h1, h2), drop_rate, act, num_classes
+        )
+        self.extra_heads = nn.ModuleList()
+        for _ in range(int(n_heads) - 1):
+            layers = fusion_layers(self.num_features, age_dim, (h1, h2), drop_rate, act, num_classes)
+            self.extra_heads.append(nn.ModuleDict(dict(zip(("age_mlp", "fusion", "classifier"), layers, strict=True))))
+        self.derived_normal = bool(derived_normal)
+        self.normal_index = int(normal_index)
         self._target_layer: str | None = None
 
     # -- the uniform surface (``target_layer``, ``encoder_stages``, ``freeze_encoder`` from the mixin) ------
@@ -112,7 +170,16 @@ class BilateralFusionNet(TimmEncoderMixin, nn.Module):
         age = age.reshape(-1, 1).to(dtype=left_feat.dtype)
         fused = torch.cat([self._pooled(left_feat), self._pooled(right_feat), self.age_mlp(age)], dim=1)
         hidden = self.fusion(fused)
-        return hidden if pre_logits else self.classifier(hidden)
+        if pre_logits:
+            return hidden
+        logits = self.classifier(hidden)
+        if len(self.extra_heads):
+            left_p, right_p = self._pooled(left_feat), self._pooled(right_feat)
+            for head in self.extra_heads:
+                joined = torch.cat([left_p, right_p, head["age_mlp"](age)], dim=1)
+                logits = logits + head["classifier"](head["fusion"](joined))
+            logits = logits / (1 + len(self.extra_heads))
+        return derive_normal_logit(logits, self.normal_index) if self.derived_normal else logits
 
     def forward(self, left: torch.Tensor, right: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
         """Left eye, right eye (B, in_chans, H, W) and normalised age (B,) or (B, 1) → logits (B, num_classes)."""
