@@ -141,3 +141,11 @@ def test_stow_refuses_other_content_types(client: TestClient, world: World) -> N
     assert (
         client.post("/dicomweb/studies", content=b"", headers={"Content-Type": "multipart/related"}).status_code == 401
     )
+
+
+@pytest.mark.parametrize("path", ["/dicomweb/studies", "/dicomweb/studies/1.2.3"])
+def test_stow_checks_the_permission_before_the_body(client: TestClient, world: World, path: str) -> None:
+    """A reviewer may not store: 403 whatever the body, never a 400/415 that reads the body first."""
+    headers = {**world.a.headers["reviewer"], "Content-Type": "application/json"}
+    resp = client.post(path, content=b"not multipart", headers=headers)
+    assert resp.status_code == 403, resp.text

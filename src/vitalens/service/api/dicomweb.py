@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from vitalens.errors import InputError
 from vitalens.service.api._access import permission
 from vitalens.service.deps import BlobsDep, CurrentUser, SessionDep, SettingsDep
-from vitalens.service.ops import MAX_OFFSET
+from vitalens.service.ops import MAX_OFFSET, require
 from vitalens.service.ops import dicomweb as ops
 
 __all__ = ["router", "split_multipart_related"]
@@ -66,6 +66,7 @@ _UID = re.compile(r"(?=.{1,64}$)[0-9]+(?:\.[0-9]+)*")
 
 
 async def _stow(request: Request, session: Any, user: Any, blobs: Any, settings: Any, study_uid: str | None) -> Any:
+    require(user, "study.create")  # before the body is read: a role that may not store learns nothing about it
     if study_uid is not None and not _UID.fullmatch(study_uid):
         raise InputError(
             f"{study_uid[:80]!r} is not a DICOM UID (digits and dots, at most 64 characters)", field="study_uid"
