@@ -13,7 +13,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tests.utils import factories as f
-from vitalens.store.models import Analysis, AnalysisStage, Annotation, Explanation, Feedback, Finding, Input, Report
+from vitalens.store.models import (
+    Analysis,
+    AnalysisStage,
+    Annotation,
+    Conversation,
+    Explanation,
+    Feedback,
+    Finding,
+    Input,
+    Report,
+)
 
 __all__ = ["records_of", "MISSING_ID", "NOT_RECORDS"]
 
@@ -88,7 +98,8 @@ def records_of(db: Session, world: Any, blobs: Any | None = None) -> dict[str, s
         signed_at=datetime.now(UTC),
         content_sha256="f" * 64,
     )
-    db.add_all([annotation, feedback, report])
+    conversation = Conversation(study_id=world.study.id, user_id=world.users["clinician"].id, title="what?")
+    db.add_all([annotation, feedback, report, conversation])
     world.study.dicom_study_uid = f"2.25.{uuid.uuid4().int}"  # as if received over DICOMweb
     db.commit()
     annotation.root_id = annotation.id
@@ -106,4 +117,5 @@ def records_of(db: Session, world: Any, blobs: Any | None = None) -> dict[str, s
         "report_id": report.id,
         "user_id": world.users["clinician"].id,
         "study_uid": world.study.dicom_study_uid,
+        "conversation_id": conversation.id,
     }

@@ -35,6 +35,7 @@ if not is_slot(NOTES_SLOT):
             SlotKind.TEXT,
             "Symptom notes",
             TextLimits(max_chars=_MAX_CHARS, min_chars=1),
+            source="study",
             description="The clinician's free-text note: symptoms, history, medications (typed, pasted or dictated).",
         )
     )

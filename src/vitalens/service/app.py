@@ -44,6 +44,8 @@ ROUTER_MODULES: tuple[str, ...] = (
     "vitalens.service.api.dicomweb",
     "vitalens.service.api.ops_status",
     "vitalens.service.api.quality",
+    "vitalens.service.api.assistant",
+    "vitalens.service.api.notes",
     "vitalens.web",
 )
 

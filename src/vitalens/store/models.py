@@ -70,6 +70,8 @@ __all__ = [
     "Feedback",
     "Report",
     "AuditEvent",
+    "Conversation",
+    "ConversationMessage",
 ]
 
 logger = logging.getLogger(__name__)
@@ -319,6 +321,8 @@ class Study(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     age_years: Mapped[float | None] = mapped_column(Float, default=None)
     dicom_study_uid: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    #: The clinician's free-text note (typed, pasted or dictated): the ``notes`` slot, stored with the study.
+    notes: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[str | None] = _fk("users.id", nullable=True, ondelete="SET NULL", index=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -577,6 +581,49 @@ class Report(Base):
     signed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by_id: Mapped[str | None] = _fk("users.id", nullable=True, ondelete="SET NULL", index=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------------------------- assistant
+
+
+class Conversation(Base):
+    """One user's conversation with the study assistant about one study (only that user sees it)."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = _id_column()
+    study_id: Mapped[str] = _fk("studies.id")
+    user_id: Mapped[str] = _fk("users.id")
+    title: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    messages: Mapped[list[ConversationMessage]] = relationship(
+        back_populates="conversation", order_by="ConversationMessage.position", cascade="all, delete-orphan"
+    )
+
+
+class ConversationMessage(Base):
+    """A question (``role='user'``) or an answer (``role='assistant'``) with its tier, citations and warnings."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (
+        CheckConstraint("role IN ('user', 'assistant')", name="role"),
+        UniqueConstraint("conversation_id", "position", name="uq_conversation_messages_position"),
+    )
+
+    id: Mapped[str] = _id_column()
+    conversation_id: Mapped[str] = _fk("conversations.id")
+    position: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    tier: Mapped[str | None] = mapped_column(String(16), default=None)
+    model: Mapped[str | None] = mapped_column(String(200), default=None)
+    citations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
 
 # --------------------------------------------------------------------------------------------- audit

@@ -58,6 +58,7 @@ class StudyPublic(BaseModel):
     study_date: date
     description: str
     age_years: float | None
+    notes: str = ""
     created_at: datetime
     inputs: list[InputPublic] = Field(default_factory=list)
 
@@ -77,7 +78,7 @@ def study_public(study: Any) -> StudyPublic:
 
 
 #: The text fields of the study form (every other field is a file named by its slot).
-_STUDY_FIELDS = ("patient_id", "study_date", "description", "age_years")
+_STUDY_FIELDS = ("patient_id", "study_date", "description", "age_years", "notes")
 
 
 def _check_kinds(form: Any, slots: list[str]) -> None:
@@ -121,6 +122,7 @@ _STUDY_FORM = _multipart_body(
         "study_date": {"type": "string", "format": "date", "example": "2026-11-23"},
         "description": {"type": "string", "maxLength": 500},
         "age_years": {"type": "number", "minimum": 0, "maximum": 120, "example": 63},
+        "notes": {"type": "string", "maxLength": 20000, "description": "The clinician's free-text note."},
     },
     ["patient_id", "study_date"],
 )
@@ -131,7 +133,8 @@ async def create_study(
     request: Request, session: SessionDep, blobs: BlobsDep, settings: SettingsDep, user: CurrentUser
 ) -> Any:
     """Create a study from a multipart form: ``patient_id``, ``study_date`` (YYYY-MM-DD), optional
-    ``description`` and ``age_years``, and up to one file per slot (fields named by slot)."""
+    ``description``, ``age_years`` and ``notes`` (the clinician's free text), and up to one file per slot (fields
+    named by slot)."""
     from starlette.concurrency import run_in_threadpool
 
     slots = file_slots()
@@ -167,6 +170,7 @@ async def create_study(
         study_date=study_date,
         description=str(form.get("description", "")),
         age_years=age,
+        notes=str(form.get("notes", "")),
         uploads=uploads,
         registry=getattr(request.app.state, "registry", None),
     )

@@ -135,7 +135,9 @@ def _load_inputs(ctx: JobContext, analysis_id: str) -> tuple[StudyInputs, dict[s
         study = analysis.study
         rows = [i for i in study.inputs if i.deleted_at is None]
         names = list(analysis.analyzers or [])
-        age = study.age_years
+        from vitalens.service.ops.studies import study_field_values
+
+        fields = study_field_values(study)  # the age, the note
         sex = study.patient.sex if study.patient is not None else None
         stored = {
             r.slot: (r.id, r.blob_key, _StoredInput(r.slot, r.filename, dict(r.meta or {})))
@@ -152,8 +154,10 @@ def _load_inputs(ctx: JobContext, analysis_id: str) -> tuple[StudyInputs, dict[s
         except Exception as exc:  # noqa: BLE001 - one bad input fails only the analyzers that need it
             errors[slot] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, InputError) else str(exc)
             logger.warning("analysis %s: input %s could not be decoded: %s", analysis_id, slot, exc)
-    if age is not None:
-        values["age_years"] = age
+    from vitalens.slots import get_slot
+
+    for slot, value in fields.items():
+        values[get_slot(slot).attribute] = value
     if sex and sex != "unknown":
         values["sex"] = sex
     return StudyInputs(**values), ids, errors, names

@@ -125,6 +125,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "report.create": frozenset({CLINICIAN, REVIEWER}),
     "report.sign": frozenset({CLINICIAN, REVIEWER}),
     "report.read": frozenset({CLINICIAN, REVIEWER, ADMIN}),
+    "notes.update": frozenset({CLINICIAN, REVIEWER}),
+    "assistant.ask": frozenset({CLINICIAN, REVIEWER, ADMIN}),
     "user.manage": frozenset({ADMIN, INSTANCE_ADMIN}),
     "site.manage": frozenset({INSTANCE_ADMIN}),
     "audit.read": frozenset({ADMIN, INSTANCE_ADMIN}),

@@ -38,10 +38,11 @@ def _keyed(session: Session, study: Study, job_key: str) -> Analysis | None:
 
 
 def study_slots(session: Session, study: Study) -> set[str]:
-    """Input slots the study holds (``age`` counts when the study has an age)."""
+    """Input slots the study holds (``age`` and ``notes`` count when the study has an age, a note)."""
+    from vitalens.service.ops.studies import study_field_values
+
     slots = set(session.scalars(select(Input.slot).where(Input.study_id == study.id, Input.deleted_at.is_(None))).all())
-    if study.age_years is not None:
-        slots.add("age")
+    slots |= set(study_field_values(study))  # the age, the note
     if study.patient is not None and study.patient.sex not in (None, "unknown"):
         slots.add("sex")
     return slots

@@ -25,6 +25,7 @@ from vitalens.service.ops import NotFound
 from vitalens.store.models import (
     Analysis,
     Annotation,
+    Conversation,
     Explanation,
     Feedback,
     Finding,
@@ -52,6 +53,7 @@ KINDS: dict[type[Any], str] = {
     Annotation: "annotation",
     Feedback: "feedback",
     Report: "report",
+    Conversation: "conversation",
 }
 
 #: A study whose patient is live and which is itself live (for ``select(Study)`` queries; the site is filtered
@@ -67,7 +69,7 @@ def owning_study(session: Session, record: object) -> Study | None:
     """The study ``record`` belongs to (None for a patient, or when the chain is broken)."""
     if isinstance(record, Study):
         return record
-    if isinstance(record, Input | Annotation | Report):
+    if isinstance(record, Input | Annotation | Report | Conversation):
         return session.get(Study, record.study_id)
     if isinstance(record, Analysis):
         return record.study

@@ -19,12 +19,21 @@ from vitalens.errors import InputError
 from vitalens.service.ops import Page, page_window, require
 from vitalens.service.ops.audit import record_event
 from vitalens.service.ops.inputs import Upload, ValidatedUpload, stage_inputs, validate_upload
+from vitalens.service.ops.notes import note_limit
 from vitalens.service.ops.patients import visible_patient
 from vitalens.service.ops.scope import live_studies, visible
 from vitalens.store.blobs import BlobStore, atomic
 from vitalens.store.models import Input, Study, User
 
-__all__ = ["create_study", "add_inputs", "get_study", "list_studies", "delete_study", "visible_study"]
+__all__ = [
+    "study_field_values",
+    "create_study",
+    "add_inputs",
+    "get_study",
+    "list_studies",
+    "delete_study",
+    "visible_study",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +46,21 @@ def visible_study(*, session: Session, user: User, study_id: str) -> Study:
     The rule is :func:`vitalens.service.ops.scope.visible`, shared by every record hanging from a patient.
     """
     return visible(session, user, Study, study_id)
+
+
+def study_field_values(study: Study) -> dict[str, object]:
+    """slot name → value of every slot a study keeps in its own fields (``source="study"``: the age, the note), when
+    set. Why generic: the analyses and the job read slots through the registry, so a slot's home is declared once."""
+    from vitalens.slots import SLOTS
+
+    out: dict[str, object] = {}
+    for name, spec in SLOTS.items():
+        if spec.source != "study":
+            continue
+        value = getattr(study, spec.attribute, None)
+        if value is not None and value != "":
+            out[name] = value
+    return out
 
 
 def _check_date(study_date: date) -> date:
@@ -68,6 +92,7 @@ def create_study(
     age_years: float | None = None,
     uploads: Sequence[Upload] = (),
     registry: Any | None = None,
+    notes: str = "",
 ) -> Study:
     """Create a study with its inputs; every upload is validated first, then blobs and rows commit together.
 
@@ -85,6 +110,9 @@ def create_study(
         )
     if age_years is not None and not 0 <= age_years <= 120:
         raise InputError(f"age {age_years} years is outside 0-120", field="age_years")
+    notes = notes.replace("\r\n", "\n").strip()
+    if len(notes) > note_limit():
+        raise InputError(f"the note has {len(notes):,} characters; at most {note_limit():,}", field="notes")
     slots = [u.slot for u in uploads]
     if len(set(slots)) != len(slots):
         raise InputError(f"each slot may be uploaded once per request, got {slots}", field="slot")
@@ -98,6 +126,7 @@ def create_study(
             study_date=_check_date(study_date),
             description=description,
             age_years=age_years,
+            notes=notes,
             created_by_id=user.id,
         )
         session.add(study)
