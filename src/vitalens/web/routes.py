@@ -181,9 +181,11 @@ def new_study(request: Request, session: SessionDep, user: PageUser, patient_id:
 
 
 @router.get("/studies/{study_id}", response_class=HTMLResponse)
-def study_page(request: Request, study_id: str, session: SessionDep, user: PageUser) -> Response:
+def study_page(request: Request, study_id: str, session: SessionDep, user: PageUser, settings: SettingsDep) -> Response:
     if user is None:
         return _login_redirect(request)
+    from vitalens.web.assistant_views import assistant_panels
+
     try:
         view = views.study_view(session=session, user=user, study_id=study_id)
     except OpsError as exc:
@@ -193,6 +195,7 @@ def study_page(request: Request, study_id: str, session: SessionDep, user: PageU
         "study.html",
         user,
         v=view,
+        a16=assistant_panels(session=session, user=user, view=view, settings=settings),
         can_review=can(user, "feedback.create"),
         can_annotate=can(user, "annotation.create"),
         can_sign=can(user, "report.sign"),
@@ -274,6 +277,17 @@ def admin_page(request: Request, session: SessionDep, user: PageUser, created: s
         manages_sites=instance,
         created=created[:320],
     )
+
+
+@router.get("/knowledge", response_class=HTMLResponse)
+def knowledge(request: Request, user: PageUser) -> Response:
+    """The bundled knowledge base the assistant cites (``/knowledge#<page>-<section>`` is a citation's anchor)."""
+    if user is None:
+        return _login_redirect(request)
+    from vitalens.assistant import knowledge_version
+    from vitalens.web.assistant_views import knowledge_pages
+
+    return _page(request, "knowledge.html", user, pages=knowledge_pages(), version_kb=knowledge_version())
 
 
 @router.get("/glossary", response_class=HTMLResponse)

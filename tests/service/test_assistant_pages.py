@@ -1,0 +1,44 @@
+"""The results page's note, narrative and assistant panels, and the knowledge-base page, without a browser."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.service.conftest import World
+
+pytest.importorskip("faiss", reason="the notes extra is not installed (faiss-cpu)")
+
+
+def test_study_page_shows_note_narrative_and_chat(client: TestClient, db, world: World) -> None:
+    world.a.study.notes = "No chest pain <b>today</b>."
+    db.commit()
+    page = client.get(f"/studies/{world.a.study.id}", headers=world.a.headers["clinician"])
+    assert page.status_code == 200
+    html = page.text
+    assert 'id="notes-text"' in html and "No chest pain &lt;b&gt;today&lt;/b&gt;." in html  # escaped, editable
+    assert 'id="dictate"' in html and 'id="chat-form"' in html
+    narrative = re.search(r'<p class="narrative-text" id="narrative-text">(.*?)</p>', html).group(1)
+    assert narrative == (
+        "No analysis has finished for this study. No finding has been reviewed by a clinician yet; the report is not "
+        "signed."
+    )
+    assert "No language model is configured: answers are assembled by templates" in html
+    assert "<script>" not in html
+
+
+def test_roles_see_what_they_may_do(client: TestClient, world: World) -> None:
+    admin = client.get(f"/studies/{world.a.study.id}", headers=world.a.headers["admin"]).text
+    assert 'id="notes-text"' not in admin and 'id="dictate"' not in admin  # admins may read, not edit the note
+    assert 'id="chat-form"' in admin
+
+
+def test_knowledge_page_has_every_citation_anchor(client: TestClient, world: World) -> None:
+    from vitalens.assistant import knowledge_passages
+
+    html = client.get("/knowledge", headers=world.a.headers["reviewer"]).text
+    for p in knowledge_passages():
+        assert f'id="{p.anchor.split("#", 1)[1]}"' in html, p.id
+    assert client.get("/knowledge", follow_redirects=False).status_code == 303
