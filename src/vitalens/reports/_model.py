@@ -143,6 +143,8 @@ class StudyReport(BaseModel):
     analyses: list[ReportAnalysis] = Field(default_factory=list)
     annotations: list[ReportAnnotation] = Field(default_factory=list)
     signoff: ReportSignoff | None = None
+    narrative: str = Field(default="", description="The narrative paragraph (templates over the stored findings).")
+    clinician_note: str = Field(default="", description="The clinician's free-text note of the study, verbatim.")
     notice: str = DECISION_SUPPORT_NOTICE
 
     @property

@@ -19,6 +19,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from vitalens.reports._model import ReportAnalysis, ReportImage, StudyReport
+from vitalens.reports._narrative import narrative_flowables
 
 __all__ = ["build_study_report"]
 
@@ -311,6 +312,7 @@ def build_study_report(report: StudyReport) -> bytes:
                 row.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
                 story.append(row)
 
+    story += narrative_flowables(report, styles)
     story.append(Paragraph("Findings", styles["Heading2"]))
     if not report.analyses:
         story.append(Paragraph("No analysis has been run for this study.", styles["BodyText"]))

@@ -175,6 +175,8 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
         ).all()
     }
     return StudyReport(
+        narrative=_narrative(session, study, signoff),
+        clinician_note=study.notes or "",
         study_id=study.id,
         pseudonym=study.patient.pseudonym,
         site=None,
@@ -197,6 +199,17 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
         ],
         signoff=signoff,
     )
+
+
+def _narrative(session: Session, study: Study, signoff: Any | None) -> str:
+    """The template narrative paragraph of the study (signed by ``signoff``'s clinician when it is being signed)."""
+    from vitalens.assistant import build_narrative
+    from vitalens.service.ops.assistant import analyzer_titles, study_facts
+
+    facts = study_facts(session, study)
+    if signoff is not None:
+        facts = facts.model_copy(update={"signed_by": signoff.clinician, "signed_at": signoff.signed_at})
+    return str(build_narrative(facts, titles=analyzer_titles([r.analyzer for r in facts.results])).text)
 
 
 def study_report_pdf(*, session: Session, blobs: BlobStore, user: User, study_id: str) -> bytes:
