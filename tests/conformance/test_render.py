@@ -6,7 +6,8 @@ the job pipeline with the bundled models; its section carries the contract's hum
 beneath, on the page, in the PDF and in the FHIR DiagnosticReport; each finding is rendered; every explanation map is
 in the coordinates of its input (image height × width, or the ECG's samples) and drawn on the page and in the PDF.
 
-An analyzer without a bundled model, or one reading a slot no upload carries (free text), skips with the reason.
+An analyzer without a bundled model, or one reading a slot the study form does not carry, skips with the reason;
+the note (a text slot the study keeps) goes in the form's text field.
 """
 
 from __future__ import annotations
@@ -53,6 +54,17 @@ def _uploads(name: str) -> dict[str, tuple[str, bytes, str]]:
     return files
 
 
+def _study_text(name: str) -> dict[str, str]:
+    """The study form's text fields for the free-text slots ``name`` reads that a study keeps itself (the note)."""
+    from vitalens.slots import SlotKind
+
+    return {
+        use.spec.attribute: "Chest pain for two days, no fever. Father had MI."
+        for use in get_contract(name).uses
+        if use.spec.source == "study" and use.spec.kind == SlotKind.TEXT
+    }
+
+
 @pytest.mark.parametrize("name", list_analyzers())
 def test_analyzer_renders_on_page_pdf_and_fhir(name: str, client, app, world, db_engine) -> None:
     pypdf = pytest.importorskip("pypdf", reason="pypdf reads the report")
@@ -66,7 +78,7 @@ def test_analyzer_renders_on_page_pdf_and_fhir(name: str, client, app, world, db
     h = world.a.headers["clinician"]
     r = client.post(
         "/api/v1/studies",
-        data={"patient_id": world.a.patient.id, "study_date": "2024-05-01", "age_years": "60"},
+        data={"patient_id": world.a.patient.id, "study_date": "2024-05-01", "age_years": "60", **_study_text(name)},
         files=files,
         headers=h,
     )
