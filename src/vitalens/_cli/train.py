@@ -123,14 +123,15 @@ def register(app: typer.Typer) -> None:
     def evaluate_cmd(
         artifact: Path = typer.Argument(..., help="Model artifact folder (card.json + weights)."),
         data: Path = typer.Option(..., "--data", help="Dataset root in the layout of the artifact's task."),
-        out: Path = typer.Option(..., "--out", help="Report folder."),
+        out: Path | None = typer.Option(None, "--out", help="Report folder (report.json/.md, plots); default: none."),
         split: str = typer.Option("test", "--split", help="train, val, test (the card's split) or all."),
         folds: str | None = typer.Option(
             None, "--folds", help="Test folds for fold-based datasets (PTB-XL), e.g. '10' or '9,10'."
         ),
         overrides: list[str] = typer.Option([], "--set", help="Recipe override key.sub=value (repeatable)."),
     ) -> None:
-        """Score a model artifact on a dataset split with the card's calibration and thresholds."""
+        """Score a model artifact on one split of a dataset folder with the card's own preprocessing, calibration
+        and thresholds (only that split is read: a folder of test records alone is external validation)."""
         from vitalens.training.evaluate import SPLITS
 
         if split not in SPLITS:
@@ -152,4 +153,10 @@ def register(app: typer.Typer) -> None:
                 raise ValueError(f"--folds must be comma-separated fold numbers, got '{folds}'") from None
         report = evaluate(artifact, data=data, out=out, split=split, overrides=extra)
         print_summary(report, split)
-        Console().print(f"Report: {out / 'report.md'}")
+        console = Console()
+        ev = report["evaluated_on"]
+        console.print(f"Scored {ev['n_records']} records: {ev['selection']} ({ev['n_excluded']} left out).")
+        if report.get("warning"):
+            console.print(f"[bold yellow]Warning[/]: {report['warning']}")
+        if out is not None:
+            console.print(f"Report: {out / 'report.md'}")

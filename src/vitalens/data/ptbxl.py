@@ -157,7 +157,13 @@ class PTBXLDataset:
         if self.folds is not None:
             db = db[db["strat_fold"].isin(self.folds)]
         column = "filename_lr" if sampling_rate == 100 else "filename_hr"
-        present = db[column].apply(lambda f: (self.root / f"{f}.hea").is_file() and (self.root / f"{f}.dat").is_file())
+        # ``astype(bool)``: over no rows (no record of the folds) ``apply`` gives an object Series whose ``~``/sum
+        # is the empty string, and ``int('')`` failed the whole read.
+        present = (
+            db[column]
+            .apply(lambda f: (self.root / f"{f}.hea").is_file() and (self.root / f"{f}.dat").is_file())
+            .astype(bool)
+        )
         n_missing = int((~present).sum())
         if n_missing:
             logger.info(

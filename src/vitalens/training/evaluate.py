@@ -1,8 +1,11 @@
-"""``evaluate()``: re-read a dataset with the artifact's task and score the artifact as it would run in service.
+"""``evaluate()``: score an artifact on one split of a dataset folder exactly as it runs in service.
 
-Why from the artifact alone: the card holds the recipe (hence the split seed and fractions), the calibration and
-the thresholds, so a researcher can re-score a shipped model on its own held-out split, or on a whole new
-dataset (``split="all"``), without the training run's files.
+Why from the artifact alone: the card holds the preprocessing (image size, normalisation, lead and age
+statistics), the calibration, the thresholds and the recipe (folds, split seed), so a researcher can re-score a
+shipped model on its own held-out split, or a hospital on its own data (external validation), without the
+training run's files. Only the records of the scored split are read (``TrainingTask.build_eval_split``) and
+nothing is refitted on the folder: a folder holding only test records scores like the full dataset, and other
+training records in the folder do not change the result.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ def evaluate(
     artifact: Path,
     *,
     data: Path,
-    out: Path,
+    out: Path | None = None,
     split: str = "test",
     device: str | None = None,
     overrides: dict[str, Any] | None = None,
@@ -36,8 +39,8 @@ def evaluate(
     Args:
         artifact: model artifact folder (``card.json`` + weights).
         data: dataset root in the layout of the artifact's task.
-        out: report folder.
-        split: ``train``, ``val``, ``test`` (the split recorded in the card's recipe) or ``all`` (every patient).
+        out: report folder (``report.json``/``.md``, plots); ``None`` writes nothing.
+        split: ``train``, ``val``, ``test`` (the split recorded in the card's recipe) or ``all`` (every record).
         device: torch device; CUDA when available by default.
         overrides: dotted recipe overrides applied to the card's recipe, e.g. ``{"task.test_folds": [10]}``.
 
@@ -45,7 +48,6 @@ def evaluate(
         The report as a dict (the same content as ``report.json``).
     """
     import torch
-    from torch.utils.data import ConcatDataset
 
     from vitalens.artifacts import load_model
     from vitalens.training.calibration import apply_calibration, sigmoid
@@ -56,7 +58,7 @@ def evaluate(
 
     if split not in SPLITS:
         raise unknown_name_error("split", split, SPLITS)
-    artifact, data, out = Path(artifact), Path(data), Path(out)
+    artifact, data = Path(artifact), Path(data)
     if not data.exists():
         raise FileNotFoundError(f"data root {data} does not exist")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -64,23 +66,17 @@ def evaluate(
     raw_recipe: dict[str, Any] = (
         dict(card.recipe) if card.recipe else {"analyzer": card.analyzer, "net": card.architecture.model_dump()}
     )
+    # A training-time cap on patients is no selection of what to score (an override may still set one).
+    raw_recipe["data"] = {k: v for k, v in dict(raw_recipe.get("data") or {}).items() if k != "max_patients"}
     merged = {"task.augment": False} if "augment" in raw_recipe.get("task", {}) else {}
     merged.update(overrides or {})
     recipe = Recipe.load(raw_recipe, overrides=merged or None)
     task = get_task(card.analyzer, recipe)
     if list(task.labels) != list(card.labels):
         raise ValueError(f"card labels {card.labels} differ from task {card.analyzer} labels {task.labels}")
-    bundle = task.build_data(data)
-    if split == "all":
-        dataset = ConcatDataset([bundle.train, bundle.val, bundle.test])
-        groups = {
-            col: np.concatenate([bundle.groups[s][col] for s in ("train", "val", "test")])
-            for col in bundle.groups.get("test", {})
-        }
-    else:
-        dataset = bundle.split(split)
-        groups = bundle.groups.get(split, {})
-    logits, y, _ = predict_dataset(net, task, dataset, device, batch_size=recipe.train.batch_size)
+    chosen = task.build_eval_split(data, card, split)
+    groups = chosen.groups
+    logits, y, _ = predict_dataset(net, task, chosen.dataset, device, batch_size=recipe.train.batch_size)
     n_bins = recipe.calibration.n_bins
     if card.output.problem != "multilabel":
         from vitalens.training.exclusive import ExclusiveFit, score_exclusive_split
@@ -121,14 +117,26 @@ def evaluate(
         "labels": list(card.labels),
         "label_names": dict(card.label_names),
         "training_data": card.training_data.model_dump(mode="json"),
-        "evaluated_on": {"provenance": bundle.provenance, "n_patients": bundle.n_patients},
+        "evaluated_on": {
+            "provenance": chosen.provenance,
+            "n_patients": chosen.n_patients,
+            "n_records": int(len(y)),
+            "selection": chosen.selection,
+            "n_excluded": chosen.n_excluded,
+        },
         "thresholds": dict(card.thresholds),
         "threshold_method": card.threshold_method,
         "calibration": card.calibration.model_dump(mode="json"),
         "splits": {split: metrics},
     }
+    warnings = list(chosen.warnings)
     if split in ("train", "val"):
-        report["warning"] = f"the {split} split was seen in training or in threshold/calibration fitting"
-    write_report(out, report, labels=card.labels, y=y, probs=probs, plot_split=split)
+        warnings.insert(0, f"the {split} split was seen in training or in threshold/calibration fitting")
+    if warnings:
+        report["warning"] = "; ".join(warnings)
+        for text in warnings:
+            logger.warning("evaluate %s: %s", artifact, text)
+    if out is not None:
+        write_report(Path(out), report, labels=card.labels, y=y, probs=probs, plot_split=split)
     logger.info("evaluated %s on %s (%s): macro AUROC %s", artifact, data, split, metrics["macro_auroc"])
     return report

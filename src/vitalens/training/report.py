@@ -183,6 +183,14 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"- Training data: {', '.join(td.get('datasets', []))} ({td.get('provenance')}, "
             f"{td.get('n_patients')} patients); splits {td.get('splits', {}).get('sizes')}",
         ]
+    ev = report.get("evaluated_on") or {}
+    if ev.get("selection"):
+        lines.append(
+            f"- Evaluated on: {report.get('data', '?')} ({ev.get('provenance')}), {ev.get('n_records')} records of "
+            f"{ev.get('n_patients')} patients: {ev['selection']} ({ev.get('n_excluded', 0)} records left out)"
+        )
+    if report.get("warning"):
+        lines.append(f"- **Warning**: {report['warning']}")
     lines += [
         f"- Thresholds: {report.get('threshold_method')}",
         f"- Calibration: {(report.get('calibration') or {}).get('method', 'none')} "

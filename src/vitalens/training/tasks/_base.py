@@ -24,13 +24,14 @@ from vitalens._registry import ENTRY_POINT_GROUPS, Registry
 if TYPE_CHECKING:
     import torch
 
-    from vitalens.artifacts import InputSpec, TrainingData
+    from vitalens.artifacts import InputSpec, ModelCard, TrainingData
     from vitalens.training.problems import Problem
     from vitalens.training.recipe import Recipe
 
 __all__ = [
     "TASKS",
     "DataBundle",
+    "EvalSplit",
     "TaskOptions",
     "TrainingTask",
     "register_task",
@@ -85,6 +86,31 @@ class DataBundle:
         return {name: len(self.split(name)) for name in ("train", "val", "test")}
 
 
+@dataclass
+class EvalSplit:
+    """The records of one split of a dataset root, preprocessed with a model card's numbers, for ``evaluate()``.
+
+    Attributes:
+        dataset: a torch dataset whose items the task's ``forward``/``targets`` understand.
+        targets: ``(N, L)`` 0/1, row-aligned with the items.
+        groups: subgroup column → ``(N,)`` group names, row-aligned.
+        provenance: ``real`` or ``synthetic``.
+        n_patients: distinct patients among the records scored.
+        selection: how the records were chosen, in words (written into the report).
+        n_excluded: records of the root left out because they belong to another split (e.g. seen in training).
+        warnings: what the report must say about the selection (e.g. a split recomputed from the folder).
+    """
+
+    dataset: Any
+    targets: np.ndarray
+    groups: dict[str, np.ndarray]
+    provenance: Literal["real", "synthetic"]
+    n_patients: int
+    selection: str
+    n_excluded: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
 class TaskOptions(BaseModel):
     """Task-specific recipe options (``task:`` section); subclasses add fields. Unknown keys fail."""
 
@@ -124,6 +150,35 @@ class TrainingTask(ABC):
     @abstractmethod
     def build_data(self, data_root: Path) -> DataBundle:
         """Read ``data_root`` (the dataset's published layout) into patient-level splits."""
+
+    def build_eval_split(self, data_root: Path, card: ModelCard, split: str) -> EvalSplit:
+        """Read only the records of ``split`` (``all``: every record) and preprocess them with ``card``'s numbers.
+
+        Why its own method: scoring must not depend on the other records of the folder. ``build_data`` fits
+        training statistics (lead or age z-scores) on the train split of the folder, so a folder holding only test
+        records (a hospital's own export) fails and a folder with other training records changes the result. A
+        task overrides this to select its records by a property of each record (a fold, a published split, the
+        card's record lists) and to normalise with the card. The default rebuilds the folder's splits with
+        ``build_data`` (the old behaviour) and says so in ``warnings``.
+        """
+        bundle = self.build_data(data_root)
+        names = ("train", "val", "test") if split == "all" else (split,)
+        datasets = [bundle.split(n) for n in names]
+        from torch.utils.data import ConcatDataset
+
+        columns = bundle.groups.get(names[0], {})
+        return EvalSplit(
+            dataset=datasets[0] if len(datasets) == 1 else ConcatDataset(datasets),
+            targets=np.concatenate([np.asarray(bundle.targets[n]) for n in names]),
+            groups={c: np.concatenate([bundle.groups[n][c] for n in names]) for c in columns},
+            provenance=bundle.provenance,
+            n_patients=bundle.n_patients,
+            selection=f"the {split} split rebuilt from this folder by {self.name}'s training split rule",
+            warnings=[
+                f"{self.name} rebuilds its splits and statistics from the data folder: a folder with other "
+                "records gives another result"
+            ],
+        )
 
     def provenance(self, data_root: Path) -> Literal["real", "synthetic"]:
         """``synthetic`` when the recipe says so or the root holds a synthetic-twin marker file."""

@@ -22,12 +22,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitalens.errors import InputError
-from vitalens.training.tasks._base import DataBundle, TaskOptions, TrainingTask, detect_synthetic
+from vitalens.training.tasks._base import DataBundle, EvalSplit, TaskOptions, TrainingTask, detect_synthetic
 
 if TYPE_CHECKING:
     import torch
 
-    from vitalens.artifacts import InputSpec, TrainingData
+    from vitalens.artifacts import InputSpec, ModelCard, TrainingData
     from vitalens.data._image_source import ImageClassSource
     from vitalens.data.image_preprocess import ImagePreprocess
 
@@ -219,6 +219,7 @@ class SingleImageTask(TrainingTask):
             )
         used = np.concatenate([index[s] for s in ("train", "val", "test")])
         provenance = self.provenance(data_root)
+        split_kind = "official" if source.has_official_splits and self.recipe.data.fold is None else "patient"
         return DataBundle(
             train=splits["train"],
             val=splits["val"],
@@ -231,9 +232,74 @@ class SingleImageTask(TrainingTask):
                 "root": str(data_root),
                 "source": source.summary(),
                 "has_patient_ids": source.has_patient_ids,
-                "split_kind": "official" if source.has_official_splits and self.recipe.data.fold is None else "patient",
+                "split_kind": split_kind,
                 "preprocess": pre.config(),
+                # A published split is a property of each file; a patient split is recorded so evaluate() can
+                # tell the patients seen in fitting from the others in any folder.
+                "records": (
+                    {n: sorted({str(p) for p in source.patient_ids[index[n]]}) for n in index}
+                    if split_kind == "patient"
+                    else None
+                ),
             },
+        )
+
+    def build_eval_split(self, data_root: Path, card: ModelCard, split: str) -> EvalSplit:
+        """The images of ``split`` through the card's own preprocessing (size, crop, fit, normalisation).
+
+        Which images: with a patient-level training split the card lists each split's patients
+        (``extra.records``) and ``test`` is every image of a patient the card does not list as train or val; with
+        the dataset's published split, ``test`` is the layout's test images (all images of a folder that
+        publishes no split); ``all`` is every image. A card without either falls back on recomputing the split
+        from the folder, and the report says so.
+        """
+        from vitalens.data.image_preprocess import ImagePreprocess
+        from vitalens.data.torch_images import ImageClassTorchDataset
+
+        config = (card.input.extra or {}).get("preprocess")
+        if not isinstance(config, dict):
+            raise InputError(f"card {card.name} holds no preprocessing config (input.extra.preprocess)")
+        source = self.read_source(data_root)
+        patients = source.patient_ids
+        records = (card.extra or {}).get("records")
+        official = source.official_splits
+        kind = (card.training_data.splits or {}).get("kind")
+        warnings: list[str] = []
+        if split == "all":
+            index, selection = np.arange(len(source)), "every image of the folder"
+        elif isinstance(records, dict) and {"train", "val"} <= set(records):
+            if split == "test":
+                seen = [str(p) for s in ("train", "val") for p in records[s]]
+                index = np.flatnonzero(~np.isin(patients, seen))
+                selection = "every image of a patient the card does not list as train or val (never seen in fitting)"
+            else:
+                index = np.flatnonzero(np.isin(patients, [str(p) for p in records[split]]))
+                selection = f"the images of the patients the card lists as {split}"
+        elif kind == "official" and split == "test":
+            published = bool((official != "").any())
+            index = np.flatnonzero(official == "test") if published else np.arange(len(source))
+            selection = "the layout's published test images" if published else "every image (no published split)"
+        else:
+            index = np.sort(self.split_indices(source)[split])
+            selection = f"the {split} split recomputed from this folder"
+            warnings.append(
+                f"card {card.name} lists no split records: the {split} split was recomputed from this folder, so a "
+                "folder with other images gives another split; --split all scores every image"
+            )
+        if index.size == 0:
+            raise InputError(f"{data_root} holds no image of the {split} split of {card.name}", field="data")
+        dataset = ImageClassTorchDataset(
+            source, index, preprocess=ImagePreprocess.from_config(config), seed=self.recipe.seed, cache_images=False
+        )
+        return EvalSplit(
+            dataset=dataset,
+            targets=source.one_hot()[index].astype(int),
+            groups={},
+            provenance=self.provenance(data_root),
+            n_patients=int(np.unique(patients[index]).size),
+            selection=selection + "; the card's preprocessing",
+            n_excluded=int(len(source) - index.size),
+            warnings=warnings,
         )
 
     def forward(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
@@ -281,4 +347,7 @@ class SingleImageTask(TrainingTask):
         return td
 
     def card_extra(self, bundle: DataBundle) -> dict[str, Any]:
-        return {"dataset_summary": bundle.meta["source"], "input_slot": self.input_slot}
+        extra: dict[str, Any] = {"dataset_summary": bundle.meta["source"], "input_slot": self.input_slot}
+        if bundle.meta.get("records"):
+            extra["records"] = bundle.meta["records"]
+        return extra

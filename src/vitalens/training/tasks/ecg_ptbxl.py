@@ -18,12 +18,12 @@ import numpy as np
 from pydantic import Field
 
 from vitalens.errors import InputError
-from vitalens.training.tasks._base import DataBundle, TaskOptions, TrainingTask, register_task
+from vitalens.training.tasks._base import DataBundle, EvalSplit, TaskOptions, TrainingTask, register_task
 
 if TYPE_CHECKING:
     import torch
 
-    from vitalens.artifacts import InputSpec, TrainingData
+    from vitalens.artifacts import InputSpec, ModelCard, TrainingData
     from vitalens.data.ptbxl import PTBXLDataset
 
 __all__ = ["EcgPtbxlTask", "EcgPtbxlOptions", "PTBXLTorchDataset"]
@@ -234,6 +234,43 @@ class EcgPtbxlTask(TrainingTask):
                 "noisy_normals": int(len(extra)),
             },
         )
+
+    def build_eval_split(self, data_root: Path, card: ModelCard, split: str) -> EvalSplit:
+        """The records of the split's folds (``all``: every record present), z-scored with the card's lead
+        statistics: only those folds are read, so a folder holding only fold 10 scores like the full dataset."""
+        from vitalens.data.ptbxl import PTBXL_LEADS, age_band
+
+        root = Path(data_root)
+        if not root.exists():
+            raise FileNotFoundError(f"PTB-XL data root {root} does not exist")
+        n_leads = len(PTBXL_LEADS)
+        if card.input.mean is None or card.input.std is None or len(card.input.mean) != n_leads:
+            raise InputError(f"card {card.name} holds no per-lead mean/std of {n_leads} leads", field="artifact")
+        mean = np.asarray(card.input.mean, dtype=np.float32)
+        std = np.asarray(card.input.std, dtype=np.float32)
+        folds = None if split == "all" else list(getattr(self.options, f"{split}_folds"))
+        ds = self._split(root, folds, None) if folds is not None else self._all(root)
+        if len(ds) == 0:
+            raise InputError(
+                f"{root} holds no labelled PTB-XL record of strat_fold {folds or 'any'} "
+                f"({ds.n_missing} listed but missing on disk); choose the folds with --folds, or --split all",
+                field="data",
+            )
+        dataset = PTBXLTorchDataset(ds.signals, ds.targets, ds.ecg_ids, mean, std)
+        return EvalSplit(
+            dataset=dataset,
+            targets=ds.targets,
+            groups={"sex": np.asarray(ds.sex), "age_band": np.asarray([age_band(float(a)) for a in ds.age_years])},
+            provenance=self.provenance(root),
+            n_patients=int(np.unique(ds.patient_ids).size),
+            selection=(f"records of strat_fold {folds}" if folds is not None else "every labelled record present")
+            + f" at {self.options.sampling_rate} Hz, z-scored with the card's lead statistics",
+        )
+
+    def _all(self, root: Path) -> PTBXLDataset:
+        from vitalens.data.ptbxl import PTBXLDataset
+
+        return PTBXLDataset(root, sampling_rate=self.options.sampling_rate, folds=None, stats=None)
 
     def forward(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         return net(batch["ecg"])

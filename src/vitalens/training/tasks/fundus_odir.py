@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field
 
-from vitalens.training.tasks._base import DataBundle, TaskOptions, TrainingTask, register_task
+from vitalens.errors import InputError
+from vitalens.training.tasks._base import DataBundle, EvalSplit, TaskOptions, TrainingTask, register_task
 
 if TYPE_CHECKING:
     import torch
 
-    from vitalens.artifacts import InputSpec
+    from vitalens.artifacts import InputSpec, ModelCard
 
 __all__ = ["FundusOdirTask", "FundusOdirOptions", "age_band"]
 
@@ -160,7 +161,83 @@ class FundusOdirTask(TrainingTask):
             datasets=["ODIR-5K"],
             n_patients=int(keep.size),
             groups=groups,
-            meta={"age_mean": float(age_mean), "age_std": float(age_std), "root": str(data_root)},
+            meta={
+                "age_mean": float(age_mean),
+                "age_std": float(age_std),
+                "root": str(data_root),
+                "records": {name: [str(i) for i in dataset.patient_ids[index[name]]] for name in index},
+            },
+        )
+
+    def build_eval_split(self, data_root: Path, card: ModelCard, split: str) -> EvalSplit:
+        """The records of ``split`` preprocessed with the card's image size, normalisation and age statistics.
+
+        Which records: the card lists the patient IDs of each training split (``extra.records``). ``test`` is
+        every record of the folder the card does *not* list as train or val — the held-out patients of the
+        training dataset, and all of an external dataset — so the other records of the folder never change the
+        result; ``train``/``val`` are the card's own lists; ``all`` is every record. A card that lists no records
+        (made before they were recorded) falls back on recomputing the split from the folder, and the report
+        says so.
+        """
+        from vitalens.data.odir import OdirDataset
+        from vitalens.data.torch_odir import BilateralOdirDataset
+
+        data_root = Path(data_root)
+        if not data_root.exists():
+            raise FileNotFoundError(f"ODIR data root {data_root} does not exist")
+        age_mean, age_std = _card_age_stats(card)
+        if card.input.size is None or card.input.mean is None or card.input.std is None:
+            raise InputError(f"card {card.name} holds no input size or normalisation", field="artifact")
+        dataset = OdirDataset(data_root)
+        ids = np.asarray([str(i) for i in dataset.patient_ids])
+        records = (card.extra or {}).get("records")
+        warnings: list[str] = []
+        if split == "all":
+            index, selection = np.arange(len(dataset)), "every record of the folder"
+        elif isinstance(records, dict) and {"train", "val"} <= set(records):
+            seen = {str(i) for s in ("train", "val") for i in records[s]}
+            if split == "test":
+                index = np.flatnonzero(~np.isin(ids, list(seen)))
+                selection = "every record whose ID the card does not list as train or val (never seen in fitting)"
+            else:
+                index = np.flatnonzero(np.isin(ids, [str(i) for i in records[split]]))
+                selection = f"the records the card lists as {split}"
+        else:
+            from vitalens.training.tasks._base import kfold_or_split
+
+            parts = kfold_or_split(dataset.patient_ids, dataset.targets, self.recipe.data, seed=self.split_seed)
+            index = np.sort(parts[split])
+            selection = f"the {split} split recomputed from this folder with the card's split seed"
+            warnings.append(
+                f"card {card.name} lists no split records: the {split} split was recomputed from this folder, so a "
+                "folder with other records gives another split; --split all scores every record"
+            )
+        if index.size == 0:
+            raise InputError(f"{data_root} holds no record of the {split} split of {card.name}", field="data")
+        torch_ds = BilateralOdirDataset(
+            dataset,
+            index,
+            size=int(card.input.size[0]),
+            mean=tuple(card.input.mean),
+            std=tuple(card.input.std),
+            age_mean=age_mean,
+            age_std=age_std,
+            augment=False,
+            seed=self.recipe.seed,
+            cache_images=False,
+        )
+        return EvalSplit(
+            dataset=torch_ds,
+            targets=targets_of(dataset.targets, index),
+            groups={
+                "sex": dataset.sexes[index],
+                "age_band": np.asarray([age_band(float(a)) for a in dataset.ages[index]]),
+            },
+            provenance=self.provenance(data_root),
+            n_patients=int(index.size),
+            selection=selection + "; the card's image size, normalisation and age statistics",
+            n_excluded=int(len(dataset) - index.size),
+            warnings=warnings,
         )
 
     def forward(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
@@ -193,12 +270,24 @@ class FundusOdirTask(TrainingTask):
         )
 
     def card_extra(self, bundle: DataBundle) -> dict[str, Any]:
-        return {"age_mean": bundle.meta["age_mean"], "age_std": bundle.meta["age_std"]}
+        return {
+            "age_mean": bundle.meta["age_mean"],
+            "age_std": bundle.meta["age_std"],
+            "records": bundle.meta["records"],
+        }
 
     def extra_metrics(self, y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> dict[str, Any]:
         from vitalens.training.metrics import odir_challenge_score
 
         return {"odir_score": odir_challenge_score(y_true, probs, thresholds)}
+
+
+def _card_age_stats(card: ModelCard) -> tuple[float, float]:
+    """(age mean, age std) in years the card's model was trained with (``extra``, else ``input.extra``)."""
+    for where in (card.extra or {}, card.input.extra or {}):
+        if where.get("age_mean") is not None and where.get("age_std"):
+            return float(where["age_mean"]), float(where["age_std"])
+    raise InputError(f"card {card.name} holds no age statistics (age_mean, age_std)", field="artifact")
 
 
 def targets_of(targets: np.ndarray, index: np.ndarray) -> np.ndarray:
