@@ -107,7 +107,9 @@ def build_card(
     demonstration = bundle.provenance != "real" or bundle.n_patients < recipe.card.min_real_patients
     limitations = recipe.card.limitations or task.default_limitations
     if demonstration:
-        why = "synthetic data" if bundle.provenance != "real" else f"only {bundle.n_patients} patients"
+        # A dataset that names no patient (APTOS) counts images: "150 patients" would overstate it.
+        unit = "patients" if bundle.meta.get("has_patient_ids", True) else "images, no patient ids"
+        why = "synthetic data" if bundle.provenance != "real" else f"only {bundle.n_patients} {unit}"
         limitations = f"DEMONSTRATION MODEL ({why}): not for clinical use. " + limitations
     return ModelCard(
         name=recipe.card.name or f"{task.name}-{recipe.net.name}",
