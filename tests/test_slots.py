@@ -126,7 +126,7 @@ def test_decode_slot_per_kind() -> None:
     with pytest.raises(UnsupportedMediaError, match="ecg: an image was uploaded as an ECG"):
         decode_slot("ecg", buf.getvalue(), filename="x.png")
     assert decode_slot("age", " 61.5 ") == 61.5
-    with pytest.raises(InputError, match="age: must be a number, got 'sixty'"):
+    with pytest.raises(InputError, match="age: must be a number in 0–120 years, got 'sixty'"):
         decode_slot("age", "sixty")
     assert decode_slot("sex", "Female") == "female"
     csv = "I,II\n" + "\n".join(f"{np.sin(i / 5):.3f},{np.cos(i / 5):.3f}" for i in range(500))

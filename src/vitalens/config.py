@@ -130,6 +130,21 @@ class Settings(BaseSettings):
         description="Create an account on first sign-in from the site and role claims; off: a site administrator "
         "creates the account (same e-mail) and its site and role are the administrator's mapping.",
     )
+    # Stateless predictions (POST /api/v1/predict/...): signed-in users only unless opened for a local demo,
+    # rate-limited per client, and bounded per process so they never queue in front of clinical jobs.
+    public_predict: bool = Field(
+        default=False,
+        description="Let anyone call the predict routes without signing in (a local demo); off: a signed-in user.",
+    )
+    predict_rate_limit: str = Field(
+        default="30/minute",
+        pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$",
+        description="Predictions per client IP, in `limits` notation (10/minute, 1000 per day).",
+    )
+    predict_concurrency: int = Field(
+        default=2, ge=1, le=64, description="Predictions run at once per API process; more are answered 503."
+    )
+    predict_retry_after_s: int = Field(default=5, ge=1, le=3600, description="Retry-After of a 503 'busy' answer.")
     job_memory_hard_kill: bool = Field(
         default=True, description="Stop the worker past 1.5 × job_memory_mb (the quarantined job is never retried)."
     )

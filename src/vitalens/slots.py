@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
 
 from vitalens._registry import Registry
@@ -41,6 +42,9 @@ __all__ = [
     "DecodeOptions",
     "SlotDecoder",
     "DEFAULT_DECODERS",
+    "DEFAULT_READERS",
+    "SlotReader",
+    "SlotExample",
     "SLOTS",
     "register_slot",
     "get_slot",
@@ -379,6 +383,10 @@ class SlotSpec:
         description: one line for help texts and the OpenAPI schema.
         hints: form values its decoder reads (:class:`SlotHint`), e.g. the ECG's ``fs_hz``.
         decoder: how an upload decodes (:data:`SlotDecoder`); default the kind's (:data:`DEFAULT_DECODERS`).
+        reader: how a local file reads (``vitalens analyze --input SLOT=PATH``, :data:`SlotReader`); default: the
+            kind's (:data:`DEFAULT_READERS`: a WFDB ``.hea`` beside its ``.dat``), else the decoder on its bytes.
+        example: a synthetic upload of this slot (:data:`SlotExample`, from the synthetic twins): demos and the
+            conformance tests run every analyzer on it without knowing any.
     """
 
     name: str
@@ -393,6 +401,8 @@ class SlotSpec:
     description: str = ""
     hints: tuple[SlotHint, ...] = ()
     decoder: SlotDecoder | None = dataclasses.field(default=None, compare=False)
+    reader: SlotReader | None = dataclasses.field(default=None, compare=False)
+    example: SlotExample | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.limits, _LIMITS_OF_KIND[SlotKind(self.kind)]):
@@ -452,6 +462,34 @@ class SlotSpec:
         options = DecodeOptions(filename=filename, max_bytes=max_bytes, max_pixels=max_pixels, hints=parsed)
         decoder = self.decoder or DEFAULT_DECODERS[SlotKind(self.kind)]
         decoded = decoder(self, data, options)
+        if parsed:
+            decoded.meta.setdefault("hints", dict(parsed))
+        return decoded
+
+    def read(
+        self,
+        path: Path,
+        *,
+        max_bytes: int | None = None,
+        max_pixels: int = 40_000_000,
+        hints: Mapping[str, Any] | None = None,
+    ) -> Decoded:
+        """Read a local file of this slot (the CLI): the slot's reader, else :meth:`decode` on the file's bytes.
+
+        Raises:
+            InputError: the file does not exist (naming it), or as :meth:`decode`.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"file not found: {path}", field=self.name)
+        parsed = {k: self.hint(k).parse(v, slot=self.name) for k, v in (hints or {}).items() if v is not None}
+        reader = self.reader or DEFAULT_READERS.get(SlotKind(self.kind))
+        if reader is None:
+            return self.decode(
+                path.read_bytes(), filename=path.name, max_bytes=max_bytes, max_pixels=max_pixels, hints=parsed
+            )
+        options = DecodeOptions(filename=path.name, max_bytes=max_bytes, max_pixels=max_pixels, hints=parsed)
+        decoded = reader(self, path, options)
         if parsed:
             decoded.meta.setdefault("hints", dict(parsed))
         return decoded
@@ -624,7 +662,8 @@ def decode_number_slot(spec: SlotSpec, data: bytes | str, options: DecodeOptions
     try:
         value = float(text.strip())
     except ValueError:
-        raise InputError(f"must be a number, got {text.strip()[:40]!r}", field=spec.name) from None
+        where = spec.limits._range() if isinstance(spec.limits, NumberLimits) else ""
+        raise InputError(f"must be a number{where}, got {text.strip()[:40]!r}", field=spec.name) from None
     return Decoded(value, "text/plain")
 
 
@@ -635,6 +674,84 @@ def decode_category_slot(spec: SlotSpec, data: bytes | str, options: DecodeOptio
 def decode_text_slot(spec: SlotSpec, data: bytes | str, options: DecodeOptions) -> Decoded:
     return Decoded(_text(data, spec.name), "text/plain; charset=utf-8")
 
+
+def read_ecg_slot(spec: SlotSpec, path: Path, options: DecodeOptions) -> Decoded:
+    """A local ECG file by path, so a WFDB record is read from its ``.hea`` beside its ``.dat`` (an upload must be
+    a ``.zip`` of both); the hints ``fs_hz`` and ``format`` as for an upload."""
+    from vitalens.io.ecg import read_ecg
+
+    if options.max_bytes is not None and path.stat().st_size > options.max_bytes:
+        raise InputError(
+            f"file is {path.stat().st_size / 1e6:.1f} MB, above the {options.max_bytes / 1e6:.1f} MB limit",
+            field=spec.name,
+        )
+    fs = options.hints.get("fs_hz")
+    fmt = options.hints.get("format")
+    try:
+        record = read_ecg(path, format=str(fmt) if fmt else None, fs_hz=float(fs) if fs is not None else None)
+    except (InputError, UnsupportedMediaError) as exc:
+        if exc.field != spec.name:
+            message = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
+            raise type(exc)(message, field=spec.name) from exc
+        raise
+    meta = {"fs_hz": float(record.fs_hz), "leads": list(record.leads), "n_samples": int(record.signal.shape[1])}
+    return Decoded(record, "application/octet-stream", meta)
+
+
+#: ``example(seed) -> (filename, bytes or text, hints)``: a synthetic upload of one slot (never a real patient's).
+SlotExample = Callable[[int], tuple[str, bytes | str, dict[str, str]]]
+
+
+def _png(array: Any) -> bytes:
+    from vitalens.io.images import encode_png
+
+    return encode_png(array)
+
+
+def _fundus_example(side: str) -> SlotExample:
+    def make(seed: int) -> tuple[str, bytes | str, dict[str, str]]:
+        import numpy as np
+
+        from vitalens.synth.odir import EyeFindings, render_fundus
+
+        image = render_fundus(np.random.default_rng(seed), 256, side, EyeFindings())
+        return f"synthetic_{side}.png", _png(image), {}
+
+    return make
+
+
+def _oct_example(seed: int) -> tuple[str, bytes | str, dict[str, str]]:
+    import numpy as np
+
+    from vitalens.synth.oct import render_bscan
+
+    return "synthetic_bscan.png", _png(render_bscan(np.random.default_rng(seed), "NORMAL")), {}
+
+
+def _cxr_example(seed: int) -> tuple[str, bytes | str, dict[str, str]]:
+    import numpy as np
+
+    from vitalens.data.covid_radiography import CXR_CLASSES
+    from vitalens.synth.cxr import render_cxr
+
+    return "synthetic_cxr.png", _png(render_cxr(256, CXR_CLASSES[0], np.random.default_rng(seed))), {}
+
+
+def _ecg_example(seed: int) -> tuple[str, bytes | str, dict[str, str]]:
+    """A synthetic 10 s, 12-lead ECG at 100 Hz as a CSV without a time column (its rate travels as the hint)."""
+    from vitalens.io.ecg import STANDARD_LEADS
+    from vitalens.synth.ptbxl import synth_ecg
+
+    x = synth_ecg("NORM", fs=100, seed=seed)
+    text = ",".join(STANDARD_LEADS) + "\n" + "\n".join(",".join(f"{v:.4f}" for v in row) for row in x.T)
+    return "synthetic_ecg.csv", text.encode(), {"fs_hz": "100"}
+
+
+#: ``reader(spec, path, options) -> Decoded``: how one slot reads a local file (formats that span several files).
+SlotReader = Callable[["SlotSpec", Path, DecodeOptions], Decoded]
+
+#: Kinds whose local files are read by path rather than by bytes.
+DEFAULT_READERS: dict[SlotKind, SlotReader] = {SlotKind.ECG: read_ecg_slot}
 
 #: The decoder of each kind, used by every slot that brings none of its own.
 DEFAULT_DECODERS: dict[SlotKind, SlotDecoder] = {
@@ -678,6 +795,7 @@ for _spec in (
         laterality="left",
         accept=IMAGE_SUFFIXES,
         description="Colour fundus photograph of the left eye (JPEG or PNG).",
+        example=_fundus_example("left"),
     ),
     SlotSpec(
         "fundus_right",
@@ -688,6 +806,7 @@ for _spec in (
         laterality="right",
         accept=IMAGE_SUFFIXES,
         description="Colour fundus photograph of the right eye (JPEG or PNG).",
+        example=_fundus_example("right"),
     ),
     SlotSpec(
         "oct",
@@ -697,6 +816,7 @@ for _spec in (
         modality="oct",
         accept=IMAGE_SUFFIXES,
         description="One optical coherence tomography B-scan (JPEG or PNG).",
+        example=_oct_example,
     ),
     SlotSpec(
         "cxr",
@@ -706,6 +826,7 @@ for _spec in (
         modality="cxr",
         accept=IMAGE_SUFFIXES,
         description="A frontal chest radiograph (JPEG or PNG).",
+        example=_cxr_example,
     ),
     SlotSpec(
         "ecg",
@@ -723,6 +844,7 @@ for _spec in (
             ),
             SlotHint("format", CategoryLimits(_ECG_FORMATS), "The file format (default: detected from the file)."),
         ),
+        example=_ecg_example,
     ),
     SlotSpec(
         "age",
@@ -732,6 +854,7 @@ for _spec in (
         attribute="age_years",
         source="study",
         description="The patient's age at the study, in years (0–120).",
+        example=lambda seed: ("", str(40 + seed % 40), {}),
     ),
     SlotSpec(
         "sex",
@@ -740,6 +863,7 @@ for _spec in (
         CategoryLimits(("female", "male", "other", "unknown")),
         source="patient",
         description="The patient's sex as recorded (female, male, other, unknown).",
+        example=lambda seed: ("", ("female", "male")[seed % 2], {}),
     ),
 ):
     register_slot(_spec)

@@ -22,7 +22,7 @@ from vitalens.synth.ptbxl import synth_ecg
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     root = tmp_path_factory.mktemp("predict_ecg")
     make_tiny_ecg_artifact(root / "models" / "ecg-ptbxl", probabilities=PINNED)
-    settings = Settings(environment="test", data_dir=root / "var", models_dir=root / "models")
+    settings = Settings(environment="test", data_dir=root / "var", models_dir=root / "models", public_predict=True)
     with TestClient(create_app(settings)) as c:
         yield c
 

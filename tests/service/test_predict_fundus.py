@@ -28,7 +28,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     root = tmp_path_factory.mktemp("predict")
     make_tiny_fundus_artifact(root / "models" / "fundus-odir")
-    settings = Settings(data_dir=root / "var", models_dir=root / "models", max_upload_mb=0.5)
+    settings = Settings(data_dir=root / "var", models_dir=root / "models", max_upload_mb=0.5, public_predict=True)
     with TestClient(create_app(settings)) as c:
         yield c
 

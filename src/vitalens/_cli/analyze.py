@@ -1,6 +1,9 @@
-"""``vitalens analyze fundus|ecg ...``: run one analyzer on local files and print the findings.
+"""``vitalens analyze NAME --input SLOT=PATH ...``: run one registered analyzer on local files and print the result.
 
-Why: the same analyzer the API and the job workers use, without a server, for a researcher or a quick check.
+Why generic: the command knows no analyzer. ``NAME`` is any registered analyzer (a plug-in's too); its slots come
+from its contract, each file is read by its slot (:meth:`vitalens.slots.SlotSpec.read`), and ``--json`` prints the
+contract's JSON document, the same one ``POST /api/v1/predict/NAME`` answers. ``analyze fundus`` and ``analyze
+ecg`` (:mod:`vitalens._cli.ecg`) are the first version's short forms, kept.
 """
 
 from __future__ import annotations
@@ -8,31 +11,127 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from vitalens._cli._common import user_errors
-from vitalens.service.ops.predict import fundus_json
+from vitalens._cli._common import err_console, user_errors
 
-__all__ = ["register", "analyze_app", "print_result"]
+__all__ = ["register", "analyze_app", "print_result", "run_named", "parse_assignments"]
 
 logger = logging.getLogger(__name__)
 
+
+class _AnalyzeGroup(TyperGroup):
+    """``analyze`` resolves its short forms first, then any registered analyzer name to the generic command."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        from vitalens.analyzers import is_analyzer
+
+        return _generic_command() if is_analyzer(cmd_name) else None
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-"):
+            try:
+                found = self.get_command(ctx, name)
+            except Exception as exc:  # noqa: BLE001 - a broken plug-in: one line, exit 2
+                err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+                ctx.exit(2)
+            if found is None:
+                from vitalens._naming import unknown_name_error
+                from vitalens.analyzers import list_analyzers
+
+                error = unknown_name_error("analyzer", name, [*list_analyzers(), *self.commands])
+                err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+                ctx.exit(2)
+        return super().resolve_command(ctx, args)
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        formatter.write_usage(ctx.command_path, "NAME --input SLOT=PATH ... [--age N] [--json] [--explain DIR]")
+
+
 analyze_app = typer.Typer(
-    help="Analyse local files with one analyzer (decision support, not a diagnosis).", no_args_is_help=True
+    cls=_AnalyzeGroup,
+    help=(
+        "Analyse local files with one analyzer: `vitalens analyze NAME --input SLOT=PATH ...` for any analyzer "
+        "`vitalens analyzers` lists (decision support, not a diagnosis). Short forms: fundus, ecg."
+    ),
+    no_args_is_help=True,
 )
 
 
-def _age(value: str) -> float:
-    try:
-        age = float(value)
-    except ValueError:
-        raise typer.BadParameter(f"age must be a number of years in 0–120, got '{value}'") from None
-    if not 0 <= age <= 120 or age != age:
-        raise typer.BadParameter(f"age must be a number of years in 0–120, got {value}")
-    return age
+def parse_assignments(values: list[str], *, option: str, separator: str = "=") -> list[tuple[str, str]]:
+    """``["fundus_left=L.jpg", ...]`` → ``[("fundus_left", "L.jpg"), ...]``; a value without ``=`` is an error."""
+    pairs = []
+    for value in values:
+        key, sep, rest = value.partition(separator)
+        if not sep or not key.strip() or not rest.strip():
+            raise ValueError(f"{option} takes KEY{separator}VALUE, got {value!r}")
+        pairs.append((key.strip(), rest.strip()))
+    return pairs
+
+
+def run_named(
+    name: str,
+    files: dict[str, Path],
+    values: dict[str, str],
+    *,
+    hints: dict[str, dict[str, str]] | None = None,
+    explain: bool = False,
+    artifact: Path | None = None,
+) -> Any:
+    """Read each file by its slot, decode each value, and run analyzer ``name``; errors are ``VitalensError``s.
+
+    Args:
+        name: a registered analyzer.
+        files: slot → local file (image/ECG slots).
+        values: slot → text (number, category and text slots: ``age``, ``sex``, ``notes``).
+        hints: slot → hint → value (``{"ecg": {"fs_hz": "500"}}``).
+        explain: compute the explanations (maps).
+        artifact: a model folder instead of the bundled one.
+    """
+    from vitalens.analyzers import create_analyzer, get_contract
+    from vitalens.config import get_settings
+    from vitalens.domain import StudyInputs
+    from vitalens.errors import ArtifactError, InputError
+    from vitalens.slots import get_slot
+
+    contract = get_contract(name)
+    settings = get_settings()
+    hints = hints or {}
+    sent = [*files, *values, *hints]
+    unknown = sorted({s for s in sent if s not in contract.slots})
+    if unknown:
+        raise InputError(
+            f"{name} reads {', '.join(contract.slots)}; it takes no {', '.join(unknown)}", field=unknown[0]
+        )
+    decoded: dict[str, Any] = {}
+    for slot, path in files.items():
+        spec = get_slot(slot)
+        if not spec.is_file:
+            raise InputError(f"takes a value, not a file: --input {slot}=VALUE", field=slot)
+        decoded[spec.attribute] = spec.read(
+            path, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, hints=hints.get(slot)
+        ).value
+    for slot, text in values.items():
+        spec = get_slot(slot)
+        if spec.is_file:
+            raise InputError(f"takes a file: --input {slot}=PATH", field=slot)
+        value = spec.decode(text).value
+        spec.check(value)
+        decoded[spec.attribute] = value
+    analyzer = create_analyzer(name, artifact=artifact)
+    ready = analyzer.availability()
+    if artifact is None and not ready.ready:  # the bundled one is missing: say how to make it
+        raise ArtifactError(ready.reason)
+    return analyzer(StudyInputs(**decoded), explain=explain)
 
 
 def print_result(result: object, console: Console | None = None) -> None:
@@ -44,21 +143,27 @@ def print_result(result: object, console: Console | None = None) -> None:
     console = console or Console()
     if result.demonstration:
         console.print(f"[bold yellow]DEMONSTRATION MODEL[/] — trained on {result.trained_on}; not for clinical use.")
-    table = Table(title=f"{result.analyzer} · {result.model.name} {result.model.version}")
-    for col in ("code", "condition", "probability", "threshold", "positive"):
-        table.add_column(col)
-    for f in sorted(result.findings, key=lambda f: f.probability, reverse=True):
-        table.add_row(
-            f.code,
-            f.name,
-            f"{f.probability:.3f}",
-            f"{f.threshold:.3f}" if f.threshold is not None else "—",
-            "[bold red]yes[/]" if f.positive else "no",
-        )
-    console.print(table)
+    if result.findings:
+        table = Table(title=f"{result.analyzer} · {result.model.name} {result.model.version}")
+        per_input = any(f.input_name for f in result.findings)
+        columns = ("input", "code", "condition", "probability", "threshold", "positive")
+        for col in columns if per_input else columns[1:]:
+            table.add_column(col)
+        for f in sorted(result.findings, key=lambda f: (f.input_name or "", -f.probability)):
+            row = [
+                f.code,
+                f.name,
+                f"{f.probability:.3f}",
+                f"{f.threshold:.3f}" if f.threshold is not None else "—",
+                "[bold red]yes[/]" if f.positive else "no",
+            ]
+            table.add_row(*([f.input_name or ""] if per_input else []), *row)
+        console.print(table)
+    else:
+        console.print(f"{result.analyzer} · {result.model.name} {result.model.version}")
     if result.proxies:
         proxies = ", ".join(f"{k} {v:.3f}" for k, v in result.proxies.items())
-        console.print(f"Cardiovascular proxies: {proxies}")
+        console.print(f"Scores: {proxies}")
     if result.band is not None:
         console.print(f"Risk band: [bold]{result.band.value}[/]")
     if result.tier is not None:
@@ -82,7 +187,8 @@ def print_result(result: object, console: Console | None = None) -> None:
     console.print(f"[italic]{result.decision_support_notice}[/]")
 
 
-def _write_explanations(result: object, folder: Path) -> list[Path]:
+def write_explanations(result: object, folder: Path) -> list[Path]:
+    """Write each explanation's overlay PNG into ``folder`` as ``<input>_<target>_<method>.png``."""
     from vitalens.domain import AnalysisResult
 
     if not isinstance(result, AnalysisResult):
@@ -92,10 +198,68 @@ def _write_explanations(result: object, folder: Path) -> list[Path]:
     for e in result.explanations:
         if e.overlay_png is None:
             continue
-        path = folder / f"{e.input_name}_{e.target}_{e.method}.png"
+        path = folder / f"{e.input_name}_{e.target}_{e.method}.png".replace("/", "-")
         path.write_bytes(e.overlay_png)
         written.append(path)
     return written
+
+
+def emit(name: str, result: Any, *, as_json: bool, explain: Path | None) -> None:
+    """Write the overlays, then print the contract's JSON document or the table."""
+    from vitalens.service.ops.predict import result_document
+
+    if explain is not None:
+        for path in write_explanations(result, explain):
+            logger.info("wrote %s", path)
+    if as_json:
+        typer.echo(json.dumps(result_document(name, result), indent=2))
+    else:
+        print_result(result)
+
+
+_generic_app = typer.Typer(add_completion=False)
+
+
+@_generic_app.command(context_settings={"help_option_names": ["--help", "-h"]})
+@user_errors
+def _analyze_named(
+    ctx: typer.Context,
+    inputs: list[str] = typer.Option(
+        [], "--input", "-i", help="SLOT=PATH for a file slot, SLOT=VALUE for a number/choice/text slot; repeat."
+    ),
+    hints: list[str] = typer.Option([], "--hint", help="SLOT.HINT=VALUE for the slot's decoder, e.g. ecg.fs_hz=500."),
+    age: str | None = typer.Option(None, "--age", help="Patient age in years (the `age` slot), where it is read."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (the predict API's document)."),
+    explain: Path | None = typer.Option(None, "--explain", help="Compute the maps and write their overlays here."),
+    artifact: Path | None = typer.Option(None, "--artifact", help="Model artifact folder (default: bundled)."),
+) -> None:
+    """Run the analyzer NAME on local files (its slots: `vitalens analyzers NAME`)."""
+    from vitalens.slots import get_slot
+
+    name = ctx.info_name or ""
+    files: dict[str, Path] = {}
+    values: dict[str, str] = {}
+    for slot, value in parse_assignments(inputs, option="--input"):
+        if slot in files or slot in values:
+            raise ValueError(f"--input {slot} given twice")
+        if get_slot(slot).is_file:
+            files[slot] = Path(value)
+        else:
+            values[slot] = value
+    if age is not None:
+        values["age"] = age
+    by_slot: dict[str, dict[str, str]] = {}
+    for key, value in parse_assignments(hints, option="--hint"):
+        slot, dot, hint = key.partition(".")
+        if not dot:
+            raise ValueError(f"--hint takes SLOT.HINT=VALUE, got {key!r}")
+        by_slot.setdefault(slot, {})[hint] = value
+    result = run_named(name, files, values, hints=by_slot, explain=explain is not None, artifact=artifact)
+    emit(name, result, as_json=as_json, explain=explain)
+
+
+def _generic_command() -> Any:
+    return typer.main.get_command(_generic_app)
 
 
 @analyze_app.command("fundus")
@@ -108,32 +272,10 @@ def analyze_fundus(
     explain: Path | None = typer.Option(None, "--explain", help="Write Grad-CAM overlays of positive findings here."),
     artifact: Path | None = typer.Option(None, "--artifact", help="Model artifact folder (default: bundled)."),
 ) -> None:
-    """Both fundus photographs + age → 8 ODIR conditions, cardiovascular proxies and band."""
-    from vitalens.analyzers import create_analyzer
-    from vitalens.config import get_settings
-    from vitalens.domain import StudyInputs
-    from vitalens.io.images import read_image
-
-    try:
-        age_years = _age(age)
-    except typer.BadParameter as exc:
-        raise ValueError(f"age: {exc}") from None
-    settings = get_settings()
-    limits = {"max_pixels": settings.max_image_pixels, "max_bytes": settings.max_upload_bytes}
-    inputs = StudyInputs(
-        fundus_left=read_image(left, field="fundus_left", **limits),
-        fundus_right=read_image(right, field="fundus_right", **limits),
-        age_years=age_years,
-    )
-    analyzer = create_analyzer("fundus.odir", artifact=artifact)
-    result = analyzer(inputs, explain=explain is not None)
-    if explain is not None:
-        for path in _write_explanations(result, explain):
-            logger.info("wrote %s", path)
-    if as_json:
-        typer.echo(json.dumps(fundus_json(result), indent=2))
-    else:
-        print_result(result)
+    """Short form of `analyze fundus.odir --input fundus_left=L --input fundus_right=R --age N`."""
+    files = {"fundus_left": left, "fundus_right": right}
+    result = run_named("fundus.odir", files, {"age": age}, explain=explain is not None, artifact=artifact)
+    emit("fundus.odir", result, as_json=as_json, explain=explain)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,9 @@
-"""``vitalens analyze ecg RECORD``: one 12-lead ECG → superclasses, tier, intervals and attribution summary.
+"""``vitalens analyze ecg RECORD``: the first version's short form of ``analyze ecg.ptbxl --input ecg=RECORD``,
+with ``ecg.intervals`` run on the same record as before.
 
-Why here and shared: the CLI and ``POST /api/v1/predict/ecg`` return the same JSON (:func:`ecg_json`), built from
-the same two analyzers (``ecg.ptbxl`` for the classes, ``ecg.intervals`` for the measurements).
+Why kept: scripts call it. It reads the record by the ``ecg`` slot, runs both analyzers through the generic
+command's path (:func:`vitalens._cli.analyze.run_named`) and prints the same document as ``POST
+/api/v1/predict/ecg`` (:func:`vitalens.service.ops.predict.with_companions`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from typing import Any
 import typer
 
 from vitalens._cli._common import user_errors
-from vitalens._cli.analyze import analyze_app, print_result
-from vitalens.service.ops.predict import attribution_summary, ecg_json, run_ecg
+from vitalens._cli.analyze import analyze_app, print_result, run_named
 
 __all__ = ["register"]
 
 logger = logging.getLogger(__name__)
+
+MAIN, COMPANION = "ecg.ptbxl", "ecg.intervals"
 
 
 @analyze_app.command("ecg")
@@ -33,49 +36,39 @@ def analyze_ecg(
     artifact: Path | None = typer.Option(None, "--artifact", help="Model artifact folder (default: bundled)."),
 ) -> None:
     """A 12-lead ECG → PTB-XL superclasses (calibrated), risk tier, intervals and where the model looked."""
-    from vitalens.analyzers import create_analyzer
-    from vitalens.io.ecg import read_ecg
+    from vitalens.errors import VitalensError
+    from vitalens.service.ops.predict import attribution_summary, result_document, with_companions
 
-    rec = read_ecg(record, format=fmt, fs_hz=fs)
-
-    def get(name: str) -> Any:
-        return create_analyzer(name, artifact=artifact if name == "ecg.ptbxl" else None)
-
-    result, intervals = run_ecg(rec, registry_get=get)
+    hints = {"ecg": {k: str(v) for k, v in (("format", fmt), ("fs_hz", fs)) if v is not None}}
+    files = {"ecg": record}
+    result = run_named(MAIN, files, {}, hints=hints, explain=True, artifact=artifact)
+    companion: Any
+    try:
+        companion = run_named(COMPANION, files, {}, hints=hints)
+    except VitalensError as exc:
+        companion = exc
     if plot is not None:
-        _plot(rec, result, plot)
+        sheet = next((e.overlay_png for e in result.explanations if e.overlay_png), None)
+        if sheet is None:
+            raise ValueError("no attribution sheet to plot: the analysis made no explanation")
+        plot.write_bytes(sheet)
+        logger.info("wrote %s", plot)
     if as_json:
-        typer.echo(json.dumps(ecg_json(result, intervals), indent=2))
+        docs = {COMPANION: companion if isinstance(companion, Exception) else result_document(COMPANION, companion)}
+        typer.echo(
+            json.dumps(with_companions(result_document(MAIN, result), docs, measurements_key="intervals"), indent=2)
+        )
         return
     print_result(result)
-    if intervals is not None and intervals.measurements:
-        for m in intervals.measurements:
+    if isinstance(companion, Exception):
+        typer.echo(f"  intervals not measured: {companion}")
+    else:
+        for m in companion.measurements:
             value = "not computed" if m.value is None else f"{m.value:.0f} {m.unit}"
             typer.echo(f"  {m.name}: {value}" + (f" ({m.flag})" if m.flag else ""))
     for code, s in attribution_summary(result).items():
         leads = ", ".join(s["top_leads"])
         typer.echo(f"  {code} attribution ({s['method']}): leads {leads}, peak at {s['peak_time_s']} s")
-
-
-def _plot(rec: Any, result: Any, out: Path) -> None:
-    """The 12-lead sheet with the first explanation's attribution, mapped back to the record's leads and length."""
-    import numpy as np
-
-    from vitalens.plots.ecg import plot_12lead
-
-    std = rec.to_standard12()
-    attribution = None
-    if result.explanations and result.explanations[0].heatmap is not None:
-        heat = np.asarray(result.explanations[0].heatmap)
-        card_leads = list(result.extras.get("leads", []))
-        n = std.signal.shape[1]
-        positions = np.linspace(0, heat.shape[1] - 1, n)
-        attribution = np.zeros((len(std.leads), n), dtype=np.float32)
-        for i, lead in enumerate(std.leads):
-            if lead in card_leads:
-                attribution[i] = np.interp(positions, np.arange(heat.shape[1]), heat[card_leads.index(lead)])
-    plot_12lead(std, attribution=attribution, title=f"{result.model.name}: tier {result.tier}", out=out)
-    logger.info("wrote %s", out)
 
 
 def register(app: typer.Typer) -> None:

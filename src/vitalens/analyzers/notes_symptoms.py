@@ -37,6 +37,7 @@ if not is_slot(NOTES_SLOT):
             TextLimits(max_chars=_MAX_CHARS, min_chars=1),
             source="study",
             description="The clinician's free-text note: symptoms, history, medications (typed, pasted or dictated).",
+            example=lambda seed: ("", "Chest pain on exertion for two weeks, short of breath; no fever.", {}),
         )
     )
 

@@ -163,9 +163,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _storage(_: Request, exc: StorageError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": f"storage unavailable: {exc}"})
 
-    for module_name in ROUTER_MODULES:
-        module = importlib.import_module(module_name)
+    modules = [importlib.import_module(name) for name in ROUTER_MODULES]
+    for module in modules:
         app.include_router(module.router)
-        if callable(getattr(module, "install", None)):  # a router module may add middleware (metrics)
+    for module in modules:  # after every fixed route: a module may add middleware (metrics) or generated routes
+        if callable(getattr(module, "install", None)):  # (one predict route per registered analyzer)
             module.install(app)
     return app

@@ -1,43 +1,34 @@
-"""``POST /api/v1/predict/ecg``: the stateless 12-lead ECG analysis (nothing stored).
+"""``POST /api/v1/predict/ecg``: the old path of the 12-lead ECG analysis, a thin alias of the generated routes.
 
-Why a thin handler: reading the upload (``io.ecg``), the two analyzers (``ecg.ptbxl``, ``ecg.intervals``) and the
-JSON shape (``_cli.ecg.ecg_json``) are shared with the CLI; this module only parses the form and maps errors.
+Why kept: integrators call it with the first version's form (``file``, ``format``, ``fs_hz``). It maps those onto
+the ``ecg`` slot and its hints, runs ``ecg.ptbxl`` (classes, tier, attribution) and ``ecg.intervals`` (the
+measurements; a failure there is a warning) through the same code as ``/api/v1/predict/{analyzer}``, and answers
+the ``ecg.ptbxl`` document with the interval measurements added as ``intervals``.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
-from vitalens.service.api._access import permission
-from vitalens.service.api.predict import read_upload
+from vitalens.service.api._access import AUTHENTICATED, permission
+from vitalens.service.api.predict import _ERRORS, predict_access, read_upload, run_predict
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/predict", tags=["predict"])
+logger = logging.getLogger(__name__)
 
-_ECG_EXAMPLE: dict[str, Any] = {
-    "classes": ["NORM", "MI", "STTC", "CD", "HYP"],
-    "probabilities": {"NORM": 0.08, "MI": 0.81, "STTC": 0.34, "CD": 0.12, "HYP": 0.05},
-    "positive": ["MI", "STTC"],
-    "tier": "High",
-    "intervals": [{"name": "QTc", "value": 452.0, "unit": "ms"}],
-    "attribution": {"MI": {"method": "saliency", "top_leads": ["III", "aVF", "II"], "peak_time_s": 3.4}},
-    "decision_support_notice": "Decision support only, not a diagnosis: ...",
-}
+router = APIRouter(prefix="/api/v1/predict", tags=["predict"])
 
 
 @router.post(
     "/ecg",
-    summary="A 12-lead ECG → PTB-XL superclasses (calibrated), risk tier, intervals, attribution summary",
-    responses={
-        200: {"content": {"application/json": {"example": _ECG_EXAMPLE}}},
-        413: {"description": "upload too large"},
-        415: {"description": "not an ECG format"},
-        422: {"description": "invalid ECG (missing leads, unknown rate, implausible amplitude, bad format)"},
-    },
-    openapi_extra=permission("public"),
+    summary="A 12-lead ECG → PTB-XL superclasses, risk tier, intervals, attribution (alias of /ecg.ptbxl)",
+    responses=_ERRORS,
+    openapi_extra=permission(AUTHENTICATED),
+    dependencies=[Depends(predict_access)],
 )
 def predict_ecg(
     request: Request,
@@ -46,20 +37,34 @@ def predict_ecg(
     fs_hz: Annotated[float | None, Form(description="Sampling rate, Hz (CSV without one)", gt=0)] = None,
     explain: Annotated[bool, Form(description="Include per-lead attribution arrays")] = False,
 ) -> dict[str, Any]:
-    from vitalens.io.ecg import read_ecg_bytes
-    from vitalens.service.ops.predict import ecg_json, run_ecg
+    from vitalens.errors import VitalensError
+    from vitalens.service.ops.predict import RawInput, with_companions
 
-    settings = request.app.state.settings
-    data = read_upload(file, field="ecg", max_bytes=settings.max_upload_bytes)
-    record = read_ecg_bytes(
-        data,
-        filename=file.filename or "upload",
-        format=format or None,
-        fs_hz=fs_hz,
-        max_bytes=settings.max_upload_bytes,
-    )
-    result, intervals = run_ecg(record, registry_get=request.app.state.registry.get)
-    body = ecg_json(result, intervals)
+    data = read_upload(file, field="ecg", max_bytes=request.app.state.settings.max_upload_bytes)
+    if format:
+        _check_format(format)
+    hints = {k: str(v) for k, v in (("format", format), ("fs_hz", fs_hz)) if v not in (None, "")}
+    raw = {"ecg": RawInput(data, file.filename or "upload", hints)}
+    # the first version always computed the attribution summary; the arrays only with ``explain``
+    result, body = run_predict(request, "ecg.ptbxl", raw, explain=True, images=False)
+    companions: dict[str, Any] = {}
+    try:
+        companions["ecg.intervals"] = run_predict(request, "ecg.intervals", raw, explain=False)[1]
+    except VitalensError as exc:
+        companions["ecg.intervals"] = exc
+    body = with_companions(body, companions, measurements_key="intervals")
     if explain:
         body["attribution_arrays"] = result.extras.get("attribution", {})
     return body
+
+
+def _check_format(name: str) -> None:
+    """The first version's answer to an unknown ``format``: 422 naming the field ``format`` and the valid ones."""
+    from vitalens._naming import unknown_name_error
+    from vitalens.slots import get_slot
+
+    choices = get_slot("ecg").hint("format").limits.choices  # type: ignore[union-attr]
+    if name not in choices:
+        error = unknown_name_error("ECG format", name, choices)
+        error.field = "format"  # type: ignore[attr-defined]
+        raise error

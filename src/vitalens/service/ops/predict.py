@@ -1,96 +1,182 @@
-"""The stateless predictions' JSON and the ECG pair of analyses, shared by the CLI and the predict API.
+"""Stateless predictions (nothing stored): decode the uploaded slots of one analyzer, run it under the predict
+gate, lay the result out by its contract.
 
-Why in ``service/ops``: ``vitalens analyze ... --json`` and ``POST /api/v1/predict/...`` must return the same
-document; both entry points call these functions (no FastAPI or Typer here).
+Why in ``service/ops``: ``POST /api/v1/predict/{analyzer}`` and its old aliases call these functions (no FastAPI
+here), and ``vitalens analyze`` returns the same document (:func:`vitalens.analyzers._document.result_document`).
+
+Why a gate: a prediction and a clinical job share the analyzer's model and its call lock (one call at a time per
+model: explainers hook the net). Unbounded predict traffic would queue on that lock in front of the jobs; the gate
+admits at most ``settings.predict_concurrency`` predictions at once per process and answers the rest at once with
+"busy" (HTTP 503 + ``Retry-After``), so a job waits for at most that many predictions, never for a queue.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["fundus_json", "ecg_json", "run_ecg", "attribution_summary"]
+from vitalens.errors import InputError
+
+__all__ = [
+    "RawInput",
+    "PredictGate",
+    "PredictBusy",
+    "decode_inputs",
+    "predict",
+    "result_document",
+    "with_companions",
+    "attribution_summary",
+]
 
 logger = logging.getLogger(__name__)
 
 
-def fundus_json(result: object) -> dict[str, object]:
-    """The documented JSON of a fundus analysis (CLI ``--json`` and ``POST /api/v1/predict/fundus``)."""
-    from vitalens.domain import AnalysisResult
+@dataclass(frozen=True)
+class RawInput:
+    """One slot's value as sent: a file's bytes (or a form field's text), the client's file name, its hints."""
 
-    if not isinstance(result, AnalysisResult):
-        raise TypeError(f"fundus_json needs an AnalysisResult, got {type(result).__name__}")
-    return {
-        "probabilities": result.probabilities,
-        "positive": result.positive,
-        "thresholds": {f.code: f.threshold for f in result.findings},
-        "proxies": result.proxies,
-        "band": result.band.value if result.band else None,
-        "explanation": result.explanation,
-        "model": result.model.model_dump(mode="json"),
-        "trained_on": result.trained_on,
-        "demonstration": result.demonstration,
-        "warnings": result.warnings,
-        "decision_support_notice": result.decision_support_notice,
-        "explanations": [
-            {"target": e.target, "input": e.input_name, "method": e.method, "note": e.note} for e in result.explanations
-        ],
-    }
+    data: bytes | str
+    filename: str = ""
+    hints: Mapping[str, str] = field(default_factory=dict)
+
+
+class PredictBusy(Exception):
+    """Every predict slot of this process is taken; retry after ``retry_after_s`` seconds."""
+
+    def __init__(self, limit: int, retry_after_s: int) -> None:
+        super().__init__(
+            f"the prediction service is busy ({limit} prediction(s) at a time on this server, so that clinical "
+            f"analyses sharing the models are not delayed); retry in {retry_after_s} s"
+        )
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+
+
+class PredictGate:
+    """At most ``limit`` predictions at once; one more is refused at once (:class:`PredictBusy`), never queued.
+
+    Example:
+        >>> gate = PredictGate(1, retry_after_s=5)
+        >>> with gate.slot():
+        ...     gate.in_flight
+        1
+    """
+
+    def __init__(self, limit: int, *, retry_after_s: int = 5) -> None:
+        if limit < 1:
+            raise ValueError(f"predict concurrency must be at least 1, got {limit}")
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self._semaphore = threading.BoundedSemaphore(limit)
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.refused = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._semaphore.acquire(blocking=False):
+            with self._lock:
+                self.refused += 1
+            logger.info("predict refused: %d in flight (limit %d)", self.limit, self.limit)
+            raise PredictBusy(self.limit, self.retry_after_s)
+        with self._lock:
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+            self._semaphore.release()
+
+
+def decode_inputs(contract: Any, raw: Mapping[str, RawInput], *, max_bytes: int, max_pixels: int) -> Any:
+    """Decode each sent slot of ``contract`` with its slot's decoder into :class:`~vitalens.domain.StudyInputs`.
+
+    A number, choice or text must meet its slot's limits here; files are checked by the analyzer when it runs
+    (``Analyzer.check_inputs``: the slot's, the contract's and the card's limits, so the message names the
+    tightest). A slot the analyzer does not read is refused, naming it.
+    """
+    from vitalens.domain import StudyInputs
+    from vitalens.slots import get_slot
+
+    unknown = [s for s in raw if s not in contract.slots]
+    if unknown:
+        raise InputError(
+            f"{contract.name} reads {', '.join(contract.slots)}; it takes no {', '.join(unknown)}", field=unknown[0]
+        )
+    values: dict[str, Any] = {}
+    for slot, item in raw.items():
+        spec = get_slot(slot)
+        decoded = spec.decode(
+            item.data,
+            filename=item.filename,
+            max_bytes=max_bytes,
+            max_pixels=max_pixels,
+            hints=spec.parse_hints(item.hints),
+        )
+        if not spec.is_file:  # values: before StudyInputs; files: by the analyzer with its card's tighter limits
+            spec.check(decoded.value)
+        values[spec.attribute] = decoded.value
+    try:
+        return StudyInputs(**values)
+    except ValueError as exc:  # pydantic's own range checks (the age attribute)
+        raise InputError(str(exc).splitlines()[0], field=next(iter(raw), None)) from None
+
+
+def predict(registry_get: Any, name: str, inputs: Any, *, explain: bool, gate: PredictGate | None = None) -> Any:
+    """Run analyzer ``name`` on ``inputs`` inside ``gate``; an analyzer without its model is an ``ArtifactError``
+    naming how to make one (HTTP 503)."""
+    from vitalens.errors import ArtifactError
+
+    analyzer = registry_get(name)
+    ready = analyzer.availability()
+    if not ready.ready:
+        raise ArtifactError(ready.reason)
+    if gate is None:
+        return analyzer(inputs, explain=explain)
+    with gate.slot():
+        return analyzer(inputs, explain=explain)
+
+
+def result_document(name: str, result: Any, *, images: bool = False) -> dict[str, Any]:
+    """The contract's JSON layout of ``result`` (:func:`vitalens.analyzers._document.result_document`)."""
+    from vitalens.analyzers import get_contract
+    from vitalens.analyzers._document import result_document as document
+
+    return document(get_contract(name), result, images=images)
 
 
 def attribution_summary(result: Any, top_k: int = 3) -> dict[str, Any]:
-    """Per explained class: the leads with the most attribution and the time (s) of the pooled peak."""
-    out: dict[str, Any] = {}
-    leads = result.extras.get("leads", [])
-    for code, a in result.extras.get("attribution", {}).items():
-        import numpy as np
+    """Kept for callers of the old module: :func:`vitalens.analyzers._document.attribution_summary`."""
+    from vitalens.analyzers._document import attribution_summary as summary
 
-        per_lead = np.asarray(a["per_lead"], dtype=float)
-        pooled = np.asarray(a["pooled"], dtype=float)
-        order = np.argsort(-per_lead.sum(axis=1))[:top_k]
-        out[code] = {
-            "method": a["method"],
-            "top_leads": [leads[i] for i in order] if leads else [int(i) for i in order],
-            "peak_time_s": round(float(pooled.argmax()) * float(a["bin_s"]), 2),
-        }
+    return summary(result, top_k)
+
+
+def with_companions(
+    document: dict[str, Any], companions: Mapping[str, dict[str, Any] | Exception], *, measurements_key: str
+) -> dict[str, Any]:
+    """An old path's answer: one analyzer's document, plus the measurements of companion analyzers run on the same
+    inputs under ``measurements_key`` (a companion that failed adds a warning), the first ECG section's attribution
+    summary as ``attribution``, and the small extras (``tier_edges``, ``explanation_method``) at the top level —
+    the first API version's flat fields, built from the generic document, knowing no analyzer."""
+    out = dict(document)
+    out[measurements_key] = []
+    out["warnings"] = list(document["warnings"])
+    for name, doc in companions.items():
+        if isinstance(doc, Exception):
+            logger.warning("%s not run: %s", name, doc)
+            out["warnings"].append(f"{measurements_key} not measured ({name}): {doc}")
+            continue
+        out[measurements_key] += doc["measurements"]
+        out["warnings"] += doc["warnings"]
+    section = next((s for s in document["sections"] if s["kind"] == "ecg_attribution"), None)
+    if section is not None:
+        out.setdefault("attribution", section.get("attribution", {}))
+    for key, value in document["extras"].items():
+        out.setdefault(key, value)
     return out
-
-
-def ecg_json(result: Any, intervals: Any | None = None) -> dict[str, Any]:
-    """The documented JSON of an ECG analysis (CLI ``--json`` and ``POST /api/v1/predict/ecg``)."""
-    body: dict[str, Any] = {
-        "classes": [f.code for f in result.findings],
-        "probabilities": result.probabilities,
-        "calibrated": all(f.calibrated for f in result.findings),
-        "thresholds": {f.code: f.threshold for f in result.findings},
-        "positive": result.positive,
-        "tiers": {f.code: f.tier.value for f in result.findings if f.tier is not None},
-        "tier": result.tier.value if result.tier else None,
-        "tier_edges": result.extras.get("tier_edges"),
-        "intervals": [m.model_dump(mode="json") for m in intervals.measurements] if intervals is not None else [],
-        "attribution": attribution_summary(result),
-        "explanation_method": result.extras.get("explanation_method"),
-        "explanation": result.explanation,
-        "model": result.model.model_dump(mode="json"),
-        "trained_on": result.trained_on,
-        "demonstration": result.demonstration,
-        "warnings": list(result.warnings) + (list(intervals.warnings) if intervals is not None else []),
-        "decision_support_notice": result.decision_support_notice,
-    }
-    return body
-
-
-def run_ecg(record: Any, *, registry_get: Any, explain: bool = True) -> tuple[Any, Any | None]:
-    """Run ``ecg.ptbxl`` and ``ecg.intervals`` on one record; an interval failure becomes a warning."""
-    from vitalens.domain import StudyInputs
-    from vitalens.errors import VitalensError
-
-    inputs = StudyInputs(ecg=record)
-    result = registry_get("ecg.ptbxl")(inputs, explain=explain)
-    intervals = None
-    try:
-        intervals = registry_get("ecg.intervals")(inputs)
-    except VitalensError as exc:
-        logger.warning("ECG intervals not measured: %s", exc)
-        result.warnings.append(f"intervals not measured: {exc}")
-    return result, intervals
