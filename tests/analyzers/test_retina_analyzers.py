@@ -64,7 +64,7 @@ def test_fundus_dr_grades_each_eye_present(dr_artifact: Path) -> None:
     both = analyzer(StudyInputs(fundus_right=right, fundus_left=_fundus(0, seed=2)), explain=False)
     assert {f.input_name for f in both.findings} == {"fundus_right", "fundus_left"}
     own = [q for q in both.quality if q.gate == "fundus.dr.plausibility"]
-    assert [q.slot for q in own] == ["fundus_left", "fundus_right"] and all(
+    assert sorted(q.slot for q in own) == ["fundus_left", "fundus_right"] and all(
         q.verdict == QualityVerdict.PASS for q in own
     )
     assert {q.gate for q in both.quality} == {"fundus.gradable", "fundus.dr.plausibility"}
