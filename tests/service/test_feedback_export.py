@@ -17,6 +17,7 @@ from tests.service._analysis_fakes import jpeg_bytes
 from tests.utils import factories as f
 from vitalens.data.odir import ODIR_LABELS, OdirDataset
 from vitalens.data.ptbxl import PTBXL_LABELS, PTBXL_LEADS, PTBXLDataset
+from vitalens.data.ptbxl_adapter import stable_number
 from vitalens.errors import InputError
 from vitalens.service.ops.export import export_feedback
 from vitalens.service.ops.feedback import give_feedback
@@ -137,12 +138,12 @@ def test_odir_export_reads_back_with_corrections(db, world, blobs, tmp_path) -> 
 
     out = tmp_path / "export"
     summary = export_feedback(session=db, blob_store=blobs, out=out, site_id=site.id)
-    assert summary.odir_records == 1 and summary.ptbxl_records == 0
+    assert summary.by_dataset == {"odir": 1} and summary.by_analyzer == {"fundus.odir": 1}
     assert summary.labels_from_feedback == 8 and summary.labels_from_model == 0
     assert summary.skipped == {
-        "fundus: a finding was rejected": 1,
-        "fundus: not all 8 ODIR labels reviewed": 1,
-        "fundus: patient sex not female/male": 1,
+        "a finding was rejected (fundus.odir)": 1,
+        "fundus: not all 8 ODIR labels reviewed (fundus.odir)": 1,
+        "fundus: patient sex not female/male (fundus.odir)": 1,
     }
 
     ds = OdirDataset(out / "odir")
@@ -160,7 +161,7 @@ def test_odir_export_reads_back_with_corrections(db, world, blobs, tmp_path) -> 
         "N,D,G,C,A,H,M,O"
     )
     manifest = json.loads((out / "EXPORT.json").read_text())
-    assert manifest["counts"]["odir_records"] == 1 and "not a diagnosis" in manifest["notice"].lower()
+    assert manifest["counts"]["by_dataset"] == {"odir": 1} and "not a diagnosis" in manifest["notice"].lower()
     provenance = manifest["records"][0]
     assert provenance["study_id"] == reviewed.id and len(provenance["feedback_ids"]) == 8  # newest per label
     assert reviewed.patient.pseudonym not in (out / "odir" / "labels.csv").read_text()
@@ -168,7 +169,7 @@ def test_odir_export_reads_back_with_corrections(db, world, blobs, tmp_path) -> 
     # with --include-unreviewed the partial and unreviewed studies are filled from the model
     out2 = tmp_path / "export2"
     summary = export_feedback(session=db, blob_store=blobs, out=out2, site_id=site.name, include_unreviewed=True)
-    assert summary.odir_records == 3 and summary.labels_from_model == 7 + 8
+    assert summary.by_dataset == {"odir": 3} and summary.labels_from_model == 7 + 8
     by_id = {r.patient_id: r.labels for r in OdirDataset(out2 / "odir")}
     assert by_id[partial.id] == (0, 0, 0, 0, 0, 1, 0, 0)  # D corrected to 0, the rest from the model
     assert by_id[unreviewed.id] == tuple(int(_ODIR_MODEL[c]) for c in ODIR_LABELS)
@@ -197,7 +198,7 @@ def test_ptbxl_export_reads_back_with_corrections(db, world, blobs, tmp_path) ->
 
     out = tmp_path / "export"
     summary = export_feedback(session=db, blob_store=blobs, out=out, site_id=site.id)
-    assert summary.ptbxl_records == 1 and summary.odir_records == 0
+    assert summary.by_dataset == {"ptbxl": 1}
     ds = PTBXLDataset(out / "ptbxl", sampling_rate=100)
     assert len(ds) == 1
     assert dict(zip(PTBXL_LABELS, ds.targets[0].tolist(), strict=True)) == {
@@ -207,7 +208,8 @@ def test_ptbxl_export_reads_back_with_corrections(db, world, blobs, tmp_path) ->
         "CD": 0.0,
         "HYP": 1.0,
     }
-    assert ds.patient_ids[0] == patient.id and ds.sex == ["male"] and ds.age_years[0] == 71.0
+    assert ds.patient_ids[0] == stable_number(patient.id) and ds.frame["study_id"].tolist() == [study.id]
+    assert ds.sex == ["male"] and ds.age_years[0] == 71.0
     x = ds.read_record(0)
     assert x.shape == (12, 1000)  # 10 s at 100 Hz
     t = np.arange(1000) / 100
@@ -215,7 +217,7 @@ def test_ptbxl_export_reads_back_with_corrections(db, world, blobs, tmp_path) ->
     assert np.max(np.abs(x[1, 50:-50] - np.sin(2 * np.pi * t[50:-50]))) < 0.02
     assert PTBXLDataset(out / "ptbxl", sampling_rate=500).read_record(0).shape == (12, 5000)
     other = tmp_path / "none"
-    assert export_feedback(session=db, blob_store=blobs, out=other, site_id=world.a.site.id).ptbxl_records == 0
+    assert export_feedback(session=db, blob_store=blobs, out=other, site_id=world.a.site.id).records == 0
 
 
 def test_since_filters_by_review_time(db, world, blobs, tmp_path) -> None:
@@ -224,9 +226,9 @@ def test_since_filters_by_review_time(db, world, blobs, tmp_path) -> None:
     _review_all(db, clinician, _analysis(db, study, "fundus.odir", _ODIR_MODEL), {})
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
     summary = export_feedback(session=db, blob_store=blobs, out=tmp_path / "later", site_id=site.id, since=tomorrow)
-    assert summary.odir_records == 0 and not (tmp_path / "later" / "odir").exists()
+    assert summary.records == 0 and not (tmp_path / "later" / "odir").exists()
     today = datetime.now(UTC).date()
-    assert export_feedback(session=db, blob_store=blobs, out=tmp_path / "t", site_id=site.id, since=today).odir_records
+    assert export_feedback(session=db, blob_store=blobs, out=tmp_path / "t", site_id=site.id, since=today).records
 
 
 def test_a_deleted_patients_study_is_never_exported(db, world, blobs, tmp_path) -> None:
@@ -237,10 +239,10 @@ def test_a_deleted_patients_study_is_never_exported(db, world, blobs, tmp_path) 
     study = _fundus_study(db, blobs, site)
     _review_all(db, clinician, _analysis(db, study, "fundus.odir", _ODIR_MODEL), {})
     before = export_feedback(session=db, blob_store=blobs, out=tmp_path / "before", site_id=site.id)
-    assert before.odir_records == 1
+    assert before.by_dataset == {"odir": 1}
     delete_patient(session=db, user=world.a.users["admin"], patient_id=study.patient_id)
     after = export_feedback(session=db, blob_store=blobs, out=tmp_path / "after", site_id=site.id)
-    assert (after.odir_records, after.ptbxl_records) == (0, 0)
+    assert after.records == 0
     assert study.id not in (tmp_path / "after" / "EXPORT.json").read_text()
 
 
@@ -283,7 +285,7 @@ def test_cli_export(db, db_engine, world, blobs, tmp_path, monkeypatch) -> None:
         args = ["feedback", "export", "--out", str(out), "--site", world.a.site.name]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
-        assert "exported 1 fundus (ODIR)" in result.output
+        assert "exported 1 records" in result.output and "fundus.odir: 1 records" in result.output
         assert [r.patient_id for r in OdirDataset(out / "odir")] == [study.id]
         again = CliRunner().invoke(app, args)
         assert again.exit_code == 2 and "not empty" in again.output

@@ -1,4 +1,4 @@
-"""``vitalens feedback export``: clinicians' reviewed labels as ODIR / PTB-XL folders for retraining.
+"""``vitalens feedback export``: clinicians' reviewed labels, per analyzer, in its dataset's layout for retraining.
 
 Why a command: exports run on the server (they read the database and blob store directly, with no API token),
 typically on a schedule; the work is done by :func:`vitalens.service.ops.export.export_feedback`.
@@ -28,7 +28,12 @@ def register(app: typer.Typer) -> None:
     @feedback_app.command("export")
     @user_errors
     def export_cmd(
-        out: Path = typer.Option(..., "--out", help="New (or empty) folder to write odir/, ptbxl/ and EXPORT.json."),
+        out: Path = typer.Option(
+            ..., "--out", help="New (or empty) folder: one <dataset>/ folder per adapter written, and EXPORT.json."
+        ),
+        analyzers: list[str] = typer.Option(
+            [], "--analyzer", help="Only this analyzer (repeatable); default every analyzer with a dataset adapter."
+        ),
         site: str | None = typer.Option(None, "--site", help="Only this site (id or name)."),
         since: str | None = typer.Option(
             None, "--since", help="Only studies reviewed on/after this date (YYYY-MM-DD)."
@@ -37,7 +42,8 @@ def register(app: typer.Typer) -> None:
             False, "--include-unreviewed", help="Use the model's output for findings nobody reviewed."
         ),
     ) -> None:
-        """Export confirmed/corrected labels with their inputs (ODIR and PTB-XL layouts)."""
+        """Export confirmed/corrected labels with their inputs, each analyzer through its dataset adapter's writer
+        (ODIR-5K, PTB-XL, Kermany, APTOS... as the analyzer's contract names)."""
         from vitalens import DECISION_SUPPORT_NOTICE
         from vitalens.config import get_settings
         from vitalens.errors import InputError
@@ -61,14 +67,18 @@ def register(app: typer.Typer) -> None:
                     site_id=site,
                     since=since_date,
                     include_unreviewed=include_unreviewed,
+                    analyzers=analyzers or None,
                 )
         finally:
             engine.dispose()
         console.print(
-            f"exported {summary.odir_records} fundus (ODIR) and {summary.ptbxl_records} ECG (PTB-XL) records to "
-            f"{summary.out}; labels from feedback {summary.labels_from_feedback}, from the model "
-            f"{summary.labels_from_model}"
+            f"exported {summary.records} records to {summary.out}; labels from feedback "
+            f"{summary.labels_from_feedback}, from the model {summary.labels_from_model}"
         )
+        for analyzer, n in sorted(summary.by_analyzer.items()):
+            console.print(f"  {analyzer}: {n} records")
+        for dataset, n in sorted(summary.by_dataset.items()):
+            console.print(f"  {summary.out / dataset}: {n} records")
         for reason, n in summary.skipped.items():
             console.print(f"  skipped {n}: {reason}")
         console.print(DECISION_SUPPORT_NOTICE)

@@ -236,6 +236,9 @@ class AnalyzerContract:
         default_artifact: folder name of its bundled model under ``models/`` (``None``: it needs no model).
         dataset: the dataset adapter (:mod:`vitalens.data`) that reads its training data and writes its reviewed
             labels back out in the same published layout (``None``: nothing to export, e.g. measurements only).
+        no_export_reason: why its reviewed studies cannot be exported and retrained on, when they cannot — no
+            adapter (measurements, rules, a fusion of other analyzers) or a writer that needs what a review does
+            not hold (a vessel mask); ``None``: ``vitalens feedback export`` writes them through ``dataset``.
         render: how its results render (:data:`RenderBlock` values); :func:`default_render` when not given.
         quality_gates: slot → names of quality gates (:mod:`vitalens.quality`) run before the analyzer.
         labels: (code, name) pairs for when no card is at hand (documentation, the "no model" state); the card's
@@ -252,6 +255,7 @@ class AnalyzerContract:
     uses: tuple[SlotUse, ...]
     default_artifact: str | None = None
     dataset: str | None = None
+    no_export_reason: str | None = None
     render: tuple[Block, ...] = ()
     quality_gates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     labels: tuple[tuple[str, str], ...] = ()
@@ -336,6 +340,7 @@ class AnalyzerContract:
             ],
             "default_artifact": self.default_artifact,
             "dataset": self.dataset,
+            "no_export_reason": self.no_export_reason,
             "quality_gates": {k: list(v) for k, v in self.quality_gates.items()},
             "render": [b.model_dump(mode="json") for b in self.blocks],
             "labels": [list(pair) for pair in self.labels],

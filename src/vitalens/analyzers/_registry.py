@@ -66,6 +66,7 @@ def register_analyzer(
     title: str | None = None,
     default_artifact: str | None = None,
     dataset: str | None = None,
+    no_export_reason: str | None = None,
     render: Iterable[Block] = (),
     quality_gates: Mapping[str, Sequence[str]] | None = None,
     labels: Iterable[tuple[str, str]] = (),
@@ -86,6 +87,8 @@ def register_analyzer(
         title: the clinician's section title ("Eyes → heart"); default: the name.
         default_artifact: folder of the bundled model under ``models/`` (``None``: no model needed).
         dataset: name of the dataset adapter that reads and writes its data (``odir``, ``ptbxl``...).
+        no_export_reason: why its reviewed studies cannot be exported and trained on (no adapter, or a writer
+            that needs what a review does not hold); the feedback export and the round-trip test read it.
         render: the render blocks (:mod:`vitalens.analyzers._contract`); default :func:`default_render`.
         quality_gates: slot → quality gate names run before the analyzer.
         labels: (code, name) pairs for when no card is at hand.
@@ -116,6 +119,7 @@ def register_analyzer(
             uses=slot_uses,
             default_artifact=default_artifact,
             dataset=dataset,
+            no_export_reason=no_export_reason,
             render=tuple(render),
             quality_gates=gates,
             labels=tuple((str(c), str(n)) for c, n in labels),

@@ -404,6 +404,7 @@ def interval_measurements(m: IntervalMeasurements, *, sex: str | None = None) ->
     optional_inputs=(InputName.SEX,),
     limits={"ecg": EcgLimits(required_leads=("II",), min_duration_s=2.0)},
     default_artifact=None,
+    no_export_reason="measurements by signal delineation (neurokit2): no trained model and no labels to export",
     quality_gates={"ecg": ("ecg.signal_quality",)},
     render=(Measurements(title="Intervals and axis"), Narrative()),
     description="ECG interval measurements (rate, rhythm, PR, QRS, QT, QTc, axis) by neurokit2 delineation",

@@ -67,6 +67,10 @@ def _reference_text(ref: ReferenceValue) -> str:
     },
     default_artifact="fundus-vessels",
     dataset="drive",
+    no_export_reason=(
+        "DRIVE's truth is a manual vessel segmentation; a review holds no vessel mask, so the DRIVE writer skips "
+        "every reviewed study (it never exports the model's own map as truth)"
+    ),
     quality_gates={"fundus_left": ("fundus.gradable",), "fundus_right": ("fundus.gradable",)},
     render=(
         Measurements(title="Vessel biomarkers"),

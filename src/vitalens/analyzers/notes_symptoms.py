@@ -57,6 +57,7 @@ _MENTION_COLUMNS = (
     title="Symptom notes",
     inputs=(NOTES_SLOT,),
     default_artifact=None,
+    no_export_reason="rule-based entity extraction (medspaCy) with a pretrained encoder: nothing trained on labels",
     render=(
         Entities(),
         Table(title="Study labels the note mentions", key="mentions", columns=_MENTION_COLUMNS),

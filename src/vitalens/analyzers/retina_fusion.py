@@ -48,6 +48,10 @@ _ENCODERS = {"fundus": "fundus.dr", "oct": "oct.kermany4"}
     ),
     default_artifact="retina-fusion",
     dataset=None,
+    no_export_reason=(
+        "fuses the retina analyzers' own outputs; its training set is built from their datasets "
+        "(make model-retina-fusion), and each eye's reviews are exported by those analyzers"
+    ),
     quality_gates={"fundus_right": ("fundus.gradable",), "fundus_left": ("fundus.gradable",), "oct": ("oct.gradable",)},
     render=(
         Findings(title="Retinal disease, fundus + OCT combined (virtual-pair model)"),

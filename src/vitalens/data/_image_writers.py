@@ -17,6 +17,7 @@ import numpy as np
 
 from vitalens.data._adapters import DatasetWriter, ExportRecord, SkipRecord
 from vitalens.data._image_source import ImageClassSource, WriteItem
+from vitalens.data.ptbxl_adapter import stable_number
 
 __all__ = ["SingleImageWriter", "reviewed_class"]
 
@@ -80,7 +81,8 @@ class SingleImageWriter(DatasetWriter):
             label = reviewed_class(per, labels)
             if label is None:
                 continue
-            digits = "".join(ch for ch in record.patient_id if ch.isdigit()) or str(abs(hash(record.patient_id)))
+            # Layouts name patients by digits (Kermany's CLASS-<patient>-n); a stable hash, never Python's salted one.
+            digits = "".join(ch for ch in record.patient_id if ch.isdigit()) or str(stable_number(record.patient_id))
             name = f"{record.record_id}_{slot}"
             self.items.append(
                 WriteItem(
