@@ -64,6 +64,11 @@ def test_ecg_map_is_on_the_records_axis_and_drawn_on_page_and_pdf(client, app, w
         png = client.get(e["overlay_href"], headers=h)
         assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
 
+    sheet = client.get(f"/studies/{study['id']}/ecg.png?slot=ecg", headers=h)  # the plain sheet, as uploaded
+    assert sheet.status_code == 200 and sheet.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"/studies/{study['id']}/ecg.png?slot=ecg" in page.text
+    assert client.get(f"/studies/{study['id']}/ecg.png?slot=fundus_left", headers=h).status_code == 404
+
     pdf = client.get(f"/api/v1/studies/{study['id']}/report.pdf", headers=h)
     assert pdf.status_code == 200
     reader = pypdf.PdfReader(io.BytesIO(pdf.content))

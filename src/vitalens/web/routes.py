@@ -214,26 +214,29 @@ def study_print(request: Request, study_id: str, session: SessionDep, user: Page
 
 
 @router.get("/studies/{study_id}/ecg.png")
-def study_ecg_png(study_id: str, session: SessionDep, request: Request, user: PageUser) -> Response:
-    """The study's ECG as a standard 12-lead sheet (PNG), drawn from the uploaded file."""
+def study_ecg_png(
+    study_id: str, session: SessionDep, request: Request, user: PageUser, slot: str | None = None
+) -> Response:
+    """An ECG input of the study (``slot``, default its first ECG-kind slot) as the standard 12-lead sheet (PNG),
+    decoded as the job decodes it (the slot's decoder with the hints it was uploaded with)."""
     if user is None:
         raise HTTPException(status_code=401, detail="not authenticated")
-    from vitalens.io.ecg import read_ecg_bytes
     from vitalens.plots.ecg import plot_12lead
     from vitalens.service.ops import inputs as input_ops
     from vitalens.service.ops import studies as study_ops
 
     try:
         study = study_ops.visible_study(session=session, user=user, study_id=study_id)
-        row = next((i for i in study.inputs if i.slot == "ecg" and i.deleted_at is None), None)
+        live = [i for i in study.inputs if i.deleted_at is None and views.is_signal_slot(i.slot)]
+        row = next((i for i in live if slot is None or i.slot == slot), None)
         if row is None:
-            raise NotFound("this study has no ECG")
+            raise NotFound(f"this study has no ECG{f' in {slot}' if slot else ''}")
         row, data = input_ops.read_input_bytes(
             session=session, blobs=request.app.state.blobs, user=user, input_id=row.id
         )
+        record = input_ops.decode_input(row, data, settings=request.app.state.settings)
     except OpsError as exc:
         raise HTTPException(status_code=exc.status_code, detail=exc.reason) from None
-    record = read_ecg_bytes(data, filename=row.filename, max_bytes=len(data) + 1)
     png = plot_12lead(record)
     return Response(content=png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
 

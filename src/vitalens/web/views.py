@@ -227,8 +227,16 @@ class StudyView:
     explanations: dict[str, list[Any]] = field(default_factory=dict)  # input slot → explanations with overlays
     feedback: dict[str, Any] = field(default_factory=dict)  # finding id → latest feedback
     signed: Any | None = None
-    has_ecg: bool = False
+    has_ecg: bool = False  # some input is an ECG (signal inputs: ``signals``)
+    signals: list[Any] = field(default_factory=list)  # the ECG-kind inputs, drawn as 12-lead sheets
     input_by_slot: dict[str, Any] = field(default_factory=dict)  # slot → its (live) input row
+
+
+def is_signal_slot(slot: str) -> bool:
+    """True when ``slot`` is a registered ECG-kind slot (its input is drawn as a 12-lead sheet)."""
+    from vitalens.slots import SlotKind, get_slot, is_slot
+
+    return is_slot(slot) and get_slot(slot).kind == SlotKind.ECG
 
 
 def study_view(*, session: Session, user: User, study_id: str) -> StudyView:
@@ -249,7 +257,8 @@ def study_view(*, session: Session, user: User, study_id: str) -> StudyView:
         analysis=latest,
         running=latest is not None and latest.status in ("PENDING", "RUNNING"),
         signed=report_ops.signed_report(session, study),
-        has_ecg=any(i.slot == "ecg" for i in inputs),
+        has_ecg=any(is_signal_slot(i.slot) for i in inputs),
+        signals=[i for i in inputs if is_signal_slot(i.slot)],
         input_by_slot={i.slot: i for i in inputs},
     )
     if latest is not None:
