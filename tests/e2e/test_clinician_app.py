@@ -96,7 +96,7 @@ def test_clinician_flow(server: str, browser: Any, tmp_path: Path, artifacts_dir
     page.fill("#pseudonym", "E2E-001")
     page.select_option("#sample", "synthetic-dr")
     page.wait_for_selector(".drop[data-slot=fundus_right] img.preview:not([hidden])")
-    page.wait_for_selector("#ecg-name:has-text('.csv')")
+    page.wait_for_selector("[data-name-for=ecg]:has-text('.csv')")
     page.set_input_files("#fundus_left", str(SAMPLES / "synthetic-dr-left.jpg"))
     page.fill("#age_years", "63")
     assert page.input_value("#age_slider") == "63"
@@ -114,7 +114,10 @@ def test_clinician_flow(server: str, browser: Any, tmp_path: Path, artifacts_dir
     assert page.locator("table.intervals").count() >= 1
     assert page.locator(".banner.demo").count() >= 1
     assert "decision support" in page.locator(".notice").inner_text().lower()
-    assert ecg.locator(".badge", has_text="Tier:").count() == 1, "the ECG risk tier is shown"
+    rows = ecg.locator("table.findings tbody tr")
+    assert rows.count() == 5, "the five PTB-XL superclasses"
+    for i in range(rows.count()):
+        assert rows.nth(i).locator(".badge", has_text="Tier:").count() == 1, "each ECG finding shows its risk tier"
     ecg_png = page.request.get(server + page.locator(".ecg img").first.get_attribute("src"))
     assert ecg_png.status == 200 and ecg_png.headers["content-type"] == "image/png"
 
