@@ -194,6 +194,17 @@ class SingleImageAnalyzer(Analyzer):
             net.train(was_training)
         return np.asarray(geometry.to_input(np.asarray(heat, dtype=np.float32)), dtype=np.float32)
 
+    def gradcams(
+        self, x: torch.Tensor, class_groups: Sequence[Sequence[str]], geometry: ImageGeometry
+    ) -> list[np.ndarray]:
+        """:meth:`gradcam` for several targets of one image: one forward, one backward per target (same maps)."""
+        from vitalens.explain.gradcam import gradcam_2d_many
+
+        net = self.model()
+        targets = [self.class_log_prob(classes) for classes in class_groups]
+        heats = gradcam_2d_many(net, x.to(self.device), targets)
+        return [np.asarray(geometry.to_input(h), dtype=np.float32) for h in heats]
+
     # -- plausibility ----------------------------------------------------------------------------------------
     def plausibility(self, slot: str, image: np.ndarray) -> QualityResult:
         """This analyzer's own check that ``image`` is the kind it reads (subclasses override)."""

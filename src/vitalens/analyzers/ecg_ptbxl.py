@@ -250,8 +250,10 @@ class EcgPtbxlAnalyzer(Analyzer):
         self, net: Any, x: np.ndarray, record: ECGRecord, findings: list[Finding], method: str
     ) -> tuple[list[Explanation], dict[str, Any]]:
         """Attributions for the positive abnormal findings (else the most probable abnormal class), on the uploaded
-        record's time axis (:func:`attribution_on_record`), each drawn under the trace of the 12-lead sheet."""
-        from vitalens.explain.attribution1d import attribute_1d, downsample, normalize01
+        record's time axis (:func:`attribution_on_record`), each drawn under the trace of the 12-lead sheet.
+
+        One forward through the net and one backward per explained finding (not a forward per finding)."""
+        from vitalens.explain.attribution1d import attribute_1d_many, downsample, normalize01
         from vitalens.io.ecg import normalise_lead_name
         from vitalens.plots.ecg import plot_12lead
 
@@ -263,8 +265,8 @@ class EcgPtbxlAnalyzer(Analyzer):
         explanations, payload = [], {}
         labels = [f.code for f in findings]
         seconds = record.n_samples / float(record.fs_hz)
-        for f in targets:
-            a = attribute_1d(net, x, labels.index(f.code), method=method)
+        attributions = attribute_1d_many(net, x, [labels.index(f.code) for f in targets], method=method)
+        for f, a in zip(targets, attributions, strict=True):
             heat = attribution_on_record(a.per_lead, record, fs_hz=fs_hz, duration_s=duration_s)
             pooled = normalize01(heat.mean(axis=0))
             explanations.append(

@@ -280,8 +280,8 @@ class FundusDrAnalyzer(SingleImageAnalyzer):
                     targets.append(("RDR", list(rdr.classes), f.name))
                 elif f.code != "RDR" and f.code != "0":
                     targets.append((f.code, [f.code], f"grade {f.code} ({f.name})"))
-            for code, classes, what in targets:
-                heat = self.gradcam(batch[i], classes, geometries[i])
+            heats = self.gradcams(batch[i], [classes for _, classes, _ in targets], geometries[i])
+            for (code, _classes, what), heat in zip(targets, heats, strict=True):
                 out.append(
                     Explanation(
                         target=code,

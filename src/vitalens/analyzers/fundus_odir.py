@@ -181,19 +181,22 @@ class FundusOdirAnalyzer(Analyzer):
         geometries: list[Any],
         findings: list[Finding],
     ) -> list[Explanation]:
-        """Grad-CAM for every positive finding, one map per eye, mapped back to the uploaded image."""
-        from vitalens.explain import gradcam_bilateral, overlay_png
+        """Grad-CAM for every positive finding, one map per eye, mapped back to the uploaded image.
 
+        One forward through the net for both eyes and one backward per positive finding (not a forward per map).
+        """
+        from vitalens.explain import gradcam_bilateral_many, overlay_png
+
+        shown = [j for j, finding in enumerate(findings) if finding.positive]
+        maps = gradcam_bilateral_many(net, left, right, age, shown)
         out: list[Explanation] = []
-        for j, finding in enumerate(findings):
-            if not finding.positive:
-                continue
+        for k, j in enumerate(shown):
+            finding = findings[j]
             for eye, geometry, image in (
                 ("left", geometries[0], inputs.fundus_left),
                 ("right", geometries[1], inputs.fundus_right),
             ):
-                heat = gradcam_bilateral(net, left, right, age, target_index=j, eye=eye)
-                heat = np.asarray(geometry.to_input(heat), dtype=np.float32)
+                heat = np.asarray(geometry.to_input(maps[eye][k]), dtype=np.float32)
                 out.append(
                     Explanation(
                         target=finding.code,

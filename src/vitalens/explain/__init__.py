@@ -6,7 +6,15 @@ Heavy imports (torch, pytorch-grad-cam, captum) happen inside the functions that
 
 from __future__ import annotations
 
-from vitalens.explain.gradcam import bilateral_eye_model, gradcam_1d, gradcam_2d, gradcam_bilateral, resolve_layer
+from vitalens.explain.gradcam import (
+    bilateral_eye_model,
+    gradcam_1d,
+    gradcam_2d,
+    gradcam_2d_many,
+    gradcam_bilateral,
+    gradcam_bilateral_many,
+    resolve_layer,
+)
 from vitalens.explain.overlay import colorize, overlay_png
 from vitalens.explain.saliency import saliency_2d
 from vitalens.explain.sanity import (
@@ -26,7 +34,9 @@ __all__ = [
     "colorize",
     "gradcam_1d",
     "gradcam_2d",
+    "gradcam_2d_many",
     "gradcam_bilateral",
+    "gradcam_bilateral_many",
     "model_randomization_check",
     "overlay_png",
     "randomization_groups",

@@ -13,7 +13,7 @@ and contains no NaN. The model's train/eval mode is restored afterwards.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
 
@@ -27,7 +27,18 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["resolve_layer", "gradcam_2d", "gradcam_bilateral", "gradcam_1d", "bilateral_eye_model"]
+__all__ = [
+    "resolve_layer",
+    "gradcam_2d",
+    "gradcam_2d_many",
+    "gradcam_bilateral",
+    "gradcam_bilateral_many",
+    "gradcam_1d",
+    "bilateral_eye_model",
+]
+
+#: A Grad-CAM target: a logit column, or a callable from one output row ``(K,)`` to a scalar score.
+Target = int | Callable[["torch.Tensor"], "torch.Tensor"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +122,105 @@ def gradcam_2d(
             cam.compute_input_gradient = True  # gradients flow even through a frozen encoder
             maps = cam(input_tensor=batch.detach(), targets=targets)
     return _finish(maps, squeeze)
+
+
+def _score(target: Target, row: torch.Tensor) -> torch.Tensor:
+    return row[int(target)] if isinstance(target, int | np.integer) else target(row)
+
+
+def _cams_from(acts: torch.Tensor, grads: torch.Tensor, size_wh: tuple[int, int]) -> np.ndarray:
+    """pytorch-grad-cam's GradCAM arithmetic on (B, C, h, w) activations and gradients, in numpy as it does it."""
+    from pytorch_grad_cam.utils.image import scale_cam_image
+
+    a = acts.detach().cpu().numpy()
+    g = grads.detach().cpu().numpy()
+    weights = np.mean(g, axis=(2, 3))
+    cam = np.maximum((weights[:, :, None, None] * a).sum(axis=1), 0)
+    scaled = scale_cam_image(cam, size_wh)[:, None, :]
+    return scale_cam_image(np.mean(np.maximum(scaled, 0), axis=1))
+
+
+@contextmanager
+def _captured(layer: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Every output of ``layer`` during the block (a shared encoder run per eye fires it once per eye)."""
+    outputs: list[torch.Tensor] = []
+    handle = layer.register_forward_hook(lambda _m, _i, out: outputs.append(out))
+    try:
+        yield outputs
+    finally:
+        handle.remove()
+
+
+def gradcam_2d_many(
+    model: nn.Module,
+    x: torch.Tensor,
+    targets: Sequence[Target],
+    target_layer: str | nn.Module | None = None,
+) -> list[np.ndarray]:
+    """Grad-CAM of several targets of one image from ONE forward pass and one backward pass per target.
+
+    Why: an analysis explains every shown finding; :func:`gradcam_2d` (pytorch-grad-cam) repeats the forward per
+    target. The maps equal :func:`gradcam_2d`'s for each target (same arithmetic, ``tests`` check it).
+
+    Args:
+        model: ``model(x) -> (1, K)``; its ``target_layer`` when ``target_layer`` is ``None``.
+        x: (C, H, W) or (1, C, H, W) preprocessed image.
+        targets: logit columns or callables ``row (K,) -> scalar`` (e.g. log P(any of some classes)).
+
+    Returns:
+        One (H, W) float32 map in [0, 1] per target, in order (empty for no targets: no forward is run).
+    """
+    import torch
+
+    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[0] != 1):
+        raise InputError(f"expected (C, H, W) or (1, C, H, W), got shape {tuple(x.shape)}", field="x")
+    if not targets:
+        return []
+    batch = (x.unsqueeze(0) if x.ndim == 3 else x).detach().requires_grad_(True)
+    layer = resolve_layer(model, target_layer)
+    out: list[np.ndarray] = []
+    with _mode_kept(model), torch.enable_grad(), _captured(layer) as acts:
+        model.eval()
+        row = model(batch)[0]
+        act = acts[-1]
+        for k, target in enumerate(targets):
+            (grads,) = torch.autograd.grad(_score(target, row), act, retain_graph=k < len(targets) - 1)
+            out.append(_finish(_cams_from(act, grads, (batch.shape[-1], batch.shape[-2])), True))
+    return out
+
+
+def gradcam_bilateral_many(
+    net: nn.Module, left: torch.Tensor, right: torch.Tensor, age: torch.Tensor, targets: Sequence[Target]
+) -> dict[str, list[np.ndarray]]:
+    """Grad-CAM of both eyes for several targets from ONE forward of the bilateral net, one backward per target.
+
+    The gradient of a logit with respect to one eye's feature map does not depend on whether the other eye's
+    features are held fixed, so one forward through the shared encoder (both eyes) and one backward per target
+    give both eyes' maps, equal to :func:`gradcam_bilateral`'s (which costs two forwards per target).
+
+    Returns:
+        ``{"left": [...], "right": [...]}``: one (H, W) map in [0, 1] per target for each eye (B = 1).
+    """
+    import torch
+
+    if left.shape[0] != 1 or right.shape[0] != 1:
+        raise InputError("one patient at a time (batch of 1 per eye)", field="x")
+    maps: dict[str, list[np.ndarray]] = {"left": [], "right": []}
+    if not targets:
+        return maps
+    layer = resolve_layer(net, getattr(net, "target_layer", None))
+    l_in, r_in = left.detach().requires_grad_(True), right.detach().requires_grad_(True)
+    with _mode_kept(net), torch.enable_grad(), _captured(layer) as acts:
+        net.eval()
+        row = net(l_in, r_in, age)[0]
+        for k, target in enumerate(targets):
+            grads = torch.autograd.grad(_score(target, row), acts, retain_graph=k < len(targets) - 1)
+            rows = [(a[i : i + 1], g[i : i + 1]) for a, g in zip(acts, grads, strict=True) for i in range(a.shape[0])]
+            if len(rows) != 2:
+                raise InputError(f"target layer ran on {len(rows)} images; expected the two eyes")
+            for (act, grad), (eye, image) in zip(rows, (("left", l_in), ("right", r_in)), strict=True):
+                maps[eye].append(_finish(_cams_from(act, grad, (image.shape[-1], image.shape[-2])), True))
+    return maps
 
 
 def bilateral_eye_model(
@@ -205,7 +315,6 @@ def gradcam_1d(
         (L,) float32 in [0, 1] for one signal, else (B, L); index i is sample i of the input.
     """
     import torch
-    import torch.nn.functional as F
 
     if x.ndim not in (2, 3):
         raise InputError(f"expected (C, L) or (B, C, L), got shape {tuple(x.shape)}", field="x")
@@ -226,9 +335,17 @@ def gradcam_1d(
             (grads,) = torch.autograd.grad(score, act)
     finally:
         handle.remove()
+    return _finish(cam_1d(act, grads, batch.shape[-1]), squeeze)
+
+
+def cam_1d(act: torch.Tensor, grads: torch.Tensor, length: int) -> np.ndarray:
+    """Grad-CAM 1D from (B, C, l) activations and their gradients: (B, length) float32, min–max per signal."""
+    import torch
+    import torch.nn.functional as F
+
     weights = grads.mean(dim=-1, keepdim=True)
     cam = torch.relu((weights * act).sum(dim=1, keepdim=True)).detach()
-    cam = F.interpolate(cam, size=batch.shape[-1], mode="linear", align_corners=False)[:, 0]
+    cam = F.interpolate(cam, size=length, mode="linear", align_corners=False)[:, 0]
     cam = cam - cam.amin(dim=-1, keepdim=True)
     cam = cam / (cam.amax(dim=-1, keepdim=True) + 1e-7)
-    return _finish(cam.cpu().numpy(), squeeze)
+    return _finish(cam.cpu().numpy(), False)
