@@ -61,6 +61,7 @@ def test_ecg_map_is_on_the_records_axis_and_drawn_on_page_and_pdf(client, app, w
     assert page.status_code == 200
     for e in explanations:
         assert e["overlay_href"] and e["overlay_href"] in page.text
+        assert client.get(f"/api/v1/explanations/{e['id']}/heatmap.png", headers=h).status_code == 404  # no image
         png = client.get(e["overlay_href"], headers=h)
         assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
 

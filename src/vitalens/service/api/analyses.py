@@ -241,6 +241,35 @@ def explanation_overlay(explanation_id: str, session: SessionDep, user: CurrentU
     )
 
 
+@router.get(
+    "/explanations/{explanation_id}/heatmap.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, 404: {"description": "No map, or not an image map"}},
+    summary="The explanation's heat map alone (colour-coded, in the input image's pixels)",
+    openapi_extra=permission("analysis.read"),
+)
+def explanation_heatmap(explanation_id: str, session: SessionDep, user: CurrentUser, blobs: BlobsDep) -> Response:
+    """The stored map of an image explanation drawn alone (the middle panel of the three-panel view)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from vitalens.explain.overlay import colorize
+    from vitalens.slots import SlotKind, get_slot, is_slot
+
+    explanation = ops.get_explanation(session=session, user=user, explanation_id=explanation_id)
+    if not explanation.heatmap_blob_key:
+        raise HTTPException(status_code=404, detail="this explanation has no stored map")
+    heat = np.load(io.BytesIO(blobs.get(explanation.heatmap_blob_key)), allow_pickle=False)
+    image_slot = is_slot(explanation.input_name) and get_slot(explanation.input_name).kind == SlotKind.IMAGE
+    if heat.ndim != 2 or not image_slot:
+        raise HTTPException(status_code=404, detail="this explanation's map is not an image map")
+    buf = io.BytesIO()
+    Image.fromarray(colorize(heat.astype(np.float32))).save(buf, format="PNG")
+    return Response(content=buf.getvalue(), media_type="image/png", headers={"Cache-Control": "private, no-store"})
+
+
 def _register_lifespan() -> None:
     from vitalens.service.app import LIFESPAN_HOOKS
     from vitalens.service.jobs import jobs_lifespan
