@@ -78,8 +78,8 @@ class EyeFeatures:
         return [self.views.index(n) for n in names]
 
 
-def _cache_key(dataset: OdirDataset, backbone: str, pretrained: str, size: int, view: str) -> str:
-    h = hashlib.sha256(json.dumps([backbone, pretrained, size, view]).encode())
+def _cache_key(dataset: OdirDataset, backbone: str, pretrained: bool | str, size: int, view: str) -> str:
+    h = hashlib.sha256(json.dumps([backbone, str(pretrained), size, view]).encode())
     for r in dataset.records:
         for p in (r.left, r.right):
             st = p.stat()
@@ -87,7 +87,7 @@ def _cache_key(dataset: OdirDataset, backbone: str, pretrained: str, size: int, 
     return h.hexdigest()[:16]
 
 
-def _encoder(backbone: str, pretrained: str) -> tuple[torch.nn.Module, tuple[float, ...], tuple[float, ...]]:
+def _encoder(backbone: str, pretrained: bool | str) -> tuple[torch.nn.Module, tuple[float, ...], tuple[float, ...]]:
     from vitalens.nets.bilateral import BilateralFusionNet
     from vitalens.nets.pretrained import normalization_for
 
@@ -100,7 +100,7 @@ def extract_features(
     dataset: OdirDataset,
     *,
     backbone: str = "efficientnet_lite0",
-    pretrained: str = "lite0",
+    pretrained: bool | str = "lite0",
     size: int = 256,
     views: Sequence[str] = FLIP_VIEWS,
     cache_dir: Path | None = None,
@@ -131,7 +131,7 @@ def extract_features(
         if cache_dir is None:
             continue
         key = _cache_key(dataset, backbone, pretrained, size, v)
-        paths[v] = Path(cache_dir) / f"odir-{backbone}-{pretrained}-{size}-{v}-{key}.npy"
+        paths[v] = Path(cache_dir) / f"odir-{backbone}-{str(pretrained).lower()}-{size}-{v}-{key}.npy"
         if paths[v].is_file():
             per_view[v] = np.load(paths[v], allow_pickle=False)
             logger.info("ODIR features (%s) from cache %s", v, paths[v])
@@ -146,11 +146,11 @@ def extract_features(
                 tmp.replace(paths[v])
                 logger.info("ODIR features (%s) cached at %s", v, paths[v])
     feats = np.stack([per_view[v] for v in views], axis=2)  # (N, 2, V, F)
-    return EyeFeatures(feats, ids, views, backbone, pretrained, size)
+    return EyeFeatures(feats, ids, views, backbone, str(pretrained), size)
 
 
 def _compute(
-    dataset: OdirDataset, backbone: str, pretrained: str, size: int, views: Sequence[str], batch_size: int
+    dataset: OdirDataset, backbone: str, pretrained: bool | str, size: int, views: Sequence[str], batch_size: int
 ) -> dict[str, np.ndarray]:
     """``{view: (N, 2, F)}`` through the frozen encoder, every image decoded once for all views."""
     from vitalens.data.torch_odir import load_rgb

@@ -28,7 +28,16 @@ from torch import nn
 from vitalens.nets.bilateral import derive_normal_logit, fusion_layers
 from vitalens.training.odir_features import EyeFeatures
 
-__all__ = ["HeadConfig", "FeatureHead", "train_head", "head_logits", "crossval_heads", "OofResult", "score_oof"]
+__all__ = [
+    "HeadConfig",
+    "FeatureHead",
+    "train_head",
+    "head_logits",
+    "crossval_heads",
+    "OofResult",
+    "score_oof",
+    "fast_auroc",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +46,8 @@ logger = logging.getLogger(__name__)
 class HeadConfig:
     """Hyper-parameters and levers of one head recipe (defaults: the net's head sizes, the bundled recipe's loss)."""
 
-    epochs: int = 60
-    batch_size: int = 32
+    epochs: int = 30
+    batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-2
     drop_rate: float = 0.3
@@ -207,10 +216,23 @@ def crossval_heads(
     return OofResult(logits=logits, folds=np.asarray(fold_of), config=cfg.to_dict(), heads=kept)
 
 
-def _macro_auroc(y: np.ndarray, s: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
+def fast_auroc(y: np.ndarray, s: np.ndarray) -> float:
+    """AUROC by the Mann-Whitney rank sum (ties count one half), equal to scikit-learn's ``roc_auc_score`` and
+    ~100x cheaper, which the patient bootstrap needs on a shared CPU; NaN when a class is absent."""
+    from scipy.stats import rankdata
 
-    vals = [roc_auc_score(y[:, j], s[:, j]) for j in range(y.shape[1]) if 0 < y[:, j].sum() < y.shape[0]]
+    t = np.asarray(y).astype(bool).ravel()
+    n_pos = int(t.sum())
+    n_neg = t.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(s, dtype=float).ravel())
+    return float((ranks[t].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def _macro_auroc(y: np.ndarray, s: np.ndarray) -> float:
+    vals = [fast_auroc(y[:, j], s[:, j]) for j in range(y.shape[1])]
+    vals = [v for v in vals if not np.isnan(v)]
     return float(np.mean(vals)) if vals else float("nan")
 
 
@@ -229,8 +251,6 @@ def score_oof(
     the ODIR challenge score, ECE and reliability of the probabilities ``calibration`` gives when fitted on the
     other folds (cross-fitted, :func:`~vitalens.training.calibration.crossfit_calibration`) — what the card's
     calibration, fitted on all out-of-fold logits, delivers on new patients."""
-    from sklearn.metrics import roc_auc_score
-
     from vitalens.training.bootstrap import bootstrap_ci
     from vitalens.training.calibration import crossfit_calibration, expected_calibration_error, reliability_curve
     from vitalens.training.metrics import odir_challenge_score
@@ -241,7 +261,7 @@ def score_oof(
     for j, label in enumerate(labels):
 
         def auc(t: np.ndarray, s: np.ndarray, j: int = j) -> float:
-            return float(roc_auc_score(t[:, j], s[:, j])) if 0 < t[:, j].sum() < t.shape[0] else float("nan")
+            return fast_auroc(t[:, j], s[:, j])
 
         per_label[label] = {**bootstrap_ci(auc, y, logits, **kw), "n_positive": int(y[:, j].sum())}
     return {

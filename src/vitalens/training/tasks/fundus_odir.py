@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vitalens.errors import InputError
 from vitalens.training.tasks._base import DataBundle, EvalSplit, TaskOptions, TrainingTask, register_task
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from vitalens.artifacts import InputSpec, ModelCard
 
-__all__ = ["FundusOdirTask", "FundusOdirOptions", "age_band"]
+__all__ = ["FundusOdirTask", "FundusOdirOptions", "FrozenTrunkOptions", "FrozenHeadOptions", "age_band"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,41 @@ def age_band(age_years: float) -> str:
     return _band(age_years, AGE_BANDS)
 
 
+class FrozenHeadOptions(BaseModel):
+    """The head recipe of a frozen-trunk run (see :class:`vitalens.training.odir_heads.HeadConfig`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(default=30, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=1e-2, ge=0)
+    drop_rate: float = Field(default=0.3, ge=0, lt=1)
+    feature_dropout: float = Field(default=0.2, ge=0, lt=1)
+    age_dim: int = Field(default=32, ge=1)
+    head_hidden: tuple[int, int] = (512, 128)
+    aux_weight: float = Field(default=0.0, ge=0, description="Weight of the per-eye keyword targets' loss.")
+    derived_normal: bool = Field(default=False, description="N is 'no other label' instead of a learned logit.")
+    train_views: tuple[str, ...] = ("id",)
+    test_views: tuple[str, ...] = ("id",)
+    n_members: int = Field(default=1, ge=1, description="Heads per fold (seeds), all shipped and averaged.")
+
+
+class FrozenTrunkOptions(BaseModel):
+    """``task.frozen_trunk``: train heads on cached features of the frozen pretrained trunk, k-fold, out-of-fold
+    calibration (:mod:`vitalens.training.odir_frozen`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cache_dir: str | None = Field(default=None, description="Feature cache; null: <out>/feature-cache.")
+    head: FrozenHeadOptions = Field(default_factory=FrozenHeadOptions)
+
+    def head_config(self, seed: int) -> Any:
+        from vitalens.training.odir_heads import HeadConfig
+
+        return HeadConfig(**self.head.model_dump(), seed=seed)
+
+
 class FundusOdirOptions(TaskOptions):
     """``task:`` options of ``fundus.odir`` recipes."""
 
@@ -52,6 +87,9 @@ class FundusOdirOptions(TaskOptions):
     )
     cache_images: bool = True
     min_image_size: int = Field(default=128, ge=1, description="Smallest input side accepted at inference, px.")
+    frozen_trunk: FrozenTrunkOptions | None = Field(
+        default=None, description="Train k-fold heads on the frozen trunk's cached features instead of fine-tuning."
+    )
 
 
 @register_task("fundus.odir")
@@ -239,6 +277,14 @@ class FundusOdirTask(TrainingTask):
             n_excluded=int(len(dataset) - index.size),
             warnings=warnings,
         )
+
+    def run_training(self, *, data_root: Path, out: Path, resume: bool = False) -> Path | None:
+        """A frozen-trunk recipe is its own staged run (:mod:`vitalens.training.odir_frozen`); else the engine's."""
+        if self.options.frozen_trunk is None:
+            return None
+        from vitalens.training.odir_frozen import train_frozen_odir
+
+        return train_frozen_odir(self, data_root=Path(data_root), out=Path(out))
 
     def forward(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         return net(batch["left"], batch["right"], batch["age"])
