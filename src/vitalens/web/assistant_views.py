@@ -51,10 +51,19 @@ def _note_stale(view: Any) -> bool:
     notes = view.study.notes or ""
     if analysis is None or analysis.status not in ("COMPLETE", "PARTIAL"):
         return False
-    stage = next((s for s in analysis.stages if s.analyzer == "notes.symptoms" and s.result), None)
+    readers = _note_readers()
+    stage = next((s for s in analysis.stages if s.analyzer in readers and s.result), None)
     if stage is None:
-        return bool(notes) and "notes.symptoms" in (analysis.analyzers or [])
+        return bool(notes) and bool(readers.intersection(analysis.analyzers or []))
     return int((stage.result.get("extras") or {}).get("note_chars", -1)) != len(notes)
+
+
+def _note_readers() -> set[str]:
+    """The registered analyzers that read a free-text slot (the note), from their contracts."""
+    from vitalens.analyzers import get_contract, list_analyzers
+    from vitalens.slots import SlotKind
+
+    return {n for n in list_analyzers() if any(u.spec.kind == SlotKind.TEXT for u in get_contract(n).uses)}
 
 
 def assistant_panels(*, session: Session, user: User, view: Any, settings: Settings | None) -> AssistantPanels:
