@@ -145,6 +145,11 @@ class Settings(BaseSettings):
         default=2, ge=1, le=64, description="Predictions run at once per API process; more are answered 503."
     )
     predict_retry_after_s: int = Field(default=5, ge=1, le=3600, description="Retry-After of a 503 'busy' answer.")
+    signoff_require_positive_review: bool = Field(
+        default=False,
+        description="Refuse sign-off while any positive finding is unreviewed (otherwise the signer confirms "
+        "signing with unreviewed findings, and the report records how many were reviewed).",
+    )
     job_memory_hard_kill: bool = Field(
         default=True, description="Stop the worker past 1.5 × job_memory_mb (the quarantined job is never retried)."
     )

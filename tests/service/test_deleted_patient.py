@@ -37,7 +37,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("PUT", "/api/v1/annotations/{annotation_id}"): {"json": {"label": "edited"}},
     ("POST", "/api/v1/findings/{finding_id}/feedback"): {"json": {"action": "confirm"}},
-    ("POST", "/api/v1/studies/{study_id}/signoff"): {"json": {"note": "ok"}},
+    ("POST", "/api/v1/studies/{study_id}/signoff"): {"json": {"note": "ok", "acknowledge_unreviewed": True}},
+    ("POST", "/api/v1/studies/{study_id}/amendments"): {"json": {"reason": "re-graded"}},
     ("POST", "/api/v1/studies/{study_id}/assistant"): {"json": {"question": "What do the findings mean?"}},
     ("PUT", "/api/v1/studies/{study_id}/notes"): {"json": {"notes": "chest pain for 2 days"}},
 }

@@ -27,7 +27,10 @@ def test_sr_and_encapsulated_pdf(client, app, db, world) -> None:
     early = client.get(f"/api/v1/studies/{study.id}/report.dcm", headers=h)
     assert early.status_code == 409 and "not signed off" in early.json()["detail"]
 
-    assert client.post(f"/api/v1/studies/{study.id}/signoff", json={"note": "ok"}, headers=h).status_code == 201
+    r = client.post(
+        f"/api/v1/studies/{study.id}/signoff", json={"note": "ok", "acknowledge_unreviewed": True}, headers=h
+    )
+    assert r.status_code == 201, r.text
     signed_pdf = client.get(f"/api/v1/studies/{study.id}/report.pdf", headers=h).content
     epdf = pydicom.dcmread(io.BytesIO(client.get(f"/api/v1/studies/{study.id}/report.dcm", headers=h).content))
     assert epdf.EncapsulatedDocument[: epdf.EncapsulatedDocumentLength] == signed_pdf

@@ -97,6 +97,7 @@ def records_of(db: Session, world: Any, blobs: Any | None = None) -> dict[str, s
         signed_by_id=world.users["reviewer"].id,
         signed_at=datetime.now(UTC),
         content_sha256="f" * 64,
+        version=1 + db.query(Report).filter(Report.study_id == world.study.id).count(),  # unique per study
     )
     conversation = Conversation(study_id=world.study.id, user_id=world.users["clinician"].id, title="what?")
     db.add_all([annotation, feedback, report, conversation])
@@ -118,4 +119,5 @@ def records_of(db: Session, world: Any, blobs: Any | None = None) -> dict[str, s
         "user_id": world.users["clinician"].id,
         "study_uid": world.study.dicom_study_uid,
         "conversation_id": conversation.id,
+        "version": "1",  # a report version of the study (reached through study_id: unsigned answers 404 by version)
     }

@@ -10,6 +10,7 @@ from vitalens.reports._model import (
     ReportImage,
     ReportInput,
     ReportSignoff,
+    ReportVersion,
     StudyReport,
 )
 from vitalens.reports.fhir import build_diagnostic_report
@@ -23,6 +24,7 @@ __all__ = [
     "ReportImage",
     "ReportInput",
     "ReportSignoff",
+    "ReportVersion",
     "StudyReport",
     "build_diagnostic_report",
     "build_study_report",

@@ -24,6 +24,7 @@ __all__ = [
     "ReportAnalysis",
     "ReportAnnotation",
     "ReportSignoff",
+    "ReportVersion",
     "StudyReport",
 ]
 
@@ -117,13 +118,27 @@ class ReportAnnotation(BaseModel):
     version: int = 1
 
 
+class ReportVersion(BaseModel):
+    """An earlier signed version of the report (the amendment history printed on an amended report)."""
+
+    version: int
+    clinician: str
+    signed_at: datetime
+    reason: str | None = Field(default=None, description="Why this version amended the one before it.")
+
+
 class ReportSignoff(BaseModel):
-    """Who signed the study off, when, with which note."""
+    """Who signed the study off, when, with which note, after reviewing how many findings."""
 
     clinician: str
     signed_at: datetime
     note: str | None = None
     amends: str | None = Field(default=None, description="Id of the signed report this one amends (replaces).")
+    version: int = Field(default=1, ge=1, description="1 for the first sign-off, +1 for each amendment.")
+    amendment_reason: str | None = Field(default=None, description="Why this version amends the previous one.")
+    finding_count: int | None = Field(default=None, ge=0, description="Findings in the signed analysis.")
+    reviewed_count: int | None = Field(default=None, ge=0, description="Of those, reviewed by a clinician.")
+    history: list[ReportVersion] = Field(default_factory=list, description="Earlier signed versions, oldest first.")
 
 
 class StudyReport(BaseModel):

@@ -350,10 +350,23 @@ def build_study_report(report: StudyReport) -> bytes:
     story.append(Paragraph("Sign-off", styles["Heading2"]))
     if report.signoff:
         s = report.signoff
-        text = f"Signed off by {s.clinician} on {s.signed_at.isoformat(timespec='minutes')}."
+        text = (
+            f"Signed off by {s.clinician} on {s.signed_at.isoformat(timespec='minutes')} (report version {s.version})."
+        )
+        if s.finding_count is not None and s.reviewed_count is not None:
+            text += f" Findings reviewed before signing: {s.reviewed_count} of {s.finding_count}."
         if s.note:
             text += f" Note: {s.note}"
         story.append(Paragraph(escape(text), styles["BodyText"]))
+        if s.amends:
+            story.append(
+                Paragraph(escape(f"Amended after signing. Reason: {s.amendment_reason or '—'}"), styles["BodyText"])
+            )
+        for h in s.history:
+            line = f"Version {h.version}: signed by {h.clinician} on {h.signed_at.isoformat(timespec='minutes')}"
+            story.append(
+                Paragraph(escape(line + (f"; amended because: {h.reason}" if h.reason else "")), styles["BodyText"])
+            )
     else:
         story.append(Paragraph("Not signed off: this report is a draft.", styles["BodyText"]))
 

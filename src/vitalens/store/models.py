@@ -310,9 +310,14 @@ class Patient(Base):
 
 
 class Study(Base):
-    """One visit of a patient: its inputs, then analyses, annotations and reports. ``site_id`` mirrors the patient's."""
+    """One visit of a patient: its inputs, then analyses, annotations and reports. ``site_id`` mirrors the patient's.
+
+    ``submission_key`` is the client's idempotency key for the form that created the study: a resubmission with the
+    same key (a second click, a retry after fixing a missing age) completes that study instead of adding another.
+    """
 
     __tablename__ = "studies"
+    __table_args__ = (UniqueConstraint("site_id", "submission_key", name="uq_studies_site_submission_key"),)
 
     id: Mapped[str] = _id_column()
     patient_id: Mapped[str] = _fk("patients.id")
@@ -323,6 +328,7 @@ class Study(Base):
     dicom_study_uid: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     #: The clinician's free-text note (typed, pasted or dictated): the ``notes`` slot, stored with the study.
     notes: Mapped[str] = mapped_column(Text, default="")
+    submission_key: Mapped[str | None] = mapped_column(String(64), default=None)
     created_by_id: Mapped[str | None] = _fk("users.id", nullable=True, ondelete="SET NULL", index=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -564,10 +570,21 @@ class Feedback(Base):
 
 
 class Report(Base):
-    """A PDF report of one analysis; once signed, ``content_sha256`` pins the exact bytes in ``blob_key``."""
+    """A PDF report of one analysis; once signed, ``content_sha256`` pins the exact bytes in ``blob_key``.
+
+    Versions: the first sign-off is version 1. Changing a signed study needs an *amendment*: a ``draft`` row with
+    ``amends_id`` (the signed report it replaces), ``version + 1`` and a required ``amendment_reason``; signing it
+    makes it the current report while every earlier signed version stays retrievable. ``snapshot`` is the signed
+    content as JSON (findings with their reviews, measurements, annotations, input hashes) and
+    ``snapshot_sha256`` its hash, so what was signed can be compared with the study as it is now.
+    ``finding_count``/``reviewed_count`` record how many findings the signer had reviewed.
+    """
 
     __tablename__ = "reports"
-    __table_args__ = (CheckConstraint("status IN ('draft', 'signed')", name="status"),)
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'signed')", name="status"),
+        UniqueConstraint("study_id", "version", name="uq_reports_study_version"),
+    )
 
     id: Mapped[str] = _id_column()
     study_id: Mapped[str] = _fk("studies.id")
@@ -579,6 +596,14 @@ class Report(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
     signed_by_id: Mapped[str | None] = _fk("users.id", nullable=True, ondelete="SET NULL")
     signed_at: Mapped[datetime | None] = mapped_column(default=None)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    amends_id: Mapped[str | None] = _fk("reports.id", nullable=True, ondelete="SET NULL", index=False)
+    amendment_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    finding_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    reviewed_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    snapshot_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     created_by_id: Mapped[str | None] = _fk("users.id", nullable=True, ondelete="SET NULL", index=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

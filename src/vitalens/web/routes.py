@@ -196,9 +196,10 @@ def study_page(request: Request, study_id: str, session: SessionDep, user: PageU
         user,
         v=view,
         a16=assistant_panels(session=session, user=user, view=view, settings=settings),
-        can_review=can(user, "feedback.create"),
-        can_annotate=can(user, "annotation.create"),
+        can_review=can(user, "feedback.create") and view.editable,
+        can_annotate=can(user, "annotation.create") and view.editable,
         can_sign=can(user, "report.sign"),
+        require_positive_review=settings.signoff_require_positive_review,
     )
 
 

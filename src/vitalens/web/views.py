@@ -230,6 +230,30 @@ class StudyView:
     has_ecg: bool = False  # some input is an ECG (signal inputs: ``signals``)
     signals: list[Any] = field(default_factory=list)  # the ECG-kind inputs, drawn as 12-lead sheets
     input_by_slot: dict[str, Any] = field(default_factory=dict)  # slot → its (live) input row
+    #: ``unsigned``, ``signed`` (read-only) or ``amending``; the open amendment; the signed versions oldest first
+    sign_state: str = "unsigned"
+    amendment: Any | None = None
+    versions: list[SignedVersion] = field(default_factory=list)
+    counts: Any | None = None  # ReviewCounts of the newest finished analysis
+
+    @property
+    def editable(self) -> bool:
+        """False while signed (changes need an amendment)."""
+        return self.sign_state != "signed"
+
+
+@dataclass
+class SignedVersion:
+    """One signed version of the report as the page lists it."""
+
+    version: int
+    signer: str
+    signed_at: Any
+    note: str | None
+    reason: str | None
+    reviewed_count: int | None
+    finding_count: int | None
+    content_sha256: str | None
 
 
 def is_signal_slot(slot: str) -> bool:
@@ -250,20 +274,44 @@ def study_view(*, session: Session, user: User, study_id: str) -> StudyView:
     inputs = [i for i in study.inputs if i.deleted_at is None]
     analyses = analysis_ops.list_analyses(session=session, user=user, study_id=study.id)
     latest = _latest(analyses)
+    from vitalens.service.ops.signing import report_versions
+    from vitalens.store.models import User as UserRow
+
+    state, reports = report_versions(session=session, user=user, study_id=study.id)
     view = StudyView(
         study=study,
         patient=study.patient,
         inputs=inputs,
         analysis=latest,
         running=latest is not None and latest.status in ("PENDING", "RUNNING"),
-        signed=report_ops.signed_report(session, study),
+        signed=state.signed,
         has_ecg=any(is_signal_slot(i.slot) for i in inputs),
         signals=[i for i in inputs if is_signal_slot(i.slot)],
         input_by_slot={i.slot: i for i in inputs},
+        sign_state=state.state,
+        amendment=state.amendment,
     )
+    for r in reports:
+        if r.status != "signed":
+            continue
+        signer = session.get(UserRow, r.signed_by_id) if r.signed_by_id else None
+        view.versions.append(
+            SignedVersion(
+                version=r.version,
+                signer=(signer.full_name or signer.email) if signer else "unknown",
+                signed_at=r.signed_at,
+                note=r.note,
+                reason=r.amendment_reason,
+                reviewed_count=r.reviewed_count,
+                finding_count=r.finding_count,
+                content_sha256=r.content_sha256,
+            )
+        )
     if latest is not None:
         view.analyzers = analysis_view(latest)
         view.feedback = latest_feedback(session, latest.id)
+        if latest.status in _FINISHED:
+            view.counts = report_ops.review_counts(session, latest)
         for e in latest.explanations:
             if e.overlay_blob_key:
                 view.explanations.setdefault(e.input_name, []).append(e)

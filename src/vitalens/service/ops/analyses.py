@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from vitalens.service.ops import Conflict, require
 from vitalens.service.ops.audit import record_event
 from vitalens.service.ops.scope import visible
+from vitalens.service.ops.signing import ensure_editable
 from vitalens.store.models import Analysis, Explanation, Input, Study, User
 
 __all__ = [
@@ -92,6 +93,7 @@ def create_analysis(
         )
         if elsewhere is not None:  # keys are the site's namespace: another site's keys are never looked at
             raise Conflict(f"job_key {job_key!r} was already used for another study of your site; use a new key")
+    ensure_editable(session, study)  # a new analysis of a signed study would change what its report says
     slots = study_slots(session, study)
     if analyzers:
         names = list(dict.fromkeys(analyzers))

@@ -18,6 +18,7 @@ from vitalens.errors import InputError
 from vitalens.service.ops import NotFound, require
 from vitalens.service.ops.audit import record_event
 from vitalens.service.ops.scope import visible
+from vitalens.service.ops.signing import ensure_editable
 from vitalens.store.blobs import BlobStore
 from vitalens.store.models import Annotation, Finding, Input, Study, User, utcnow
 
@@ -162,6 +163,7 @@ def create_annotation(
     """
     require(user, "annotation.create")
     inp = _scoped_input(session, user, input_id)
+    ensure_editable(session, inp.study)
     if finding_id is not None:
         finding = visible(session, user, Finding, finding_id)
         if finding.analysis.study_id != inp.study_id:
@@ -213,6 +215,7 @@ def update_annotation(
     """Edit an annotation: a new version (``version + 1``) becomes current; older versions are kept."""
     require(user, "annotation.create")
     current = _current(session, user, annotation_id)
+    ensure_editable(session, session.get(Study, current.study_id))
     inp = session.get(Input, current.input_id) if current.input_id else None
     if shape is None and geometry is None:
         new_shape, new_geometry, mask_key = current.shape, current.geometry, current.mask_blob_key
@@ -261,6 +264,7 @@ def delete_annotation(*, session: Session, user: User, annotation_id: str) -> An
     """Soft-delete an annotation (all its versions stay in the database for the audit trail)."""
     require(user, "annotation.create")
     current = _current(session, user, annotation_id)
+    ensure_editable(session, session.get(Study, current.study_id))
     current.deleted_at = utcnow()
     record_event(
         session=session,

@@ -15,6 +15,7 @@ from vitalens.errors import InputError
 from vitalens.service.ops import require
 from vitalens.service.ops.audit import record_event
 from vitalens.service.ops.scope import visible
+from vitalens.service.ops.signing import ensure_editable
 from vitalens.store.models import Analysis, Feedback, Finding, User
 
 __all__ = ["ACTIONS", "give_feedback", "list_feedback", "latest_feedback"]
@@ -45,12 +46,14 @@ def give_feedback(
     Raises:
         NotFound: no such finding in the user's site.
         InputError: unknown action, or ``correct`` without ``corrected_positive``.
+        Conflict: the study is signed off (open an amendment first).
     """
     require(user, "feedback.create")
     if action not in ACTIONS:
         raise InputError(f"unknown feedback action '{action}'; valid: {', '.join(ACTIONS)}", field="action")
     finding = visible(session, user, Finding, finding_id)
     analysis = finding.analysis
+    ensure_editable(session, analysis.study)
     if action == "correct":
         if corrected_positive is None:
             raise InputError("a correction needs corrected_positive (true or false)", field="corrected_positive")

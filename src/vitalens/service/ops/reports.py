@@ -3,22 +3,30 @@ FHIR DiagnosticReport, and sign a study off.
 
 Why signing pins bytes: once signed, the exact PDF is stored as a blob with its sha256 and served from then on,
 so what the clinician signed is what anyone later reads. Before sign-off the report is a draft rendered on demand.
+After sign-off the study is read-only (:mod:`vitalens.service.ops.signing`); an amendment with a reason makes it
+editable, and signing the amendment pins a new version while the earlier ones stay retrievable.
+
+Why sign-off counts reviews: a study signed with 11 of 13 findings unreviewed must say so. Signing with any finding
+unreviewed needs an explicit acknowledgement, the report records ``reviewed_count`` of ``finding_count``, and
+``VITALENS_SIGNOFF_REQUIRE_POSITIVE_REVIEW`` refuses sign-off while a positive finding is unreviewed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vitalens.service.ops import Conflict, require
+from vitalens.service.ops import Conflict, NotFound, require
 from vitalens.service.ops.audit import record_event
 from vitalens.service.ops.scope import visible
+from vitalens.service.ops.signing import sign_state, snapshot_hash, snapshot_of
 from vitalens.store.blobs import BlobStore
-from vitalens.store.models import Analysis, Annotation, Report, Study, User, utcnow
+from vitalens.store.models import Analysis, Annotation, Report, Site, Study, User, utcnow
 
 __all__ = [
     "build_report_data",
@@ -27,6 +35,10 @@ __all__ = [
     "study_report_fhir",
     "sign_off",
     "signed_report",
+    "signed_version_pdf",
+    "current_snapshot_hash",
+    "review_counts",
+    "ReviewCounts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,7 +60,7 @@ def signed_report(session: Session, study: Study) -> Report | None:
     return session.scalar(
         select(Report)
         .where(Report.study_id == study.id, Report.status == "signed")
-        .order_by(Report.signed_at.desc())
+        .order_by(Report.version.desc(), Report.signed_at.desc())
         .limit(1)
     )
 
@@ -174,12 +186,13 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
             select(UserRow).where(UserRow.id.in_({a.author_id for a in annotations if a.author_id}))
         ).all()
     }
+    site = session.get(Site, study.site_id)
     return StudyReport(
         narrative=_narrative(session, study, signoff),
         clinician_note=study.notes or "",
         study_id=study.id,
         pseudonym=study.patient.pseudonym,
-        site=None,
+        site=site.name if site is not None else None,
         study_created_at=study.created_at,
         study_date=study.study_date,
         age_years=study.age_years,
@@ -236,16 +249,45 @@ def study_report_pdf(*, session: Session, blobs: BlobStore, user: User, study_id
     return pdf
 
 
-def report_signoff(session: Session, study: Study) -> Any | None:
-    """The :class:`~vitalens.reports.ReportSignoff` of the study's signed report, or None while unsigned."""
-    from vitalens.reports import ReportSignoff
+def _signer_name(session: Session, user_id: str | None) -> str:
+    signer = session.get(User, user_id) if user_id else None
+    return (signer.full_name or signer.email) if signer else "unknown"
 
+
+def report_signoff(session: Session, study: Study) -> Any | None:
+    """The :class:`~vitalens.reports.ReportSignoff` of the study's current signed report, or None while unsigned."""
     signed = signed_report(session, study)
     if signed is None or signed.signed_at is None:
         return None
-    signer = session.get(User, signed.signed_by_id) if signed.signed_by_id else None
+    return _signoff_of(session, signed)
+
+
+def _signoff_of(session: Session, signed: Report) -> Any:
+    from vitalens.reports import ReportSignoff, ReportVersion
+
+    earlier = session.scalars(
+        select(Report)
+        .where(Report.study_id == signed.study_id, Report.status == "signed", Report.version < signed.version)
+        .order_by(Report.version)
+    ).all()
     return ReportSignoff(
-        clinician=signer.full_name or signer.email if signer else "unknown", signed_at=signed.signed_at
+        clinician=_signer_name(session, signed.signed_by_id),
+        signed_at=signed.signed_at or utcnow(),
+        note=signed.note,
+        amends=signed.amends_id,
+        version=signed.version,
+        amendment_reason=signed.amendment_reason,
+        finding_count=signed.finding_count,
+        reviewed_count=signed.reviewed_count,
+        history=[
+            ReportVersion(
+                version=r.version,
+                clinician=_signer_name(session, r.signed_by_id),
+                signed_at=r.signed_at or r.created_at,
+                reason=r.amendment_reason,
+            )
+            for r in earlier
+        ],
     )
 
 
@@ -270,38 +312,114 @@ def study_report_fhir(*, session: Session, blobs: BlobStore, user: User, study_i
     return resource
 
 
-def sign_off(*, session: Session, blobs: BlobStore, user: User, study_id: str, note: str | None = None) -> Report:
-    """Sign the study off: render the PDF with the sign-off, store it pinned by sha256, record who and when.
+@dataclass(frozen=True)
+class ReviewCounts:
+    """How many findings of the newest finished analysis exist, are reviewed, and are positive but unreviewed."""
+
+    findings: int
+    reviewed: int
+    positive_unreviewed: int
+
+    @property
+    def unreviewed(self) -> int:
+        return self.findings - self.reviewed
+
+
+def review_counts(session: Session, analysis: Analysis) -> ReviewCounts:
+    """Count the analysis's findings and the clinician's reviews of them (the newest review of each counts)."""
+    from vitalens.service.ops.feedback import latest_feedback
+
+    reviews = latest_feedback(session, analysis.id)
+    findings = list(analysis.findings)
+    reviewed = sum(1 for f in findings if f.id in reviews)
+    positive_unreviewed = sum(1 for f in findings if f.positive and f.id not in reviews)
+    return ReviewCounts(findings=len(findings), reviewed=reviewed, positive_unreviewed=positive_unreviewed)
+
+
+def sign_off(
+    *,
+    session: Session,
+    blobs: BlobStore,
+    user: User,
+    study_id: str,
+    note: str | None = None,
+    acknowledge_unreviewed: bool = False,
+    require_positive_review: bool = False,
+) -> Report:
+    """Sign the study off (or sign its open amendment): render the PDF with the sign-off, store it pinned by
+    sha256 with a snapshot of the signed content, and record who, when and how many findings were reviewed.
+
+    Args:
+        acknowledge_unreviewed: the signer has confirmed signing although some findings are unreviewed.
+        require_positive_review: refuse while any positive finding is unreviewed (the site's setting).
 
     Raises:
         NotFound: no such study in the user's site.
-        Conflict: the study is already signed, or has no finished analysis to sign.
+        Conflict: already signed (and no amendment open), no finished analysis, unreviewed findings without the
+            acknowledgement, or unreviewed positive findings where the setting requires their review.
     """
     from vitalens.reports import ReportSignoff, build_study_report
     from vitalens.store import atomic
 
     require(user, "report.sign")
     study = visible(session, user, Study, study_id)
-    if signed_report(session, study) is not None:
-        raise Conflict(f"study {study.id} is already signed off")
+    state = sign_state(session, study)
+    if state.state == "signed":
+        raise Conflict(f"study {study.id} is already signed off; open an amendment with a reason to change it")
     analysis = _latest_analysis(session, study)
     if analysis is None:
         raise Conflict(f"study {study.id} has no finished analysis to sign off")
-    now = utcnow()
-    signoff = ReportSignoff(clinician=user.full_name or user.email, signed_at=now, note=note)
-    pdf = build_study_report(build_report_data(session, blobs, study, signoff=signoff))
-    with atomic(session, blobs) as staged:
-        report = Report(
-            study_id=study.id,
-            analysis_id=analysis.id,
-            status="signed",
-            blob_key=staged.put(pdf),
-            content_sha256=hashlib.sha256(pdf).hexdigest(),
-            size_bytes=len(pdf),
-            signed_by_id=user.id,
-            signed_at=now,
-            created_by_id=user.id,
+    counts = review_counts(session, analysis)
+    if require_positive_review and counts.positive_unreviewed:
+        raise Conflict(
+            f"{counts.positive_unreviewed} positive finding(s) are unreviewed; this site requires every positive "
+            "finding to be reviewed before sign-off"
         )
+    if counts.unreviewed and not acknowledge_unreviewed:
+        raise Conflict(
+            f"{counts.unreviewed} of {counts.findings} findings are unreviewed ({counts.positive_unreviewed} "
+            "positive); review them, or confirm signing with them unreviewed (acknowledge_unreviewed)"
+        )
+    amendment = state.amendment
+    version = amendment.version if amendment is not None else 1
+    now = utcnow()
+    signoff = ReportSignoff(
+        clinician=user.full_name or user.email,
+        signed_at=now,
+        note=note,
+        amends=amendment.amends_id if amendment is not None else None,
+        version=version,
+        amendment_reason=amendment.amendment_reason if amendment is not None else None,
+        finding_count=counts.findings,
+        reviewed_count=counts.reviewed,
+    )
+    if state.signed is not None:  # the version this one amends joins the history with its own reason
+        from vitalens.reports import ReportVersion
+
+        prev = _signoff_of(session, state.signed)
+        signoff.history = [
+            *prev.history,
+            ReportVersion(
+                version=prev.version, clinician=prev.clinician, signed_at=prev.signed_at, reason=prev.amendment_reason
+            ),
+        ]
+    data = build_report_data(session, blobs, study, signoff=signoff)
+    snapshot = snapshot_of(data, {i.slot: i.content_sha256 for i in study.inputs if i.deleted_at is None})
+    pdf = build_study_report(data)
+    with atomic(session, blobs) as staged:
+        report = amendment if amendment is not None else Report(study_id=study.id, version=1, created_by_id=user.id)
+        report.analysis_id = analysis.id
+        report.status = "signed"
+        report.blob_key = staged.put(pdf)
+        report.content_sha256 = hashlib.sha256(pdf).hexdigest()
+        report.size_bytes = len(pdf)
+        report.signed_by_id = user.id
+        report.signed_at = now
+        report.note = note
+        report.finding_count = counts.findings
+        report.reviewed_count = counts.reviewed
+        report.snapshot = snapshot
+        report.snapshot_sha256 = snapshot_hash(snapshot)
         session.add(report)
         session.flush()
         record_event(
@@ -311,7 +429,47 @@ def sign_off(*, session: Session, blobs: BlobStore, user: User, study_id: str, n
             record_type="report",
             record_id=report.id,
             patient_id=study.patient_id,
-            detail={"analysis_id": analysis.id, "note": note or ""},
+            detail={
+                "analysis_id": analysis.id,
+                "note": note or "",
+                "version": version,
+                "findings": counts.findings,
+                "reviewed": counts.reviewed,
+                "acknowledged_unreviewed": bool(counts.unreviewed),
+            },
         )
-    logger.info("study %s signed off by %s", study.id, user.id)
+    logger.info("study %s signed off by %s (version %d)", study.id, user.id, version)
     return report
+
+
+def current_snapshot_hash(session: Session, blobs: BlobStore, study: Study) -> str:
+    """The hash the study's content would have if signed now (compared with the signed one: ``drifted``)."""
+    data = build_report_data(session, blobs, study)
+    return snapshot_hash(snapshot_of(data, {i.slot: i.content_sha256 for i in study.inputs if i.deleted_at is None}))
+
+
+def signed_version_pdf(*, session: Session, blobs: BlobStore, user: User, study_id: str, version: int) -> bytes:
+    """The pinned PDF of one signed version of the study's report (audited read).
+
+    Raises:
+        NotFound: no such study in the user's site, or no signed version ``version``.
+    """
+    require(user, "report.read")
+    study = visible(session, user, Study, study_id)
+    row = session.scalar(
+        select(Report).where(Report.study_id == study.id, Report.version == version, Report.status == "signed")
+    )
+    if row is None or not row.blob_key:
+        raise NotFound(f"no signed version {version} of this study's report")
+    pdf = blobs.get(row.blob_key)
+    record_event(
+        session=session,
+        actor=user,
+        action="report.read",
+        record_type="report",
+        record_id=row.id,
+        patient_id=study.patient_id,
+        detail={"signed": True, "version": version},
+    )
+    session.commit()
+    return pdf

@@ -22,6 +22,7 @@ from vitalens.service.ops.inputs import Upload, ValidatedUpload, stage_inputs, v
 from vitalens.service.ops.notes import note_limit
 from vitalens.service.ops.patients import visible_patient
 from vitalens.service.ops.scope import live_studies, visible
+from vitalens.service.ops.signing import ensure_editable
 from vitalens.store.blobs import BlobStore, atomic
 from vitalens.store.models import Input, Study, User
 
@@ -158,6 +159,7 @@ def add_inputs(
     """Add inputs to an existing study; with ``replace`` an upload to a filled slot supersedes the old input."""
     require(user, "input.upload")
     study = visible_study(session=session, user=user, study_id=study_id)
+    ensure_editable(session, study)
     if not uploads:
         raise InputError("no file uploaded", field="file")
     validated = [validate_upload(u, settings=settings, registry=registry) for u in uploads]

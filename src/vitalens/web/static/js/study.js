@@ -19,11 +19,17 @@ document.querySelectorAll('tr[data-finding-id]').forEach((row) => {
       showError(errorEl, null);
       const action = btn.dataset.action;
       const body = { action };
-      if (action === 'correct') body.corrected_positive = row.dataset.positive !== 'true';
+      // "current" is the call as the clinician left it: a correction flips it, so the button offers the way back
+      const current = (row.dataset.current || row.dataset.positive) === 'true';
+      if (action === 'correct') body.corrected_positive = !current;
       try {
         await api(`/api/v1/findings/${row.dataset.findingId}/feedback`, { method: 'POST', json: body });
+        const now = action === 'correct' ? body.corrected_positive : row.dataset.positive === 'true';
+        row.dataset.current = String(now);
         row.querySelector('.review-state').textContent = action === 'confirm' ? 'Confirmed'
           : `Corrected → ${body.corrected_positive ? 'Positive' : 'Negative'}`;
+        const fix = row.querySelector('button[data-action=correct]');
+        if (fix) fix.textContent = `Correct to ${now ? 'negative' : 'positive'}`;
       } catch (err) { showError(errorEl, err); }
     });
   });
@@ -37,9 +43,26 @@ if (signoff) {
     signoff.disabled = true;
     try {
       const note = document.getElementById('signoff-note').value.trim();
-      await api(`/api/v1/studies/${studyId}/signoff`, { method: 'POST', json: { note: note || null } });
+      const ack = document.getElementById('ack-unreviewed');
+      await api(`/api/v1/studies/${studyId}/signoff`, {
+        method: 'POST', json: { note: note || null, acknowledge_unreviewed: ack ? ack.checked : false },
+      });
       window.location.reload();
     } catch (err) { showError(errorEl, err); signoff.disabled = false; }
+  });
+}
+
+const amend = document.getElementById('amend');
+if (amend) {
+  amend.addEventListener('click', async () => {
+    const errorEl = document.getElementById('amend-error');
+    showError(errorEl, null);
+    amend.disabled = true;
+    try {
+      const reason = document.getElementById('amend-reason').value.trim();
+      await api(`/api/v1/studies/${studyId}/amendments`, { method: 'POST', json: { reason } });
+      window.location.reload();
+    } catch (err) { showError(errorEl, err); amend.disabled = false; }
   });
 }
 
