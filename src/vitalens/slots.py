@@ -794,7 +794,7 @@ for _spec in (
         modality="fundus",
         laterality="left",
         accept=IMAGE_SUFFIXES,
-        description="Colour fundus photograph of the left eye (JPEG or PNG).",
+        description="Colour fundus photograph of the left eye.",
         example=_fundus_example("left"),
     ),
     SlotSpec(
@@ -805,7 +805,7 @@ for _spec in (
         modality="fundus",
         laterality="right",
         accept=IMAGE_SUFFIXES,
-        description="Colour fundus photograph of the right eye (JPEG or PNG).",
+        description="Colour fundus photograph of the right eye.",
         example=_fundus_example("right"),
     ),
     SlotSpec(
@@ -815,7 +815,7 @@ for _spec in (
         _GRAY_IMAGE,
         modality="oct",
         accept=IMAGE_SUFFIXES,
-        description="One optical coherence tomography B-scan (JPEG or PNG).",
+        description="One optical coherence tomography B-scan.",
         example=_oct_example,
     ),
     SlotSpec(
@@ -825,7 +825,7 @@ for _spec in (
         _GRAY_IMAGE,
         modality="cxr",
         accept=IMAGE_SUFFIXES,
-        description="A frontal chest radiograph (JPEG or PNG).",
+        description="A frontal chest radiograph.",
         example=_cxr_example,
     ),
     SlotSpec(

@@ -97,9 +97,19 @@ def test_clinician_flow(server: str, browser: Any, tmp_path: Path, artifacts_dir
     page.select_option("#sample", "synthetic-dr")
     page.wait_for_selector(".drop[data-slot=fundus_right] img.preview:not([hidden])")
     page.wait_for_selector("[data-name-for=ecg]:has-text('.csv')")
+    # a wrong file is refused when chosen, naming the kinds the slot takes (the same list as the server's)
+    page.set_input_files("#fundus_left", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}])
+    err = page.locator("[data-error-for=fundus_left]")
+    assert "is not a file this input takes: choose a JPEG, PNG" in err.inner_text()
     page.set_input_files("#fundus_left", str(SAMPLES / "synthetic-dr-left.jpg"))
+    assert err.is_hidden()
+    page.fill("#age_years", "")
+    assert "Not entered" in page.locator("#age-state").inner_text()
     page.fill("#age_years", "63")
     assert page.input_value("#age_slider") == "63"
+    assert page.locator("#age-state").inner_text() == "Age 63 years."
+    # the plan says what will run with these inputs before anything is submitted
+    page.wait_for_selector("#plan-run li:has-text('Will run:')")
     page.click("#submit")
     page.wait_for_url(re.compile(r".*/studies/[0-9a-f]+$"), timeout=120_000)
     study_url = page.url
@@ -142,9 +152,32 @@ def test_clinician_flow(server: str, browser: Any, tmp_path: Path, artifacts_dir
     row = page.locator("tr[data-finding-id]").first
     row.locator("button[data-action=correct]").click()
     page.wait_for_selector("tr[data-finding-id] .review-state:has-text('Corrected')")
+    # after a correction the button offers the way back, not the same correction again
+    fix = row.locator("button[data-action=correct]").inner_text()
+    assert fix == ("Correct to positive" if row.get_attribute("data-positive") == "true" else "Correct to negative")
+    # signing with unreviewed findings needs the confirmation box; without it the page says why
+    if page.locator("#ack-unreviewed").count():
+        page.click("#signoff")
+        page.wait_for_selector("#signoff-error:not([hidden])")
+        assert "findings are unreviewed" in page.locator("#signoff-error").inner_text()
+        errors[:] = [e for e in errors if "409 (Conflict)" not in e]  # the deliberate refusal, logged by Chromium
+        page.check("#ack-unreviewed")
     page.click("#signoff")
     page.wait_for_selector("#signed-badge")
     assert "Corrected" in page.locator("tr[data-finding-id] .review-state").first.inner_text()
+    assert "Signed off by" in page.locator("#signer").inner_text()
+    # signed: read-only; an amendment with a reason reopens it, and re-signing keeps both versions
+    assert page.locator("tr[data-finding-id] button[data-action=confirm]").count() == 0
+    page.fill("#amend-reason", "second look at the photographs")
+    page.click("#amend")
+    page.wait_for_selector("#amending-badge")
+    page.locator("tr[data-finding-id]").first.locator("button[data-action=confirm]").click()
+    page.wait_for_selector("tr[data-finding-id] .review-state:has-text('Confirmed')")
+    if page.locator("#ack-unreviewed").count():
+        page.check("#ack-unreviewed")
+    page.click("#signoff")
+    page.wait_for_selector("#amended-badge")
+    assert "amended because: second look at the photographs" in page.locator("#report-history").inner_text()
 
     # the PDF: downloaded from the page, with the patient, a finding and the notice in its text
     with page.expect_download() as info:

@@ -345,6 +345,20 @@ def timeline_view(*, session: Session, user: User, patient_id: str) -> tuple[Any
     return patient, list(studies), timeline_svg(points)
 
 
+#: What an image upload slot takes, in words (the same list the server checks: ``vitalens.io.images``).
+IMAGE_KINDS_TEXT = "JPEG, PNG, TIFF, BMP, WebP or DICOM"
+
+
+def _accept(spec: Any) -> str:
+    """The file input's ``accept``: the slot's suffixes, and for an image slot its media types and DICOM, which the
+    server decodes the same way (so the picker, the hint and the server's error agree)."""
+    if str(spec.kind) != "image":
+        return ",".join(spec.accept)
+    from vitalens.slots import IMAGE_MEDIA_TYPES
+
+    return ",".join(dict.fromkeys([*spec.accept, ".dcm", *IMAGE_MEDIA_TYPES, "application/dicom"]))
+
+
 @dataclass
 class FormSlot:
     """One file slot of the new-study form, as its registered slot and the analyzers that read it declare it."""
@@ -357,6 +371,7 @@ class FormSlot:
     laterality: str | None
     hints: list[Any]  # SlotHint values: extra fields ``<slot>.<hint>`` (the ECG's sampling rate)
     readers: list[str]  # the titles of the analyzers that read it
+    kinds: str = ""  # the files it takes, in words, for the hint and the selection-time refusal
 
     @property
     def ready(self) -> bool:
@@ -401,11 +416,12 @@ def form_groups() -> list[FormGroup]:
                 name=spec.name,
                 title=spec.title,
                 kind=str(spec.kind),
-                accept=",".join(spec.accept),
+                accept=_accept(spec),
                 description=spec.description,
                 laterality=spec.laterality,
                 hints=list(spec.hints),
                 readers=sorted(set(readers.get(spec.name, []))),
+                kinds=IMAGE_KINDS_TEXT if str(spec.kind) == "image" else ", ".join(spec.accept),
             )
         )
     out = []

@@ -10,7 +10,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitalens import DECISION_SUPPORT_NOTICE
@@ -201,6 +201,23 @@ def create_analysis(
         analyzers=list(analysis.analyzers or []),
         href=f"/api/v1/analyses/{analysis.id}",
     )
+
+
+@router.get(
+    "/analysis-plan",
+    summary="Which analyzers would run on a study holding these inputs, and what the others lack",
+    openapi_extra=permission("study.create"),
+)
+def analysis_plan(user: CurrentUser, slots: list[str] = Query(default=[], max_length=32)) -> dict[str, Any]:
+    """For the study form before it is submitted: ``?slots=fundus_left&slots=age`` (``age``/``sex`` count)."""
+    from vitalens.errors import InputError, UnknownNameError
+    from vitalens.service.ops import require
+
+    require(user, "study.create")
+    try:
+        return ops.analysis_plan([s for s in slots if s])
+    except UnknownNameError as exc:
+        raise InputError(str(exc), field="slots") from None
 
 
 @router.get(

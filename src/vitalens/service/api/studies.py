@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
@@ -25,7 +26,7 @@ from vitalens.service.ops import MAX_OFFSET
 from vitalens.service.ops import inputs as input_ops
 from vitalens.service.ops import studies as ops
 
-__all__ = ["router", "InputPublic", "StudyPublic", "StudyPage"]
+__all__ = ["router", "InputPublic", "StudyPublic", "StudyPage", "StudyUpdate", "AnalysisPlan"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,25 @@ class StudyPublic(BaseModel):
     inputs: list[InputPublic] = Field(default_factory=list)
 
 
+class StudyUpdate(BaseModel):
+    """Fields of a saved study a clinician may complete or correct (only those sent change; ``null`` clears the
+    age)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"age_years": 63}]})
+
+    study_date: date | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    age_years: float | None = Field(default=None, ge=0, le=120)
+
+
+class AnalysisPlan(BaseModel):
+    """Which analyzers run with the inputs given, and what each of the others lacks."""
+
+    slots: list[str]
+    will_run: list[dict[str, Any]]
+    cannot_run: list[dict[str, Any]]
+
+
 class StudyPage(BaseModel):
     items: list[StudyPublic]
     total: int
@@ -78,7 +98,7 @@ def study_public(study: Any) -> StudyPublic:
 
 
 #: The text fields of the study form (every other field is a file named by its slot).
-_STUDY_FIELDS = ("patient_id", "study_date", "description", "age_years", "notes")
+_STUDY_FIELDS = ("patient_id", "study_date", "description", "age_years", "notes", "submission_key")
 
 
 def _check_kinds(form: Any, slots: list[str]) -> None:
@@ -123,6 +143,12 @@ _STUDY_FORM = _multipart_body(
         "description": {"type": "string", "maxLength": 500},
         "age_years": {"type": "number", "minimum": 0, "maximum": 120, "example": 63},
         "notes": {"type": "string", "maxLength": 20000, "description": "The clinician's free-text note."},
+        "submission_key": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]{8,64}$",
+            "description": "One key per form: resubmitting with it completes the study it created (200) instead of "
+            "creating another (201).",
+        },
     },
     ["patient_id", "study_date"],
 )
@@ -133,8 +159,10 @@ async def create_study(
     request: Request, session: SessionDep, blobs: BlobsDep, settings: SettingsDep, user: CurrentUser
 ) -> Any:
     """Create a study from a multipart form: ``patient_id``, ``study_date`` (YYYY-MM-DD), optional
-    ``description``, ``age_years`` and ``notes`` (the clinician's free text), and up to one file per slot (fields
-    named by slot)."""
+    ``description``, ``age_years``, ``notes`` (the clinician's free text) and ``submission_key``, and up to one file
+    per slot (fields named by slot).
+
+    With a ``submission_key`` the site has seen, the study it created is completed and returned with 200."""
     from starlette.concurrency import run_in_threadpool
 
     slots = file_slots()
@@ -160,8 +188,9 @@ async def create_study(
     except ValueError:
         raise InputError(f"age_years {age_raw!r} is not a number", field="age_years") from None
     uploads = await _uploads(form, settings, slots)
-    study = await run_in_threadpool(
-        ops.create_study,
+    key = form.get("submission_key")
+    study, created = await run_in_threadpool(
+        ops.submit_study,
         session=session,
         blobs=blobs,
         settings=settings,
@@ -173,7 +202,10 @@ async def create_study(
         notes=str(form.get("notes", "")),
         uploads=uploads,
         registry=getattr(request.app.state, "registry", None),
+        submission_key=str(key).strip() or None if key is not None else None,
     )
+    if not created:
+        return JSONResponse(study_public(study).model_dump(mode="json"), status_code=200)
     return study_public(study)
 
 
@@ -206,6 +238,26 @@ def list_studies(
 @router.get("/{study_id}", response_model=StudyPublic, openapi_extra=permission("study.read"))
 def get_study(study_id: str, session: SessionDep, user: CurrentUser) -> Any:
     return study_public(ops.get_study(session=session, user=user, study_id=study_id))
+
+
+@router.patch("/{study_id}", response_model=StudyPublic, openapi_extra=permission("study.create"))
+def update_study(study_id: str, body: StudyUpdate, session: SessionDep, user: CurrentUser) -> Any:
+    """Complete or correct a saved study (age, date, description); add files with ``POST .../inputs``, then run
+    the analysis again. A signed study answers 409 (open an amendment first)."""
+    sent = body.model_fields_set
+    kwargs: dict[str, Any] = {k: getattr(body, k) for k in ("study_date", "description") if k in sent}
+    if "age_years" in sent:
+        kwargs["age_years"] = body.age_years
+    return study_public(ops.update_study(session=session, user=user, study_id=study_id, **kwargs))
+
+
+@router.get("/{study_id}/analysis-plan", response_model=AnalysisPlan, openapi_extra=permission("study.read"))
+def study_analysis_plan(study_id: str, session: SessionDep, user: CurrentUser) -> Any:
+    """Which analyzers will run on this saved study, and what each of the others lacks."""
+    from vitalens.service.ops import analyses as analysis_ops
+
+    study = ops.get_study(session=session, user=user, study_id=study_id)
+    return analysis_ops.analysis_plan(analysis_ops.study_slots(session, study))
 
 
 @router.delete("/{study_id}", status_code=204, openapi_extra=permission("study.delete"))

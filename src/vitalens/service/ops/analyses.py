@@ -22,6 +22,7 @@ from vitalens.service.ops.signing import ensure_editable
 from vitalens.store.models import Analysis, Explanation, Input, Study, User
 
 __all__ = [
+    "analysis_plan",
     "applicable_analyzers",
     "create_analysis",
     "get_analysis",
@@ -54,6 +55,33 @@ def applicable_analyzers(slots: set[str]) -> list[str]:
     from vitalens.analyzers import get_spec, list_analyzers
 
     return [n for n in list_analyzers() if get_spec(n).applies_to(slots)]
+
+
+def analysis_plan(slots: Sequence[str] | set[str]) -> dict[str, object]:
+    """Which analyzers will run on a study holding ``slots``, and what each of the others lacks.
+
+    Why: a study saved without the age or one eye cannot be analysed; the form shows this plan *before* submitting
+    (and the study page for a saved study), so the clinician sees "Eyes → heart needs age" instead of a failure.
+
+    Raises:
+        UnknownNameError: a slot name is not registered (lists the valid ones).
+    """
+    from vitalens.analyzers import get_spec, list_analyzers
+    from vitalens.slots import get_slot
+
+    have = set(slots)
+    for name in sorted(have):
+        get_slot(name)  # unknown slot: a helpful error naming the valid ones
+    will_run, cannot_run = [], []
+    for name in list_analyzers():
+        spec = get_spec(name)
+        entry: dict[str, object] = {"name": name, "title": spec.title or name}
+        gaps = spec.missing(have)
+        if gaps:
+            cannot_run.append({**entry, "missing": gaps, "needs": spec.requirement_text()})
+        else:
+            will_run.append(entry)
+    return {"slots": sorted(have), "will_run": will_run, "cannot_run": cannot_run}
 
 
 def create_analysis(

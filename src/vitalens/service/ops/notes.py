@@ -17,6 +17,7 @@ from vitalens.errors import InputError
 from vitalens.service.ops import TooLarge, require
 from vitalens.service.ops.audit import record_event
 from vitalens.service.ops.scope import visible
+from vitalens.service.ops.signing import ensure_editable
 from vitalens.store.models import Study, User
 
 __all__ = ["NOTES_SLOT", "note_limit", "update_notes", "dictate"]
@@ -45,9 +46,11 @@ def update_notes(*, session: Session, user: User, study_id: str, notes: str) -> 
         NotFound: the study is not visible to this user.
         Forbidden: the role may not edit notes.
         InputError: longer than :func:`note_limit`, or not text.
+        Conflict: the study is signed off (open an amendment first).
     """
     require(user, "notes.update")
     study = visible(session, user, Study, study_id)
+    ensure_editable(session, study)  # the note is printed in the report: a signed study changes by amendment
     if not isinstance(notes, str):
         raise InputError(f"must be text, got {type(notes).__name__}", field="notes")
     text = notes.replace("\r\n", "\n").strip()

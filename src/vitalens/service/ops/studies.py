@@ -1,12 +1,18 @@
-"""Studies of a patient: create (with their inputs, atomically), list, read, add inputs, soft-delete; audited.
+"""Studies of a patient: create (with their inputs, atomically), list, read, update, add inputs, soft-delete; audited.
 
 Why atomic: a study is stored before it is analysed, and a half-stored study (rows without blobs or blobs
 without rows) would either crash the analysis or leak files. :func:`vitalens.store.atomic` commits both or neither.
+
+Why a submission key: a study saved without the age could not be analysed, and fixing the age and submitting the
+form again created a second study. The form sends one key per form; a submission whose key the site has seen
+*completes* the study that key created (the new age, date, description and any new or changed files) instead of
+adding another, and answers with that study.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -16,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from vitalens.config import Settings
 from vitalens.errors import InputError
-from vitalens.service.ops import Page, page_window, require
+from vitalens.service.ops import Conflict, Page, page_window, require
 from vitalens.service.ops.audit import record_event
 from vitalens.service.ops.inputs import Upload, ValidatedUpload, stage_inputs, validate_upload
 from vitalens.service.ops.notes import note_limit
@@ -29,6 +35,8 @@ from vitalens.store.models import Input, Study, User
 __all__ = [
     "study_field_values",
     "create_study",
+    "submit_study",
+    "update_study",
     "add_inputs",
     "get_study",
     "list_studies",
@@ -39,6 +47,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_DESCRIPTION_CHARS = 10_000
+#: A submission key: 8–64 letters, digits, ``-`` or ``_`` (a UUID fits).
+_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 def visible_study(*, session: Session, user: User, study_id: str) -> Study:
@@ -94,6 +104,7 @@ def create_study(
     uploads: Sequence[Upload] = (),
     registry: Any | None = None,
     notes: str = "",
+    submission_key: str | None = None,
 ) -> Study:
     """Create a study with its inputs; every upload is validated first, then blobs and rows commit together.
 
@@ -109,8 +120,7 @@ def create_study(
         raise InputError(
             f"description has {len(description)} characters; at most {MAX_DESCRIPTION_CHARS}", field="description"
         )
-    if age_years is not None and not 0 <= age_years <= 120:
-        raise InputError(f"age {age_years} years is outside 0-120", field="age_years")
+    _check_age(age_years)
     notes = notes.replace("\r\n", "\n").strip()
     if len(notes) > note_limit():
         raise InputError(f"the note has {len(notes):,} characters; at most {note_limit():,}", field="notes")
@@ -128,6 +138,7 @@ def create_study(
             description=description,
             age_years=age_years,
             notes=notes,
+            submission_key=submission_key,
             created_by_id=user.id,
         )
         session.add(study)
@@ -142,6 +153,174 @@ def create_study(
             detail={"slots": slots},
         )
         stage_inputs(session=session, staged=staged, user=user, study=study, uploads=validated)
+    return study
+
+
+def _check_age(age_years: float | None) -> float | None:
+    if age_years is not None and not 0 <= age_years <= 120:
+        raise InputError(f"age {age_years} years is outside 0-120", field="age_years")
+    return age_years
+
+
+def submit_study(
+    *,
+    session: Session,
+    blobs: BlobStore,
+    settings: Settings,
+    user: User,
+    patient_id: str,
+    study_date: date,
+    submission_key: str | None,
+    description: str = "",
+    age_years: float | None = None,
+    uploads: Sequence[Upload] = (),
+    registry: Any | None = None,
+    notes: str = "",
+) -> tuple[Study, bool]:
+    """Create a study, or complete the one this ``submission_key`` created before; returns ``(study, created)``.
+
+    A resubmission sets the age, date and description it gives and stores each upload whose bytes differ from the
+    slot's current input (an unchanged file is not stored again); it is audited as ``study.update``.
+
+    Raises:
+        InputError: a malformed key, or any of :func:`create_study`'s input errors.
+        Conflict: the key belongs to a study of another patient, or the study is signed off.
+    """
+    if submission_key is None:
+        return create_study(
+            session=session,
+            blobs=blobs,
+            settings=settings,
+            user=user,
+            patient_id=patient_id,
+            study_date=study_date,
+            description=description,
+            age_years=age_years,
+            uploads=uploads,
+            registry=registry,
+            notes=notes,
+        ), True
+    if not _KEY_RE.match(submission_key):
+        raise InputError("submission_key must be 8-64 letters, digits, '-' or '_'", field="submission_key")
+    require(user, "study.create")
+    existing = session.scalar(
+        select(Study).where(Study.site_id == user.site_id, Study.submission_key == submission_key)
+    )
+    if existing is None:
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            study = create_study(
+                session=session,
+                blobs=blobs,
+                settings=settings,
+                user=user,
+                patient_id=patient_id,
+                study_date=study_date,
+                description=description,
+                age_years=age_years,
+                uploads=uploads,
+                registry=registry,
+                notes=notes,
+                submission_key=submission_key,
+            )
+            return study, True
+        except IntegrityError:  # a concurrent submission with this key won the race: complete its study
+            session.rollback()
+            existing = session.scalar(
+                select(Study).where(Study.site_id == user.site_id, Study.submission_key == submission_key)
+            )
+            if existing is None:
+                raise
+    study = visible_study(session=session, user=user, study_id=existing.id)
+    if study.patient_id != patient_id:
+        raise Conflict(
+            f"submission_key was already used for a study of another patient ({study.id}); use a new key",
+        )
+    current = {i.slot: i.content_sha256 for i in study.inputs if i.deleted_at is None}
+    import hashlib
+
+    changed = [u for u in uploads if current.get(u.slot) != hashlib.sha256(u.data).hexdigest()]
+    ensure_editable(session, study)
+    for upload in changed:  # refuse a bad file before anything of the resubmission is written
+        validate_upload(upload, settings=settings, registry=registry)
+    update_study(
+        session=session,
+        user=user,
+        study_id=study.id,
+        study_date=study_date,
+        description=description,
+        age_years=age_years if age_years is not None else _UNSET,  # an empty age box keeps the stored age
+        resubmitted=True,
+    )
+    if notes.strip() and notes.replace("\r\n", "\n").strip() != (study.notes or ""):
+        from vitalens.service.ops.notes import update_notes
+
+        update_notes(session=session, user=user, study_id=study.id, notes=notes)
+    if changed:
+        add_inputs(
+            session=session,
+            blobs=blobs,
+            settings=settings,
+            user=user,
+            study_id=study.id,
+            uploads=changed,
+            registry=registry,
+        )
+    session.refresh(study)
+    return study, False
+
+
+_UNSET: object = object()
+
+
+def update_study(
+    *,
+    session: Session,
+    user: User,
+    study_id: str,
+    study_date: date | None = None,
+    description: str | None = None,
+    age_years: float | None | object = _UNSET,
+    resubmitted: bool = False,
+) -> Study:
+    """Complete or correct a saved study's own fields (then re-run its analysis); audited ``study.update``.
+
+    Only what is given changes (``age_years=None`` clears the age). Inputs are added with :func:`add_inputs`.
+
+    Raises:
+        NotFound: no such study in the user's site.
+        Conflict: the study is signed off (open an amendment first).
+        InputError: a date in the future or before 1900, an age outside 0–120, an over-long description.
+    """
+    require(user, "study.create")
+    study = visible_study(session=session, user=user, study_id=study_id)
+    ensure_editable(session, study)
+    changes: dict[str, object] = {}
+    if study_date is not None and study_date != study.study_date:
+        study.study_date = _check_date(study_date)
+        changes["study_date"] = study_date.isoformat()
+    if description is not None and description != study.description:
+        if len(description) > MAX_DESCRIPTION_CHARS:
+            raise InputError(
+                f"description has {len(description)} characters; at most {MAX_DESCRIPTION_CHARS}", field="description"
+            )
+        study.description = description
+        changes["description"] = True
+    if age_years is not _UNSET and age_years != study.age_years:
+        study.age_years = _check_age(age_years)  # type: ignore[arg-type]
+        changes["age_years"] = age_years
+    if changes or resubmitted:
+        record_event(
+            session=session,
+            actor=user,
+            action="study.update",
+            record_type="study",
+            record_id=study.id,
+            patient_id=study.patient_id,
+            detail={"changed": sorted(changes), "resubmitted": resubmitted},
+        )
+    session.commit()
     return study
 
 

@@ -5,6 +5,9 @@ import { api, clearErrors, showError } from './api.js';
 const form = document.getElementById('study-form');
 const files = {}; // slot → File
 let createdPatientId = null; // kept when the study itself fails, so a retry does not create the patient twice
+// One key per form: a resubmission (after fixing the age, adding an eye) completes the study it created first.
+const submissionKey = (crypto.randomUUID ? crypto.randomUUID()
+  : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join(''));
 const errorFor = (name) => form.querySelector(`[data-error-for="${name}"]`);
 
 // --- patient mode -----------------------------------------------------------------------------------------------
@@ -14,32 +17,100 @@ function patientMode() {
   document.getElementById('patient-new').hidden = mode !== 'new';
   return mode;
 }
-form.querySelectorAll('input[name="patient_mode"]').forEach((r) => r.addEventListener('change', patientMode));
+form.querySelectorAll('input[name="patient_mode"]').forEach((r) => r.addEventListener('change', () => { patientMode(); updatePlan(); }));
 patientMode();
 
 // --- age slider <-> number ---------------------------------------------------------------------------------------
 const slider = document.getElementById('age_slider');
 const ageField = document.getElementById('age_years');
-slider.addEventListener('input', () => { ageField.value = slider.value; });
+// The slider shows a position even with no age; it is marked "unset" (and says so) until an age is entered.
+function ageState() {
+  const has = ageField.value.trim() !== '';
+  slider.classList.toggle('unset', !has);
+  document.getElementById('age-state').textContent = has ? `Age ${ageField.value} years.`
+    : 'Not entered: move the slider or type the age.';
+  updatePlan();
+}
+slider.addEventListener('input', () => { ageField.value = slider.value; ageState(); });
 ageField.addEventListener('input', () => {
   const v = Number(ageField.value);
   if (v >= 1 && v <= 120) slider.value = String(Math.round(v));
+  ageState();
 });
 
+// --- the analysis plan: which analyzers run with what is given, what the others lack ---------------------------
+let planTimer = null;
+function currentSlots() {
+  const slots = Object.keys(files);
+  if (ageField.value.trim() !== '') slots.push('age');
+  let sex = 'unknown';
+  if (patientMode() === 'new') sex = form.sex.value;
+  else if (form.patient_id.selectedOptions[0]) sex = form.patient_id.selectedOptions[0].dataset.sex || 'unknown';
+  if (sex && sex !== 'unknown') slots.push('sex');
+  return slots;
+}
+function updatePlan() {
+  clearTimeout(planTimer);
+  planTimer = setTimeout(async () => {
+    const params = new URLSearchParams();
+    for (const s of currentSlots()) params.append('slots', s);
+    const run = document.getElementById('plan-run');
+    const missing = document.getElementById('plan-missing');
+    try {
+      const plan = await api(`/api/v1/analysis-plan?${params}`);
+      run.replaceChildren(...(plan.will_run.length ? plan.will_run.map((a) => {
+        const li = document.createElement('li');
+        li.textContent = `Will run: ${a.title}`;
+        return li;
+      }) : [Object.assign(document.createElement('li'), { textContent: 'Nothing can be analysed with these inputs yet.' })]));
+      missing.replaceChildren(...plan.cannot_run.map((a) => {
+        const li = document.createElement('li');
+        li.textContent = `${a.title}: needs ${a.missing.join(', ').replaceAll('_', ' ')}`;
+        return li;
+      }));
+      document.getElementById('plan').dataset.runs = String(plan.will_run.length);
+    } catch (err) { run.replaceChildren(); missing.replaceChildren(); }
+  }, 150);
+}
+
 // --- files: inputs, drag-and-drop, previews -----------------------------------------------------------------------
+// The file input's accept list is the server's (suffixes and media types): a wrong file is refused at selection.
+function accepted(slot, file) {
+  const input = form.querySelector(`input[type="file"][data-slot="${slot}"]`);
+  const accept = (input && input.accept) ? input.accept.split(',') : [];
+  if (!accept.length) return true;
+  const name = file.name.toLowerCase();
+  return accept.some((a) => (a.startsWith('.') ? name.endsWith(a) : a === file.type));
+}
+const PREVIEWABLE = ['image/jpeg', 'image/png', 'image/webp', 'image/bmp'];
 function setFile(slot, file) {
+  const hint = form.querySelector(`input[type="file"][data-slot="${slot}"]`);
+  if (!accepted(slot, file)) {
+    delete files[slot];
+    if (hint) hint.value = '';
+    const kinds = hint && hint.dataset.kinds;
+    showError(errorFor(slot), new Error(`${file.name} is not a file this input takes${kinds ? `: choose a ${kinds} file` : ''}.`));
+    updatePlan();
+    return;
+  }
   files[slot] = file;
   showError(errorFor(slot), null);
   const zone = form.querySelector(`.drop[data-slot="${slot}"]`);
   if (zone) {
     const img = zone.querySelector('img.preview');
     if (img.src) URL.revokeObjectURL(img.src);
-    img.src = URL.createObjectURL(file);
-    img.hidden = false;
+    if (PREVIEWABLE.includes(file.type)) {
+      img.src = URL.createObjectURL(file);
+      img.hidden = false;
+    } else {
+      img.removeAttribute('src');
+      img.hidden = true;
+    }
     zone.classList.add('filled');
   }
   const name = form.querySelector(`[data-name-for="${slot}"]`);
   if (name) name.textContent = `${file.name} (${Math.round(file.size / 1024)} kB)`;
+  updatePlan();
   checkQuality(slot, file);
 }
 
@@ -107,6 +178,7 @@ sampleSelect.addEventListener('change', async () => {
     }
     ageField.value = String(s.age_years);
     slider.value = String(s.age_years);
+    ageState();
     const desc = document.getElementById('description');
     if (!desc.value) desc.value = `${s.title}`.slice(0, 200);
     if (patientMode() === 'new' && !form.pseudonym.value) form.pseudonym.value = `SYN-${s.id.replace('synthetic-', '').toUpperCase()}`;
@@ -183,6 +255,7 @@ form.addEventListener('submit', async (ev) => {
     fd.append('study_date', form.study_date.value);
     fd.append('description', form.description.value);
     fd.append('age_years', ageField.value);
+    fd.append('submission_key', submissionKey);
     for (const [slot, file] of Object.entries(files)) fd.append(slot, file, file.name);
     form.querySelectorAll('[data-hint-for]').forEach((el) => {
       if (el.value.trim() && files[el.dataset.hintFor]) fd.append(el.name, el.value.trim());
@@ -205,3 +278,7 @@ form.addEventListener('submit', async (ev) => {
     button.disabled = false;
   }
 });
+
+form.sex.addEventListener('change', updatePlan);
+form.patient_id.addEventListener('change', updatePlan);
+ageState();
