@@ -38,20 +38,28 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(environment="test", secret_key=TEST_SECRET, data_dir=tmp_path, models_dir=MODELS, max_upload_mb=20)
 
 
-def _uploads(name: str) -> dict[str, tuple[str, bytes, str]]:
-    """The synthetic files of every slot ``name`` reads that arrive as an upload (all of each any-of group)."""
+#: A clinician's note for analyzers of a free-text slot (written with ``PUT /api/v1/studies/{id}/{slot}``).
+NOTE = "Chest pain on exertion for two weeks, no fever. Smoker. Father had a myocardial infarction at 55."
+
+
+def _uploads(name: str) -> tuple[dict[str, tuple[str, bytes, str]], dict[str, str]]:
+    """The synthetic files of every file slot ``name`` reads (all of each any-of group), and the texts of its
+    free-text slots."""
+    from vitalens.slots import SlotKind
+
     contract = get_contract(name)
-    files = {}
+    files, texts = {}, {}
     for i, use in enumerate(contract.uses):
         spec = use.spec
         if spec.source != "upload":
             continue  # age / sex: study and patient fields
-        if not spec.is_file:
-            if use.required or use.any_of:
-                pytest.skip(f"{name} reads {spec.name} ({spec.kind}), which the study upload form does not carry")
-            continue
-        files[spec.name] = synthetic_upload(spec, contract.limits_for(spec.name), seed=i)
-    return files
+        if spec.kind == SlotKind.TEXT:
+            texts[spec.name] = NOTE
+        elif spec.is_file:
+            files[spec.name] = synthetic_upload(spec, contract.limits_for(spec.name), seed=i)
+        elif use.required or use.any_of:
+            pytest.skip(f"{name} reads {spec.name} ({spec.kind}), which no study route carries")
+    return files, texts
 
 
 def _study_text(name: str) -> dict[str, str]:
@@ -74,7 +82,7 @@ def test_analyzer_renders_on_page_pdf_and_fhir(name: str, client, app, world, db
     availability = create_analyzer(name, models_dir=MODELS).availability()
     if not availability.ready:
         pytest.skip(availability.reason)
-    files = _uploads(name)
+    files, texts = _uploads(name)
     h = world.a.headers["clinician"]
     r = client.post(
         "/api/v1/studies",
@@ -85,6 +93,9 @@ def test_analyzer_renders_on_page_pdf_and_fhir(name: str, client, app, world, db
     assert r.status_code == 201, r.text
     study = r.json()
     inputs = {i["slot"]: i for i in study["inputs"]}
+    for slot, text in texts.items():
+        put = client.put(f"/api/v1/studies/{study['id']}/{slot}", json={slot: text}, headers=h)
+        assert put.status_code == 200, put.text
     r = client.post(f"/api/v1/studies/{study['id']}/analyses", json={"analyzers": [name]}, headers=h)
     assert r.status_code == 202, r.text
     assert app.state.jobs.wait(600), "the analysis did not finish in 600 s"
