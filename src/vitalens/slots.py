@@ -725,7 +725,7 @@ def _oct_example(seed: int) -> tuple[str, bytes | str, dict[str, str]]:
 
     from vitalens.synth.oct import render_bscan
 
-    return "synthetic_bscan.png", _png(render_bscan(np.random.default_rng(seed), "NORMAL")), {}
+    return "synthetic_bscan.png", _png(render_bscan(np.random.default_rng(seed), "NORMAL", height=256, width=256)), {}
 
 
 def _cxr_example(seed: int) -> tuple[str, bytes | str, dict[str, str]]:
