@@ -84,6 +84,11 @@ def test_the_job_reads_the_note_as_the_notes_slot(db: Session, world: World) -> 
     assert {"age", "notes"} <= study_slots(db, study)
 
 
+def test_only_the_apps_own_pages_may_open_the_microphone(client: TestClient, world: World) -> None:
+    policy = client.get(f"/studies/{world.a.study.id}", headers=world.a.headers["clinician"]).headers
+    assert policy["permissions-policy"] == "camera=(), microphone=(self), geolocation=()"
+
+
 def test_dictation_checks_the_upload(client: TestClient, world: World) -> None:
     pytest.importorskip("faster_whisper", reason="the voice extra is not installed")
     sid = world.a.study.id

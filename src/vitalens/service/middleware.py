@@ -40,7 +40,8 @@ SECURITY_HEADERS: dict[str, str] = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    # the microphone for the app's own pages only (dictation of the note); never for a frame of another origin
+    "Permissions-Policy": "camera=(), microphone=(self), geolocation=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 _DOCS_PATHS = ("/docs", "/redoc")

@@ -49,13 +49,17 @@ function citationLink(c) {
   return a;
 }
 
-// Text with "[n]" markers → nodes, each marker a link to citation n (text is never parsed as HTML).
+// Text with "[n]" markers → nodes, each marker a link to citation n (text is never parsed as HTML); "- " lines
+// become one list.
 function renderText(el, text, citations) {
   const byNumber = new Map((citations || []).map((c) => [c.number, c]));
   el.replaceChildren();
+  let list = null;
   for (const line of String(text).split('\n')) {
-    const p = document.createElement(line.startsWith('- ') ? 'li' : 'p');
-    const body = line.startsWith('- ') ? line.slice(2) : line;
+    if (!line.trim()) continue;
+    const item = line.startsWith('- ');
+    const p = document.createElement(item ? 'li' : 'p');
+    const body = item ? line.slice(2) : line;
     let last = 0;
     for (const m of body.matchAll(/\[(\d{1,2})\]/g)) {
       p.append(body.slice(last, m.index));
@@ -64,7 +68,10 @@ function renderText(el, text, citations) {
       last = m.index + m[0].length;
     }
     p.append(body.slice(last));
-    if (line.trim()) el.append(p);
+    if (item) {
+      if (!list) { list = document.createElement('ul'); el.append(list); }
+      list.append(p);
+    } else { list = null; el.append(p); }
   }
 }
 

@@ -19,6 +19,10 @@ if (section && text) {
     } catch (err) { showError(errorEl, err); }
     finally { save.disabled = false; }
   });
+  // where a draft goes: where the clinician last put the cursor, else at the end of the note
+  let cursor = null;
+  const remember = () => { cursor = text.selectionStart; };
+  ['click', 'keyup', 'select'].forEach((ev) => text.addEventListener(ev, remember));
   const button = document.getElementById('dictate');
   if (button && !button.disabled) {
     mountDictation({
@@ -26,11 +30,13 @@ if (section && text) {
       status,
       url: `/api/v1/studies/${studyId}/dictation`,
       onText: (t) => {
-        const start = text.selectionStart ?? text.value.length;
+        const start = cursor ?? text.value.length;
         const before = text.value.slice(0, start);
         const sep = before && !/\s$/.test(before) ? ' ' : '';
         text.value = before + sep + t + text.value.slice(start);
+        cursor = start + sep.length + t.length;
         text.focus();
+        text.setSelectionRange(cursor, cursor);
       },
       onError: (err) => showError(errorEl, err),
     });
