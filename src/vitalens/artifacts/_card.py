@@ -177,7 +177,11 @@ class ModelCard(BaseModel):
     @property
     def trained_on(self) -> str:
         td = self.training_data
-        n = f"{td.n_patients} patients" if td.n_patients else f"{td.n_samples or '?'} samples"
+        unit = str((td.splits or {}).get("unit", "patient"))
+        if td.n_patients and not unit.startswith("image"):
+            n = f"{td.n_patients} patients"
+        else:  # a dataset that names no patient (APTOS) is counted in images, never as patients
+            n = f"{td.n_samples or td.n_patients or '?'} {'images' if unit.startswith('image') else 'samples'}"
         return f"{', '.join(td.datasets)} ({td.provenance}, {n})"
 
     def model_info(self) -> ModelInfo:
