@@ -23,6 +23,7 @@ from tests.conformance._inputs import synthetic_upload
 from tests.service.conftest import TEST_SECRET
 from vitalens.analyzers import create_analyzer, get_contract, list_analyzers
 from vitalens.config import Settings
+from vitalens.reports.sections import slot_title
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -141,7 +142,7 @@ def test_analyzer_renders_on_page_pdf_and_fhir(name: str, client, app, world, db
     for f in findings:
         assert _norm(f["label"]) in text, f["label"]
     for e in explained:
-        assert f"{e['input_name'].replace('_', ' ')}: {e['target']} ({e['method']})" in text, e
+        assert f"{slot_title(e['input_name'])}: {e['target']} ({e['method']})" in text, e
 
     # FHIR: a Device naming the title, one Observation per finding under the title
     fhir = client.get(f"/api/v1/studies/{study['id']}/report.fhir.json", headers=h)

@@ -78,4 +78,4 @@ def test_ecg_map_is_on_the_records_axis_and_drawn_on_page_and_pdf(client, app, w
     text = " ".join(" ".join(p.extract_text() for p in reader.pages).split())
     assert "12-lead ECG" in text and "ecg.ptbxl" in text  # the contract's title, the name beneath
     for e in explanations:
-        assert f"ecg: {e['target']} ({e['method']})" in text  # drawn by the ecg_attribution block
+        assert f"12-lead ECG: {e['target']} ({e['method']})" in text  # drawn by the ecg_attribution block

@@ -51,4 +51,4 @@ def test_plugin_blocks_render_on_page_and_pdf(client, app, db, world) -> None:
     assert len(np.unique(np.asarray(img).reshape(-1, 3), axis=0)) == 1
     text = " ".join(" ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages).split())
     assert "Brightness → panels" in text and "test.panels · test.echo-tiny version 0.0.1" in text
-    assert "Three panels" in text and "fundus left: D (constant)" in text
+    assert "Three panels" in text and "Left eye (OS): D (constant)" in text

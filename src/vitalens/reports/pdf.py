@@ -138,7 +138,7 @@ def _part_flowables(part: Any, figures: dict[int, ReportImage], styles: Any) -> 
             flow = _image(img, max_cm=_SHEET_CM if wide else _THUMB_CM) if img is not None else None
             if flow is None:
                 continue
-            caption = f"{fig.slot.replace('_', ' ')}: {fig.target} ({fig.method})"
+            caption = fig.caption
             if wide:
                 out += [flow, Paragraph(escape(caption), styles["BodyText"])]
             else:

@@ -37,7 +37,7 @@ from vitalens.analyzers._contract import (
     default_render,
 )
 
-__all__ = ["Badge", "Figure", "Heading", "Part", "resolve_blocks", "section_heading"]
+__all__ = ["Badge", "Figure", "Heading", "Part", "analyzer_blocks", "resolve_blocks", "section_heading", "slot_title"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,11 @@ class Figure:
     target: str
     method: str
     ref: Any = None
+
+    @property
+    def caption(self) -> str:
+        """``Left eye (OS): D (grad-cam)`` — the same words on the page and in the PDF."""
+        return f"{slot_title(self.slot)}: {self.target} ({self.method})"
 
 
 @dataclass
@@ -147,7 +152,8 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _slot_title(slot: str | None) -> str:
+def slot_title(slot: str | None) -> str:
+    """What a clinician calls the slot ("Left eye (OS)"); an unknown slot keeps its name, spaced."""
     if not slot:
         return ""
     try:
@@ -185,7 +191,7 @@ def _classes_part(b: Classes, findings: Sequence[Any], result: Mapping[str, Any]
     groups = list(dict.fromkeys(getattr(f, "input_name", None) for f in chosen))
     by = {(getattr(f, "input_name", None), f.code): f for f in chosen}
     names = {f.code: _name(f) for f in chosen}
-    columns = ["Class"] + [_slot_title(g) or "Probability" for g in groups]
+    columns = ["Class"] + [slot_title(g) or "Probability" for g in groups]
     rows: list[list[str]] = []
     marked: set[tuple[int, int]] = set()
     for r, code in enumerate(codes):
