@@ -342,3 +342,21 @@ def test_the_pdf_prints_the_narrative_and_the_note(client: TestClient, db: Sessi
     signed = client.get(f"/api/v1/studies/{world.a.study.id}/report.pdf", headers=h).content
     signed_text = " ".join(" ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(signed)).pages).split())
     assert "the report is not signed" not in signed_text and "; signed off by " in signed_text
+
+
+def test_narrative_rephrasing_is_used_only_when_faithful(app: FastAPI, db: Session, world: World) -> None:
+    _store_results(db, world)
+    url = f"/api/v1/studies/{world.a.study.id}/narrative"
+    h = world.a.headers["clinician"]
+    with TestClient(app) as client:
+        template = client.get(url, headers=h).json()["text"]
+    faithful = "In short: " + template  # same numbers, same findings
+    with stub_llm_server(StubLLM(reply=faithful)) as stub, TestClient(_app_with(app, llm_base_url=stub.base_url)) as c:
+        body = c.get(url, headers=h).json()
+        assert (body["tier"], body["text"], body["template_text"]) == ("llm", faithful, template)
+        stub.reply = template.replace("0.72", "0.27")  # a changed number
+        body = c.get(url, headers=h).json()
+        assert (body["tier"], body["text"]) == ("template", template)
+        assert body["warnings"] == [
+            "The language model's rephrasing was not used: its numbers differ from the template's."
+        ]

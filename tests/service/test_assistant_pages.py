@@ -42,3 +42,17 @@ def test_knowledge_page_has_every_citation_anchor(client: TestClient, world: Wor
     for p in knowledge_passages():
         assert f'id="{p.anchor.split("#", 1)[1]}"' in html, p.id
     assert client.get("/knowledge", follow_redirects=False).status_code == 303
+
+
+def test_new_study_form_takes_a_note(client: TestClient, world: World) -> None:
+    html = client.get("/studies/new", headers=world.a.headers["clinician"]).text
+    assert '<textarea id="notes" name="notes" rows="3" maxlength="20000"' in html
+    assert 'data-error-for="notes"' in html
+
+
+def test_print_view_has_the_narrative_and_the_note(client: TestClient, db, world: World) -> None:
+    world.a.study.notes = "Father had MI."
+    db.commit()
+    html = client.get(f"/studies/{world.a.study.id}/print", headers=world.a.headers["reviewer"]).text
+    assert '<h2>Clinician\'s note</h2>\n<p class="note-text">Father had MI.</p>' in html
+    assert '<p class="narrative-text">No analysis has finished for this study.' in html

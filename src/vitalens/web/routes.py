@@ -206,14 +206,19 @@ def study_page(request: Request, study_id: str, session: SessionDep, user: PageU
 
 
 @router.get("/studies/{study_id}/print", response_class=HTMLResponse)
-def study_print(request: Request, study_id: str, session: SessionDep, user: PageUser) -> Response:
+def study_print(
+    request: Request, study_id: str, session: SessionDep, user: PageUser, settings: SettingsDep
+) -> Response:
     if user is None:
         return _login_redirect(request)
+    from vitalens.web.assistant_views import assistant_panels
+
     try:
         view = views.study_view(session=session, user=user, study_id=study_id)
     except OpsError as exc:
         return _error_page(request, user, exc)
-    return _page(request, "print.html", user, v=view)
+    a16 = assistant_panels(session=session, user=user, view=view, settings=settings)
+    return _page(request, "print.html", user, v=view, a16=a16)
 
 
 @router.get("/studies/{study_id}/ecg.png")

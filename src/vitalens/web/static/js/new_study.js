@@ -255,6 +255,7 @@ form.addEventListener('submit', async (ev) => {
     fd.append('study_date', form.study_date.value);
     fd.append('description', form.description.value);
     fd.append('age_years', ageField.value);
+    if (form.notes && form.notes.value.trim()) fd.append('notes', form.notes.value);
     fd.append('submission_key', submissionKey);
     for (const [slot, file] of Object.entries(files)) fd.append(slot, file, file.name);
     form.querySelectorAll('[data-hint-for]').forEach((el) => {
