@@ -92,7 +92,9 @@ def report() -> StudyReport:
                 measurements=[
                     Measurement(
                         name="QTc (Bazett)", value=452.0, unit="ms", reference_low=350, reference_high=450, flag="high"
-                    )
+                    ),
+                    Measurement(name="AVR", value=0.454368, unit="1", reference_low=0.6, reference_high=0.8),
+                    Measurement(name="fractal dimension", value=1.34731, unit="1", reference_low=1.387),
                 ],
             ),
             ReportAnalysis(
@@ -135,7 +137,12 @@ def test_pdf_text_carries_every_section(report: StudyReport) -> None:
         "ecg-intervals",
         "1.0.0",
         "QTc (Bazett)",
-        "452.0",
+        "452",
+        "350–450",
+        "0.4544",  # four significant digits: an AVR is not rounded to 0.5, nor its reference to 1–1
+        "0.6–0.8",
+        "1.347",
+        "≥ 1.387",
         "Medium",
         "Moderate",
         "Hypertension proxy",

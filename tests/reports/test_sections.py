@@ -95,3 +95,20 @@ def test_figures_go_to_the_block_of_their_slot_in_its_order() -> None:
     overlays, ecg = resolve_blocks(blocks, result={}, figures=figs)
     assert [f.ref for f in overlays.figures] == ["r", "l"]
     assert ecg.kind == "ecg_attribution" and [f.ref for f in ecg.figures] == ["e"]
+
+
+def test_measurements_render_with_four_significant_digits_and_no_unit_one() -> None:
+    from vitalens.domain import Measurement
+    from vitalens.web.routes import templates
+
+    ms = [
+        Measurement(name="AVR", value=0.454368, unit="1", reference_low=0.6, reference_high=0.8),
+        Measurement(name="QTc", value=452.0, unit="ms", reference_high=450.0, flag="high"),
+        Measurement(name="QRS axis", value=None, unit="deg"),
+    ]
+    (part,) = resolve_blocks((Measurements(),), result={}, measurements=ms)
+    html = templates.env.from_string('{% from "_results.html" import measurements_part %}{{ measurements_part(p) }}')
+    text = " ".join(html.render(p=part).split())
+    assert "<td>0.4544</td> <td>0.6–0.8</td>" in text
+    assert "<td>452 ms</td> <td>≤ 450 ms</td>" in text and "High (out of range)" in text
+    assert "not measured" in text

@@ -34,6 +34,12 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _sig(value: float) -> str:
+    """Four significant digits: a QTc of 452 ms, a fractal dimension of 1.347 and an AVR of 0.4544 all keep theirs
+    (a fixed one decimal would print the AVR as 0.5 and its reference 1.387–1.487 as 1–1)."""
+    return f"{value:.4g}"
+
+
 def _image(img: ReportImage, max_cm: float = _THUMB_CM) -> Any:
     """A platypus Image scaled to fit ``max_cm`` × ``max_cm``, keeping the aspect ratio; None if undecodable."""
     from reportlab.lib.units import cm
@@ -123,12 +129,17 @@ def _part_flowables(part: Any, figures: dict[int, ReportImage], styles: Any) -> 
     elif part.kind == "measurements":
         rows: list[list[Any]] = [["Measurement", "Value", "Unit", "Reference", "Flag"]]
         for m in part.measurements:
-            if m.reference_low is not None or m.reference_high is not None:
-                ref = f"{_fmt(m.reference_low, 0)}–{_fmt(m.reference_high, 0)}"
+            if m.reference_low is not None and m.reference_high is not None:
+                ref = f"{_sig(m.reference_low)}–{_sig(m.reference_high)}"
+            elif m.reference_high is not None:
+                ref = f"≤ {_sig(m.reference_high)}"
+            elif m.reference_low is not None:
+                ref = f"≥ {_sig(m.reference_low)}"
             else:
                 ref = "—"
-            value = "not measured" if m.value is None else _fmt(m.value, 1)
-            rows.append([Paragraph(escape(m.name), styles["BodyText"]), value, m.unit, ref, m.flag or "—"])
+            value = "not measured" if m.value is None else _sig(m.value)
+            unit = "" if m.unit == "1" else m.unit
+            rows.append([Paragraph(escape(m.name), styles["BodyText"]), value, unit, ref, m.flag or "—"])
         out.append(_grid(rows, [5 * cm, 2.5 * cm, 2 * cm, 3 * cm, 2 * cm]))
     elif part.kind in ("overlays", "ecg_attribution", "three_panel"):
         wide = part.kind != "overlays"
