@@ -79,6 +79,8 @@ def test_summary_scores_table_measurements_narrative_and_empty_blocks() -> None:
     }
     summary, scores, table, narrative = resolve_blocks(blocks, result=result, measurements=[])
     assert [(b.label, b.value, b.glossary) for b in summary.badges] == [("Band", "Medium", "band")]
+    (grade,) = resolve_blocks((Summary(fields=("grade",)),), result={"extras": {"grade": 2, "maps": {"a": 1}}})
+    assert [(b.label, b.value) for b in grade.badges] == [("Grade", "2")]  # from the extras when not a result field
     assert scores.columns == ["Score", "Value (0–1)"]
     assert scores.rows == [["Hypertension proxy", "0.41"], ["diabetes", "0.20"]]
     assert table.columns == ["A", "B"] and table.rows == [["1", "—"], ["2.5", "yes"]]

@@ -274,10 +274,12 @@ def resolve_blocks(
     parts: list[Part | None] = []
     for b in blocks:
         if isinstance(b, Summary):
+            extras = result.get("extras") or {}
+            values = {f: result.get(f) if result.get(f) not in (None, "") else extras.get(f) for f in b.fields}
             badges = [
-                Badge(f, _FIELD_LABELS.get(f, f.replace("_", " ").capitalize()), str(result[f]), b.glossary.get(f))
-                for f in b.fields
-                if result.get(f) not in (None, "")
+                Badge(f, _FIELD_LABELS.get(f, f.replace("_", " ").capitalize()), _cell(v), b.glossary.get(f))
+                for f, v in values.items()
+                if v not in (None, "") and not isinstance(v, Mapping | list)
             ]
             parts.append(Part(kind="summary", title=b.title, block=b, badges=badges) if badges else None)
         elif isinstance(b, Findings):
