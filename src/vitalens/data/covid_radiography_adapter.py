@@ -47,7 +47,9 @@ class CovidRadiographyWriter(DatasetWriter):
         self._next: dict[str, int] = {}
 
     def _class_of(self, record: ExportRecord) -> str:
-        labels = {k.lower(): v for k, v in record.labels.items()}
+        # The anomaly analyzer's finding concerns the ``cxr`` input, so its review arrives per input.
+        merged = {**record.labels, **record.labels_by_input.get("cxr", {})}
+        labels = {k.lower(): v for k, v in merged.items()}
         named = [c for c in CXR_CLASSES if c != CXR_NORMAL and labels.get(c.lower())]
         if len(named) > 1:
             raise SkipRecord("cxr: more than one abnormal class reviewed")
