@@ -338,7 +338,8 @@ def test_the_pdf_prints_the_narrative_and_the_note(client: TestClient, db: Sessi
     assert f"Summary {narrative}" in text
     assert "Clinician's note Blurred vision for two weeks. No chest pain <script>x</script>." in text
     # signed, the narrative names the signer in the pinned PDF
-    assert client.post(f"/api/v1/studies/{world.a.study.id}/signoff", json={}, headers=h).status_code in (200, 201)
+    signoff = {"acknowledge_unreviewed": True}
+    assert client.post(f"/api/v1/studies/{world.a.study.id}/signoff", json=signoff, headers=h).status_code in (200, 201)
     signed = client.get(f"/api/v1/studies/{world.a.study.id}/report.pdf", headers=h).content
     signed_text = " ".join(" ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(signed)).pages).split())
     assert "the report is not signed" not in signed_text and "; signed off by " in signed_text
