@@ -147,6 +147,15 @@ def test_clinician_flow(server: str, browser: Any, tmp_path: Path, artifacts_dir
     page.wait_for_selector(".annotator[data-loaded=true]")
     assert page.locator(".annotator").first.get_attribute("data-count") == "1"
     assert "polygon: exudate" in page.locator(".annotator ul.regions").first.inner_text()
+    # the label is edited in place (a new version of the annotation), and the edit survives a reload
+    regions = page.locator(".annotator ul.regions").first
+    regions.locator("button.edit-label").first.click()
+    regions.locator("input.label-edit").fill("hard exudate")
+    regions.locator("input.label-edit").press("Enter")
+    page.wait_for_selector(".annotator ul.regions li:has-text('hard exudate (edited, v2)')")
+    page.reload()
+    page.wait_for_selector(".annotator[data-loaded=true]")
+    assert "polygon: hard exudate (edited, v2)" in page.locator(".annotator ul.regions").first.inner_text()
 
     # review: correct the top finding; sign off; the review is kept on reload
     row = page.locator("tr[data-finding-id]").first

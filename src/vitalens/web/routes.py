@@ -290,6 +290,70 @@ def admin_page(request: Request, session: SessionDep, user: PageUser, created: s
     )
 
 
+def _when(value: str, *, end: bool = False) -> Any:
+    """A date (``2026-12-01``: the whole day) or date-time from the audit filter form; empty or malformed: None."""
+    from datetime import datetime, time
+
+    value = (value or "").strip()[:40]
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time.max if end else time.min)
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+@router.get("/admin/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    session: SessionDep,
+    user: PageUser,
+    actor: str = "",
+    patient: str = "",
+    action: str = "",
+    at_from: str = "",
+    at_to: str = "",
+    offset: int = 0,
+) -> Response:
+    """The audit trail for administrators: filter by user, patient, action and time; export what is shown as CSV."""
+    if user is None:
+        return _login_redirect(request)
+    from urllib.parse import urlencode
+
+    from vitalens.service.ops import audit as audit_ops
+
+    filters = {"actor": actor[:320], "patient": patient[:64], "action": action[:100], "at_from": at_from[:40]}
+    filters["at_to"] = at_to[:40]
+    bad = [k for k in ("at_from", "at_to") if filters[k] and _when(filters[k]) is None]
+    try:
+        page = audit_ops.list_events(
+            session=session,
+            user=user,
+            actor=filters["actor"] or None,
+            patient=filters["patient"] or None,
+            action=filters["action"] or None,
+            at_from=_when(filters["at_from"]),
+            at_to=_when(filters["at_to"], end=True),
+            limit=100,
+            offset=max(0, min(offset, 1_000_000_000)),
+        )
+    except OpsError as exc:
+        return _error_page(request, user, exc)
+    query = urlencode({k: v for k, v in filters.items() if v})
+    return _page(
+        request,
+        "audit.html",
+        user,
+        page=page,
+        filters=filters,
+        bad_times=bad,
+        query=query,
+        csv_href="/api/v1/audit-events.csv" + (f"?{query}" if query else ""),
+    )
+
+
 @router.get("/knowledge", response_class=HTMLResponse)
 def knowledge(request: Request, user: PageUser) -> Response:
     """The bundled knowledge base the assistant cites (``/knowledge#<page>-<section>`` is a citation's anchor)."""

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitalens.service.api._access import permission
@@ -122,18 +122,66 @@ def list_audit_events(
     session: SessionDep,
     user: CurrentUser,
     patient_id: str | None = Query(None, max_length=64),
-    action: str | None = Query(None, max_length=100),
+    patient: str | None = Query(None, max_length=64, description="A patient id or pseudonym."),
+    action: str | None = Query(None, max_length=100, description="An action, or a family ending in '.' or '*'."),
+    actor: str | None = Query(None, max_length=320, description="A user id or part of the actor's e-mail."),
     site_id: str | None = Query(None, max_length=64),
+    at_from: datetime | None = Query(None, description="From this time (inclusive; naive = UTC)."),
+    at_to: datetime | None = Query(None, description="Up to this time (inclusive; naive = UTC)."),
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Any:
     """The audit trail of the admin's site, newest first (an instance administrator: every site, or ``site_id``)."""
     page = audit_ops.list_events(
-        session=session, user=user, patient_id=patient_id, action=action, site_id=site_id, limit=limit, offset=offset
+        session=session,
+        user=user,
+        patient_id=patient_id,
+        patient=patient,
+        action=action,
+        actor=actor,
+        site_id=site_id,
+        at_from=at_from,
+        at_to=at_to,
+        limit=limit,
+        offset=offset,
     )
     return AuditPage(
         items=[AuditEventPublic.model_validate(e) for e in page.items],
         total=page.total,
         limit=page.limit,
         offset=page.offset,
+    )
+
+
+@router.get(
+    "/audit-events.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+    summary="The filtered audit trail as CSV (the export is audited)",
+    openapi_extra=permission("audit.read"),
+)
+def export_audit_events(
+    session: SessionDep,
+    user: CurrentUser,
+    patient: str | None = Query(None, max_length=64),
+    action: str | None = Query(None, max_length=100),
+    actor: str | None = Query(None, max_length=320),
+    site_id: str | None = Query(None, max_length=64),
+    at_from: datetime | None = None,
+    at_to: datetime | None = None,
+) -> Response:
+    text = audit_ops.export_events_csv(
+        session=session,
+        user=user,
+        patient=patient,
+        action=action,
+        actor=actor,
+        site_id=site_id,
+        at_from=at_from,
+        at_to=at_to,
+    )
+    return Response(
+        content=text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="vitalens-audit.csv"', "Cache-Control": "no-store"},
     )

@@ -7,15 +7,16 @@ describes (a rolled-back write leaves no event claiming it happened); reads comm
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from vitalens.service.ops import NotFound, Page, RequestContext, current_request, instance_wide, page_window, require
-from vitalens.store.models import AuditEvent, User
+from vitalens.store.models import AuditEvent, Patient, User
 
-__all__ = ["record_event", "list_events"]
+__all__ = ["record_event", "list_events", "export_events_csv", "CSV_COLUMNS", "MAX_EXPORT_ROWS"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,21 +67,22 @@ def record_event(
     return event
 
 
-def list_events(
-    *,
+def _filtered(
     session: Session,
     user: User,
+    *,
     patient_id: str | None = None,
+    patient: str | None = None,
     action: str | None = None,
+    actor: str | None = None,
     site_id: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> Page[AuditEvent]:
-    """Audit events, newest first: a site admin's own site; an instance admin's every site (or ``site_id``)."""
-    from sqlalchemy import func
+    at_from: datetime | None = None,
+    at_to: datetime | None = None,
+) -> Select[tuple[AuditEvent]]:
+    """The events query with every filter applied, scoped to what ``user`` may read."""
+    from sqlalchemy import func, or_
 
     require(user, "audit.read")
-    limit, offset = page_window(limit, offset)
     query = select(AuditEvent)
     if not instance_wide(user, "audit.read"):
         if site_id is not None and site_id != user.site_id:
@@ -90,8 +92,162 @@ def list_events(
         query = query.where(AuditEvent.site_id == site_id)
     if patient_id:
         query = query.where(AuditEvent.patient_id == patient_id)
-    if action:
-        query = query.where(AuditEvent.action == action)
+    if patient and patient.strip():
+        # a patient id, or a pseudonym of a patient of the sites the reader may audit (deleted ones included:
+        # the trail of a deleted patient is exactly what an audit may need)
+        term = patient.strip()
+        ids = select(Patient.id).where(func.lower(Patient.pseudonym) == term.lower())
+        if not instance_wide(user, "audit.read"):
+            ids = ids.where(Patient.site_id == user.site_id)
+        query = query.where(or_(AuditEvent.patient_id == term, AuditEvent.patient_id.in_(ids)))
+    if action and action.strip():
+        term = action.strip()
+        if term.endswith(".") or term.endswith("*"):  # a family: "report." or "report.*"
+            prefix = term.rstrip("*")
+            query = query.where(AuditEvent.action.like(_escape(prefix) + "%", escape="\\"))
+        else:
+            query = query.where(AuditEvent.action == term)
+    if actor and actor.strip():
+        term = actor.strip().lower()
+        query = query.where(
+            or_(AuditEvent.actor_id == term, func.lower(AuditEvent.actor_email).like(f"%{_escape(term)}%", escape="\\"))
+        )
+    if at_from is not None:
+        query = query.where(AuditEvent.at >= _aware(at_from))
+    if at_to is not None:
+        query = query.where(AuditEvent.at <= _aware(at_to))
+    return query
+
+
+def _escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _aware(value: datetime) -> datetime:
+    """A naive time from a form is read as UTC (the trail is stored and shown in UTC)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def list_events(
+    *,
+    session: Session,
+    user: User,
+    patient_id: str | None = None,
+    patient: str | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    site_id: str | None = None,
+    at_from: datetime | None = None,
+    at_to: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[AuditEvent]:
+    """Audit events, newest first: a site admin's own site; an instance admin's every site (or ``site_id``).
+
+    Args:
+        patient_id: events of this patient id.
+        patient: a patient id or pseudonym (case-insensitive, exact).
+        action: an exact action (``report.sign``) or a family ending in ``.`` or ``*`` (``report.``).
+        actor: a user id, or a substring of the actor's e-mail.
+        at_from, at_to: inclusive time window (naive times are UTC).
+    """
+    from sqlalchemy import func
+
+    limit, offset = page_window(limit, offset)
+    query = _filtered(
+        session,
+        user,
+        patient_id=patient_id,
+        patient=patient,
+        action=action,
+        actor=actor,
+        site_id=site_id,
+        at_from=at_from,
+        at_to=at_to,
+    )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)).all()
     return Page(items=items, total=int(total), limit=limit, offset=offset)
+
+
+#: Columns of the CSV export, in order.
+CSV_COLUMNS = (
+    "id",
+    "at",
+    "actor_email",
+    "actor_id",
+    "site_id",
+    "action",
+    "record_type",
+    "record_id",
+    "patient_id",
+    "outcome",
+    "ip",
+    "request_id",
+    "detail",
+)
+#: Most rows one export holds (narrow the filters for more): keeps an export of a busy site bounded in memory.
+MAX_EXPORT_ROWS = 100_000
+
+
+def export_events_csv(
+    *,
+    session: Session,
+    user: User,
+    patient: str | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    site_id: str | None = None,
+    at_from: datetime | None = None,
+    at_to: datetime | None = None,
+) -> str:
+    """The filtered trail as CSV (oldest first, UTC ISO times, ``detail`` as JSON); the export is itself audited
+    (``audit.export`` with the filters), so who took a copy of the trail is in the trail.
+
+    Cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@`` first) are prefixed with ``'``.
+    """
+    import csv
+    import io
+    import json
+
+    query = _filtered(
+        session, user, patient=patient, action=action, actor=actor, site_id=site_id, at_from=at_from, at_to=at_to
+    )
+    rows = session.scalars(query.order_by(AuditEvent.id).limit(MAX_EXPORT_ROWS)).all()
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for e in rows:
+        values = [
+            e.id,
+            e.at.astimezone(UTC).isoformat() if e.at else "",
+            e.actor_email or "",
+            e.actor_id or "",
+            e.site_id or "",
+            e.action,
+            e.record_type,
+            e.record_id or "",
+            e.patient_id or "",
+            e.outcome,
+            e.ip or "",
+            e.request_id or "",
+            json.dumps(e.detail or {}, sort_keys=True, default=str),
+        ]
+        writer.writerow([_safe_cell(v) for v in values])
+    filters = {"patient": patient, "action": action, "actor": actor, "site_id": site_id}
+    filters |= {"at_from": at_from.isoformat() if at_from else None, "at_to": at_to.isoformat() if at_to else None}
+    record_event(
+        session=session,
+        actor=user,
+        action="audit.export",
+        record_type="audit",
+        detail={"rows": len(rows), **{k: v for k, v in filters.items() if v}},
+    )
+    session.commit()
+    return buf.getvalue()
+
+
+def _safe_cell(value: object) -> object:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

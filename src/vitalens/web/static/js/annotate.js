@@ -99,13 +99,62 @@ export function mountAnnotator(el) {
     if (draft) drawRegion(draft, '#ffffff');
   }
 
+  // Each saved region's label can be edited in place: the edit is a new version of the annotation (PUT), the
+  // earlier label stays in its history.
   function renderList() {
     listEl.replaceChildren(...regions.map((r) => {
       const li = document.createElement('li');
-      li.textContent = `${r.shape}: ${r.label || '(no label)'}`;
+      const text = document.createElement('span');
+      text.className = 'region-text';
+      text.textContent = `${r.shape}: ${r.label || '(no label)'}${r.version > 1 ? ` (edited, v${r.version})` : ''}`;
+      li.appendChild(text);
+      if (editable) {
+        const edit = document.createElement('button');
+        edit.type = 'button';
+        edit.className = 'small secondary edit-label';
+        edit.textContent = 'Edit label';
+        edit.setAttribute('aria-label', `Edit the label of ${r.shape} “${r.label || 'no label'}”`);
+        edit.addEventListener('click', () => editLabel(li, r));
+        li.appendChild(edit);
+      }
       return li;
     }));
     el.dataset.count = String(regions.length);
+  }
+
+  function editLabel(li, r) {
+    const input = document.createElement('input');
+    input.className = 'label-edit';
+    input.maxLength = 200;
+    input.value = r.label || '';
+    input.setAttribute('aria-label', `New label for the ${r.shape}`);
+    const ok = document.createElement('button');
+    ok.type = 'button';
+    ok.className = 'small save-label';
+    ok.textContent = 'Save';
+    const cancel = document.createElement('button');
+    cancel.type = 'button';
+    cancel.className = 'small secondary';
+    cancel.textContent = 'Cancel';
+    const commit = async () => {
+      showError(errorEl, null);
+      const label = input.value.trim();
+      try {
+        const row = await api(`/api/v1/annotations/${r.id}`, { method: 'PUT', json: { label } });
+        Object.assign(r, { id: row.id, label: row.label, version: row.version });
+        statusEl.textContent = `Label changed to “${label || 'no label'}”.`;
+        renderList();
+        draw();
+      } catch (err) { showError(errorEl, err); }
+    };
+    ok.addEventListener('click', commit);
+    cancel.addEventListener('click', renderList);
+    input.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter') { ev.preventDefault(); commit(); }
+      if (ev.key === 'Escape') { ev.preventDefault(); renderList(); }
+    });
+    li.replaceChildren(input, ok, cancel);
+    input.focus();
   }
 
   async function save(shape, geometry) {
@@ -113,7 +162,7 @@ export function mountAnnotator(el) {
     const label = labelIn.value.trim();
     try {
       const row = await api(`/api/v1/inputs/${el.dataset.inputId}/annotations`, { method: 'POST', json: { shape, geometry, label } });
-      regions.push({ id: row.id, shape: row.shape, geometry: row.geometry, label: row.label });
+      regions.push({ id: row.id, shape: row.shape, geometry: row.geometry, label: row.label, version: row.version });
       undoStack.push(row.id);
       statusEl.textContent = `Saved ${shape} “${label || 'no label'}”.`;
       renderList();
@@ -236,7 +285,7 @@ export function mountAnnotator(el) {
   size();
   api(`/api/v1/studies/${el.dataset.studyId}/annotations?input_id=${encodeURIComponent(el.dataset.inputId)}`)
     .then((rows) => {
-      regions = (rows || []).map((r) => ({ id: r.id, shape: r.shape, geometry: r.geometry, label: r.label }))
+      regions = (rows || []).map((r) => ({ id: r.id, shape: r.shape, geometry: r.geometry, label: r.label, version: r.version }))
         .filter((r) => ['box', 'polygon', 'brush'].includes(r.shape));
       renderList();
       el.dataset.loaded = 'true';
