@@ -14,7 +14,7 @@ import numpy as np
 from vitalens._naming import unknown_name_error
 from vitalens.errors import InputError
 
-__all__ = ["colorize", "overlay_png"]
+__all__ = ["colorize", "heatmap_png", "overlay_png"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,3 +78,14 @@ def overlay_png(image_rgb_uint8: np.ndarray, heat: np.ndarray, alpha: float = 0.
     buffer = io.BytesIO()
     Image.fromarray(out, mode="RGB").save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
+
+
+def heatmap_png(heat: np.ndarray, cmap: str = "jet") -> bytes:
+    """An image map drawn alone, colour-coded in its own pixels (the middle panel of original | map | overlay)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(colorize(np.asarray(heat, dtype=np.float32), cmap)).save(buf, format="PNG")
+    return buf.getvalue()

@@ -46,6 +46,8 @@ class ReportFigure(BaseModel):
     target: str
     method: str
     image: ReportImage
+    original: ReportImage | None = Field(default=None, description="The input image (three-panel views).")
+    heat: ReportImage | None = Field(default=None, description="The map alone (three-panel views).")
 
 
 class ReportInput(BaseModel):

@@ -141,8 +141,18 @@ def _part_flowables(part: Any, figures: dict[int, ReportImage], styles: Any) -> 
             unit = "" if m.unit == "1" else m.unit
             rows.append([Paragraph(escape(m.name), styles["BodyText"]), value, unit, ref, m.flag or "—"])
         out.append(_grid(rows, [5 * cm, 2.5 * cm, 2 * cm, 3 * cm, 2 * cm]))
-    elif part.kind in ("overlays", "ecg_attribution", "three_panel"):
-        wide = part.kind != "overlays"
+    elif part.kind == "three_panel":
+        for fig in part.figures:
+            f = fig.ref
+            panels = [(p, t) for p, t in ((f.original, "Original"), (f.heat, "Heat map"), (f.image, "Overlay")) if p]
+            flows = [(_image(p, max_cm=_THUMB_CM), t) for p, t in panels]
+            flows = [(fl, t) for fl, t in flows if fl is not None]
+            if flows:
+                captions = [Paragraph(escape(t), styles["BodyText"]) for _, t in flows]
+                out += [_grid([[fl for fl, _ in flows], captions], header=False)]
+                out.append(Paragraph(escape(fig.caption), styles["BodyText"]))
+    elif part.kind in ("overlays", "ecg_attribution"):
+        wide = part.kind == "ecg_attribution"
         cells, captions = [], []
         for fig in part.figures:
             img = figures.get(id(fig.ref))

@@ -270,9 +270,8 @@ def explanation_heatmap(explanation_id: str, session: SessionDep, user: CurrentU
     import io
 
     import numpy as np
-    from PIL import Image
 
-    from vitalens.explain.overlay import colorize
+    from vitalens.explain.overlay import heatmap_png
     from vitalens.slots import SlotKind, get_slot, is_slot
 
     explanation = ops.get_explanation(session=session, user=user, explanation_id=explanation_id)
@@ -282,9 +281,7 @@ def explanation_heatmap(explanation_id: str, session: SessionDep, user: CurrentU
     image_slot = is_slot(explanation.input_name) and get_slot(explanation.input_name).kind == SlotKind.IMAGE
     if heat.ndim != 2 or not image_slot:
         raise HTTPException(status_code=404, detail="this explanation's map is not an image map")
-    buf = io.BytesIO()
-    Image.fromarray(colorize(heat.astype(np.float32))).save(buf, format="PNG")
-    return Response(content=buf.getvalue(), media_type="image/png", headers={"Cache-Control": "private, no-store"})
+    return Response(content=heatmap_png(heat), media_type="image/png", headers={"Cache-Control": "private, no-store"})
 
 
 def _register_lifespan() -> None:

@@ -65,6 +65,36 @@ def signed_report(session: Session, study: Study) -> Report | None:
     )
 
 
+def _three_panel_slots(analyzer: str) -> set[str]:
+    """The slots ``analyzer``'s contract shows as original | map | overlay."""
+    from vitalens.reports.sections import analyzer_blocks
+
+    return {getattr(b, "slot", "") for b in analyzer_blocks(analyzer) if b.kind == "three_panel"}
+
+
+def _panels(blobs: BlobStore, e: Any, inputs: list[Any]) -> tuple[Any, Any]:
+    """The original image and the map alone of a three-panel explanation (None where a blob is missing)."""
+    import io
+
+    import numpy as np
+
+    from vitalens.explain.overlay import heatmap_png
+    from vitalens.reports import ReportImage
+
+    original = heat = None
+    row = next((i for i in inputs if i.slot == e.input_name and i.media_type in ("image/jpeg", "image/png")), None)
+    try:
+        if row is not None:
+            original = ReportImage(title="Original", data=blobs.get(row.blob_key))
+        if e.heatmap_blob_key:
+            arr = np.load(io.BytesIO(blobs.get(e.heatmap_blob_key)), allow_pickle=False)
+            if arr.ndim == 2:
+                heat = ReportImage(title="Heat map", data=heatmap_png(arr))
+    except KeyError:
+        logger.warning("a blob of explanation %s is missing; its three-panel view is incomplete", e.id)
+    return original, heat
+
+
 def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signoff: Any | None = None) -> Any:
     """A :class:`vitalens.reports.StudyReport` of ``study`` from its newest finished analysis (no access check)."""
     from vitalens.domain import Measurement as MeasurementValue
@@ -94,14 +124,15 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
                     data = blobs.get(e.overlay_blob_key)
                 except KeyError:
                     continue
-                figures.setdefault(e.analyzer, []).append(
-                    ReportFigure(
-                        slot=e.input_name,
-                        target=e.target,
-                        method=e.method,
-                        image=ReportImage(title=f"{e.method} {e.target}", data=data, caption=e.input_name),
-                    )
+                figure = ReportFigure(
+                    slot=e.input_name,
+                    target=e.target,
+                    method=e.method,
+                    image=ReportImage(title=f"{e.method} {e.target}", data=data, caption=e.input_name),
                 )
+                if e.input_name in _three_panel_slots(e.analyzer):
+                    figure.original, figure.heat = _panels(blobs, e, inputs)
+                figures.setdefault(e.analyzer, []).append(figure)
         for stage in analysis.stages:
             if stage.analyzer is None:
                 continue
