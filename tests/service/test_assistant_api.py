@@ -361,3 +361,23 @@ def test_narrative_rephrasing_is_used_only_when_faithful(app: FastAPI, db: Sessi
         assert body["warnings"] == [
             "The language model's rephrasing was not used: its numbers differ from the template's."
         ]
+
+
+def test_without_the_notes_extra_the_assistant_says_what_to_install(
+    client: TestClient, db: Session, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vitalens.service.ops import assistant as ops
+
+    monkeypatch.setattr(ops, "_RETRIEVAL_MODULES", ("faiss", "no_such_module"))
+    r = client.post(
+        f"/api/v1/studies/{world.a.study.id}/assistant", json={"question": "Any?"}, headers=world.a.headers["clinician"]
+    )
+    assert (r.status_code, r.json()["detail"]) == (
+        503,
+        "the study assistant needs the notes extra (no_such_module missing): pip install 'vitalens[notes]'",
+    )
+    assert db.scalars(select(Conversation).where(Conversation.study_id == world.a.study.id)).all() == []
+    other = client.post(
+        f"/api/v1/studies/{world.b.study.id}/assistant", json={"question": "Any?"}, headers=world.a.headers["clinician"]
+    )
+    assert other.status_code == 404  # the scope is checked first

