@@ -81,7 +81,7 @@ class PredictGate:
         if not self._semaphore.acquire(blocking=False):
             with self._lock:
                 self.refused += 1
-            logger.info("predict refused: %d in flight (limit %d)", self.limit, self.limit)
+            logger.info("predict refused: %d in flight (limit %d)", self.in_flight, self.limit)
             raise PredictBusy(self.limit, self.retry_after_s)
         with self._lock:
             self.in_flight += 1
