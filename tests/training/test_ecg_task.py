@@ -84,3 +84,16 @@ def test_engine_trains_an_artifact(root: Path, tmp_path: Path) -> None:
     assert card.demonstration and card.extra["tier_edges"] == [0.2, 0.5]
     assert card.threshold_method.startswith("youden") and "MI: target_sensitivity 0.95" in card.threshold_method
     assert card.training_data.splits["folds"]["test"] == [10]
+
+
+def test_random_crops_on_train_only(root: Path) -> None:
+    task = get_task("ecg.ptbxl", _recipe(crop_s=2.5, augment=False, noisy_normals=0.0))
+    bundle = task.build_data(root)
+    first, again = bundle.train[0]["ecg"], bundle.train[0]["ecg"]
+    assert first.shape == (12, 250) and again.shape == (12, 250)
+    assert not torch.equal(first, again)  # a new position each time
+    full = (bundle.train.signals[0] - bundle.train.mean) / bundle.train.std
+    starts = [s for s in range(1000 - 250 + 1) if np.allclose(full[:, s : s + 250], first.numpy(), atol=1e-6)]
+    assert starts  # the crop is a window of the record, not a resampled copy
+    assert bundle.val[0]["ecg"].shape == (12, 1000) and bundle.test[0]["ecg"].shape == (12, 1000)
+    assert task.card_extra(bundle)["train_crop_s"] == 2.5

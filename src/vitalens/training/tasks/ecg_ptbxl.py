@@ -49,6 +49,13 @@ class EcgPtbxlOptions(TaskOptions):
         "normals use the same magnitudes with every artefact switched on.",
     )
     resample_allowed: bool = Field(default=True, description="Inference may resample other rates to this one.")
+    crop_s: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=10.0,
+        description="Train on random crops of this many seconds (2.5 in Strodthoff et al. 2021); validation and test "
+        "see the whole 10 s, so pair it with a net that scores long signals by sliding windows (ecg_windowed).",
+    )
 
 
 class PTBXLTorchDataset:
@@ -63,6 +70,8 @@ class PTBXLTorchDataset:
         extra_normals: indices (into ``signals``) of extra items, each always corrupted by ``strong_noise`` and
             labelled NORM only.
         strong_noise: the noise of the extra normals.
+        crop: length in samples of a random crop taken from every item (training), ``None`` for the whole record.
+        seed: seed of the crop positions.
     """
 
     def __init__(
@@ -76,8 +85,11 @@ class PTBXLTorchDataset:
         noise: Any | None = None,
         extra_normals: np.ndarray | None = None,
         strong_noise: Any | None = None,
+        crop: int | None = None,
+        seed: int = 0,
     ) -> None:
         self.signals, self.targets, self.ecg_ids = signals, targets, ecg_ids
+        self.crop, self.rng = crop, np.random.default_rng(seed)
         self.mean, self.std = mean.reshape(-1, 1), std.reshape(-1, 1)
         self.noise, self.strong_noise = noise, strong_noise
         self.extra = extra_normals if extra_normals is not None else np.zeros(0, dtype=int)
@@ -97,6 +109,9 @@ class PTBXLTorchDataset:
         else:
             j = int(self.extra[i - len(self.signals)])
             x, y, ecg_id = self.strong_noise(self.signals[j]), self.norm_target, int(self.ecg_ids[j])
+        if self.crop is not None and x.shape[-1] > self.crop:
+            start = int(self.rng.integers(0, x.shape[-1] - self.crop + 1))
+            x = x[..., start : start + self.crop]
         z = ((x - self.mean) / self.std).astype(np.float32)
         return {
             "ecg": torch.from_numpy(z),
@@ -189,6 +204,8 @@ class EcgPtbxlTask(TrainingTask):
                 noise=noise if name == "train" else None,
                 extra_normals=extra if name == "train" else None,
                 strong_noise=strong if name == "train" else None,
+                crop=int(round(opts.crop_s * fs)) if name == "train" and opts.crop_s else None,
+                seed=seed + 3,
             )
             for name, ds in parts.items()
         }
@@ -329,6 +346,7 @@ class EcgPtbxlTask(TrainingTask):
             "tier_rule": "overall tier = tier of the highest calibrated probability among MI, STTC, CD, HYP",
             "records": bundle.meta["ecg_ids"],
             "noisy_normals": bundle.meta["noisy_normals"],
+            "train_crop_s": self.options.crop_s,
         }
 
     def extra_metrics(self, y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> dict[str, Any]:
