@@ -20,7 +20,7 @@ from vitalens.analyzers._registry import register_analyzer
 from vitalens.artifacts import apply_calibration
 from vitalens.domain import AnalysisResult, Coding, Explanation, Finding, InputName, Modality, StudyInputs
 from vitalens.errors import InputError
-from vitalens.risk.ecg_tiers import ABNORMAL_CLASSES, DEFAULT_TIER_EDGES, overall_tier, risk_tier
+from vitalens.risk.ecg_tiers import ABNORMAL_CLASSES, DEFAULT_TIER_EDGES, overall_tier, risk_tier, tier_definition
 from vitalens.slots import EcgLimits
 from vitalens.terminology import snomed
 
@@ -237,6 +237,7 @@ class EcgPtbxlAnalyzer(Analyzer):
             ),
             extras={
                 "tier_edges": list(edges),
+                "tier_definition": tier_definition(edges),
                 "fs_hz": card.input.fs_hz,
                 "leads": [normalise_lead_name(ld) for ld in card.input.leads or []],
                 "attribution": attribution,

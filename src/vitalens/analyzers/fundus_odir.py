@@ -19,7 +19,7 @@ from vitalens.analyzers._registry import register_analyzer
 from vitalens.artifacts import apply_calibration
 from vitalens.domain import AnalysisResult, Coding, Explanation, Finding, InputName, Modality, StudyInputs
 from vitalens.risk import cardio_proxies, explain_proxies, risk_band
-from vitalens.risk.cardio import BAND_LOW_MAX, BAND_MEDIUM_MAX, OVERALL_WEIGHTS, PROXY_WEIGHTS
+from vitalens.risk.cardio import BAND_LOW_MAX, BAND_MEDIUM_MAX, OVERALL_WEIGHTS, PROXY_WEIGHTS, band_definition
 from vitalens.slots import ImageLimits
 from vitalens.terminology import snomed
 
@@ -162,6 +162,7 @@ class FundusOdirAnalyzer(Analyzer):
             proxies=proxies.as_dict(),
             band=band,
             explanation=explain_proxies(prob_map, proxies, band),
+            extras={"band_definition": band_definition()},
         )
         if card.demonstration:
             result.warnings.append(

@@ -200,6 +200,7 @@ class ModelCard(BaseModel):
             "analyzer": self.analyzer,
             "version": self.version,
             "labels": self.labels,
+            "thresholds": self.thresholds,
             "threshold_method": self.threshold_method,
             "calibration": self.calibration.method,
             "training_data": self.training_data.model_dump(),

@@ -96,7 +96,7 @@ def _findings_table(part: Any, styles: Any) -> Any:
     for f in part.findings:
         result = "positive" if f.positive else "negative"
         if f.code == part.normal:
-            result = "yes" if f.positive else "no"
+            result = "no abnormality" if f.positive else "not normal"
         row: list[Any] = [f.code, Paragraph(escape(f.name), styles["BodyText"])]
         if per_input:
             row.append((f.input_name or "").replace("_", " "))
@@ -120,7 +120,7 @@ def _part_flowables(part: Any, figures: dict[int, ReportImage], styles: Any) -> 
     if part.title and part.kind != "summary":
         out.append(Paragraph(escape(part.title), styles["Heading4"]))
     if part.kind == "summary":
-        text = ". ".join(f"{b.label}: {b.value}" for b in part.badges)
+        text = ". ".join(f"{b.label}: {b.value}" + (f" ({b.definition})" if b.definition else "") for b in part.badges)
         out.append(Paragraph(escape(text + "."), styles["BodyText"]))
     elif part.kind == "narrative":
         out.append(Paragraph(escape(part.text), styles["BodyText"]))

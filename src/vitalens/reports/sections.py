@@ -37,7 +37,17 @@ from vitalens.analyzers._contract import (
     default_render,
 )
 
-__all__ = ["Badge", "Figure", "Heading", "Part", "analyzer_blocks", "resolve_blocks", "section_heading", "slot_title"]
+__all__ = [
+    "Badge",
+    "Figure",
+    "Heading",
+    "Part",
+    "analyzer_blocks",
+    "normal_conflict",
+    "resolve_blocks",
+    "section_heading",
+    "slot_title",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +76,8 @@ class Badge:
     label: str
     value: str
     glossary: str | None = None
+    #: how the value is defined, with its edges (the result's ``extras["<field>_definition"]``)
+    definition: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +190,49 @@ def _findings_part(b: Findings, findings: Sequence[Any], claimed: set[str]) -> P
     if not chosen:
         return None
     chosen = sorted(chosen, key=lambda f: (str(getattr(f, "input_name", None) or ""), -float(f.probability)))
-    return Part(kind="findings", title=b.title, block=b, findings=chosen, normal=b.normal, tiers=b.tiers, chart=b.chart)
+    note = normal_conflict(chosen, b.normal) if b.normal else ""
+    return Part(
+        kind="findings",
+        title=b.title,
+        block=b,
+        findings=chosen,
+        normal=b.normal,
+        tiers=b.tiers,
+        chart=b.chart,
+        note=note,
+    )
+
+
+def normal_conflict(findings: Sequence[Any], normal: str) -> str:
+    """The sentence stating a disagreement between the "normal" output and the abnormal findings, else ``""``.
+
+    "Normal" means the absence of every abnormal finding, so the model's scores contradict themselves when Normal
+    is positive beside a positive abnormal finding, or when Normal is negative while no abnormal finding is positive.
+    Checked per input (each eye on its own); the words are the same on the page and in the PDF.
+    """
+    out = []
+    groups: dict[str, list[Any]] = {}
+    for f in findings:
+        groups.setdefault(str(getattr(f, "input_name", None) or ""), []).append(f)
+    for slot, group in groups.items():
+        norm = next((f for f in group if f.code == normal), None)
+        if norm is None:
+            continue
+        abnormal = [f for f in group if f.code != normal and bool(f.positive)]
+        where = f"{slot_title(slot)}: " if slot else ""
+        if bool(norm.positive) and abnormal:
+            names = ", ".join(_name(f) for f in abnormal)
+            out.append(
+                f"{where}the scores disagree: “{_name(norm)}” is above its threshold ({_pct(norm.probability)}) while "
+                f"{names} {'is' if len(abnormal) == 1 else 'are'} positive. Normal means the absence of the abnormal "
+                "findings, so both cannot hold; review the positive findings."
+            )
+        elif not bool(norm.positive) and not abnormal:
+            out.append(
+                f"{where}the scores disagree: no abnormal finding is positive, yet “{_name(norm)}” is below its "
+                f"threshold ({_pct(norm.probability)})."
+            )
+    return " ".join(out)
 
 
 def _classes_part(b: Classes, findings: Sequence[Any], result: Mapping[str, Any]) -> Part | None:
@@ -277,7 +331,13 @@ def resolve_blocks(
             extras = result.get("extras") or {}
             values = {f: result.get(f) if result.get(f) not in (None, "") else extras.get(f) for f in b.fields}
             badges = [
-                Badge(f, _FIELD_LABELS.get(f, f.replace("_", " ").capitalize()), _cell(v), b.glossary.get(f))
+                Badge(
+                    f,
+                    _FIELD_LABELS.get(f, f.replace("_", " ").capitalize()),
+                    _cell(v),
+                    b.glossary.get(f),
+                    str(extras[f"{f}_definition"]) if extras.get(f"{f}_definition") else None,
+                )
                 for f, v in values.items()
                 if v not in (None, "") and not isinstance(v, Mapping | list)
             ]

@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from vitalens.domain import RiskBand
 
 __all__ = [
+    "band_definition",
     "PROXY_WEIGHTS",
     "OVERALL_WEIGHTS",
     "BAND_LOW_MAX",
@@ -171,4 +172,16 @@ def explain_proxies(probabilities: Mapping[str, float], proxies: CardioProxies, 
         f"{band.value} cardiovascular risk band (overall proxy {proxies.overall:.2f}; Low ≤ {BAND_LOW_MAX}, "
         f"Medium ≤ {BAND_MEDIUM_MAX}, High above), {drivers}. These are retinal proxies for screening, "
         "not a cardiovascular risk score: confirm with blood pressure, HbA1c and lipids."
+    )
+
+
+def band_definition(low_max: float = BAND_LOW_MAX, medium_max: float = BAND_MEDIUM_MAX) -> str:
+    """The band's edges in words, as :func:`risk_band` applies them (shown beside the band badge).
+
+    Example: the defaults give "Low: overall retinal proxy score ≤ 0.33; Medium: ≤ 0.66; High: above 0.66 (0–1
+    scale, not a chance of disease)".
+    """
+    return (
+        f"Low: overall retinal proxy score ≤ {low_max:.2f}; Medium: ≤ {medium_max:.2f}; High: above "
+        f"{medium_max:.2f} (0–1 scale, not a chance of disease)"
     )

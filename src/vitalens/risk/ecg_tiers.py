@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from vitalens.domain import RiskTier
 from vitalens.errors import InputError
 
-__all__ = ["DEFAULT_TIER_EDGES", "ABNORMAL_CLASSES", "risk_tier", "overall_tier", "check_edges"]
+__all__ = ["DEFAULT_TIER_EDGES", "ABNORMAL_CLASSES", "risk_tier", "overall_tier", "check_edges", "tier_definition"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,3 +92,16 @@ def overall_tier(
         risk_tier(float(probabilities[c]), edges, positive=c in positive_set) for c in abnormal if c in probabilities
     ]
     return max(tiers, key=order.__getitem__) if tiers else risk_tier(0.0, edges)
+
+
+def tier_definition(edges: Iterable[float] = DEFAULT_TIER_EDGES) -> str:
+    """The tier's edges in words, as :func:`overall_tier` applies them (shown beside the tier badge).
+
+    Example: edges (0.2, 0.5) give "High: an abnormal class ≥ 0.50; Low: every abnormal class < 0.20 and none
+    positive; Moderate otherwise (calibrated probabilities, NORM excluded)".
+    """
+    low_max, high_min = check_edges(edges)
+    return (
+        f"High: an abnormal class ≥ {high_min:.2f}; Low: every abnormal class < {low_max:.2f} and none positive; "
+        "Moderate otherwise (calibrated probabilities, NORM excluded)"
+    )

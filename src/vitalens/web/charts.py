@@ -26,6 +26,8 @@ class Bar:
     probability: float
     threshold: float | None
     positive: bool
+    #: the "no abnormal finding" output (NORM, N): drawn in a neutral colour, never as a finding
+    normal: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def probability_bars_svg(bars: list[Bar], *, width: int = 600, row_h: int = 26, 
     for i, b in enumerate(ordered):
         y = 6 + i * row_h
         p = _clip01(b.probability)
-        cls = "bar pos" if b.positive else "bar neg"
+        cls = "bar normal" if b.normal else "bar pos" if b.positive else "bar neg"
         out.append(
             f'<text class="label" x="{label_w - 8}" y="{y + row_h * 0.62:.1f}" text-anchor="end">'
             f"{escape(b.label)}</text>"

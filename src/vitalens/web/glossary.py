@@ -91,7 +91,8 @@ GLOSSARY: tuple[GlossaryEntry, ...] = (
         "Indicators",
         "ECG risk tier",
         None,
-        "Low / Moderate / High from calibrated probabilities of the ECG superclasses; edges are in the model card.",
+        "Low / Moderate / High from calibrated probabilities of the ECG superclasses; the edges are shown beside the "
+        "tier on the results page and in the report.",
         "Wagner P. et al., PTB-XL, a large publicly available electrocardiography dataset. Sci Data 2020;7:154.",
     ),
     GlossaryEntry(

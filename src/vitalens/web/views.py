@@ -137,11 +137,14 @@ class AnalyzerView:
     chart_svg: str | None
 
 
-def findings_chart_svg(findings: list[Any]) -> str | None:
-    """The probability bars of a findings part (threshold tick per bar), or None without findings."""
+def findings_chart_svg(findings: list[Any], normal: str | None = None) -> str | None:
+    """The probability bars of a findings part (threshold tick per bar), or None without findings; the ``normal``
+    code's bar is drawn neutral (the absence of findings is not itself a finding)."""
     if not findings:
         return None
-    return probability_bars_svg([Bar(_finding_label(f), f.probability, f.threshold, f.positive) for f in findings])
+    return probability_bars_svg(
+        [Bar(_finding_label(f), f.probability, f.threshold, f.positive, normal=f.code == normal) for f in findings]
+    )
 
 
 def _finding_label(f: Any) -> str:
@@ -150,15 +153,10 @@ def _finding_label(f: Any) -> str:
 
 
 def _card_items(card: dict[str, Any]) -> list[tuple[str, str]]:
-    import json
+    """The stored card summary as readable rows (data, metrics with n, operating points, limits, intended use)."""
+    from vitalens.reports.card_text import card_summary_items
 
-    items = []
-    for key, value in card.items():
-        if value in (None, "", [], {}):
-            continue
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
-        items.append((key.replace("_", " "), text if len(text) <= 240 else text[:237] + "…"))
-    return items
+    return card_summary_items(card)
 
 
 def analysis_view(analysis: Any) -> list[AnalyzerView]:
@@ -235,6 +233,7 @@ class StudyView:
     amendment: Any | None = None
     versions: list[SignedVersion] = field(default_factory=list)
     counts: Any | None = None  # ReviewCounts of the newest finished analysis
+    review: list[ReviewGroup] = field(default_factory=list)
 
     @property
     def editable(self) -> bool:
@@ -254,6 +253,45 @@ class SignedVersion:
     reviewed_count: int | None
     finding_count: int | None
     content_sha256: str | None
+
+
+@dataclass
+class ReviewItem:
+    """One finding to review, with the explanation maps of its code beside it."""
+
+    finding: Any
+    explanations: list[Any]
+
+
+@dataclass
+class ReviewGroup:
+    """The findings of one section (its clinical title), positives first, then by probability."""
+
+    title: str
+    analyzer: str
+    items: list[ReviewItem]
+
+
+def review_groups(analysis: Any, analyzers: list[AnalyzerView]) -> list[ReviewGroup]:
+    """The review list: grouped by section in page order, positive findings first, each with its heat maps.
+
+    Why this order: the clinician reviews what the model flagged first, in the section where it is explained.
+    """
+    maps: dict[tuple[str, str], list[Any]] = {}
+    for e in analysis.explanations:
+        if e.overlay_blob_key:
+            maps.setdefault((e.analyzer, e.target), []).append(e)
+    order = {a.name: (i, a.heading.title) for i, a in enumerate(analyzers)}
+    groups: dict[str, ReviewGroup] = {}
+    for f in analysis.findings:
+        _, title = order.get(f.analyzer, (len(order), f.analyzer))
+        group = groups.setdefault(f.analyzer, ReviewGroup(title=title, analyzer=f.analyzer, items=[]))
+        slot = getattr(f, "input_name", None)
+        found = [e for e in maps.get((f.analyzer, f.code), []) if slot is None or e.input_name == slot]
+        group.items.append(ReviewItem(finding=f, explanations=found))
+    for group in groups.values():
+        group.items.sort(key=lambda it: (not it.finding.positive, -float(it.finding.probability)))
+    return sorted(groups.values(), key=lambda g: order.get(g.analyzer, (len(order), ""))[0])
 
 
 def is_signal_slot(slot: str) -> bool:
@@ -310,6 +348,7 @@ def study_view(*, session: Session, user: User, study_id: str) -> StudyView:
     if latest is not None:
         view.analyzers = analysis_view(latest)
         view.feedback = latest_feedback(session, latest.id)
+        view.review = review_groups(latest, view.analyzers)
         if latest.status in _FINISHED:
             view.counts = report_ops.review_counts(session, latest)
         for e in latest.explanations:
