@@ -34,7 +34,11 @@ class _AnalyzeGroup(TyperGroup):
             return command
         from vitalens.analyzers import is_analyzer
 
-        return _generic_command() if is_analyzer(cmd_name) else None
+        if not is_analyzer(cmd_name):
+            return None
+        command = _generic_command()
+        command.help = _named_help(cmd_name)
+        return command
 
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         name = args[0] if args else ""
@@ -256,6 +260,22 @@ def _analyze_named(
         by_slot.setdefault(slot, {})[hint] = value
     result = run_named(name, files, values, hints=by_slot, explain=explain is not None, artifact=artifact)
     emit(name, result, as_json=as_json, explain=explain)
+
+
+def _named_help(name: str) -> str:
+    """The help of ``analyze NAME``: the analyzer's title and what it reads, from its contract."""
+    from vitalens.analyzers import get_contract
+    from vitalens.slots import get_slot
+
+    contract = get_contract(name)
+    lines = [f"{contract.title} ({name}): {contract.description}", "", f"Needs {contract.requirement_text()}."]
+    for use in contract.uses:
+        spec = get_slot(use.slot)
+        how = f"--input {spec.name}=PATH" if spec.is_file else f"--input {spec.name}=VALUE"
+        hints = "".join(f" [--hint {spec.name}.{h.name}=…]" for h in spec.hints)
+        lines.append(f"{how}{hints}: {spec.title}{'' if use.required or use.any_of else ' (optional)'}.")
+    lines += ["", "Decision support only, not a diagnosis."]
+    return "\n\n".join(line for line in lines if line)
 
 
 def _generic_command() -> Any:
