@@ -177,3 +177,25 @@ def test_the_openapi_document_has_each_analyzers_form(client: TestClient) -> Non
     ecg = paths["/api/v1/predict/ecg.ptbxl"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert ecg["properties"]["ecg"]["format"] == "binary" and ecg["properties"]["ecg.fs_hz"]["maximum"] == 10_000.0
     assert "/api/v1/predict/fundus" in paths and "/api/v1/predict/ecg" in paths  # the old paths stay documented
+
+
+def test_the_predict_limit_is_shared_by_replicas_through_redis(tmp_path: Path) -> None:
+    """Two app instances on one Redis (a private prefix): 3/minute holds across both, not 3 per replica."""
+    from tests.utils.shared_redis import private_redis
+
+    with private_redis() as space:
+        settings = Settings(
+            environment="test",
+            secret_key=TEST_SECRET,
+            data_dir=tmp_path,
+            public_predict=True,
+            predict_rate_limit="3/minute",
+            redis_url=space.url,
+            redis_prefix=space.prefix,
+        )
+        from vitalens.service.app import create_app
+
+        with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+            codes = [c.post(f"/api/v1/predict/{NAME}", data={"age": "60"}).status_code for c in (one, two, one, two)]
+        assert codes == [200, 200, 200, 429]
+        assert any(":limits" in k for k in space.keys())  # the windows live in the shared Redis
