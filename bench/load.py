@@ -233,6 +233,21 @@ class Proc:
                 self.kill9()
 
 
+def wait_warm(base: str, server: Proc, timeout: float = 300.0) -> float:
+    """Poll ``/api/v1/health`` until the start-up model warm-up is done (not "running"); returns the seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if server.proc is not None and server.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {server.proc.returncode}; see {server.log}")
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=5).json().get("warmup") != "running":
+                return time.monotonic() - t0
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"model warm-up not done after {timeout:.0f} s; see {server.log}")
+
+
 def wait_healthy(base: str, server: Proc, timeout: float = 120.0) -> float:
     """Poll ``/health`` until 200; returns the seconds waited."""
     t0 = time.monotonic()
@@ -487,6 +502,104 @@ def verify(url: str, stats: LoadStats, timeout_s: float) -> dict[str, Any]:
         engine.dispose()
 
 
+_CEILING = """
+import sys, time, json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from vitalens.analyzers import create_analyzer
+from vitalens.domain import StudyInputs
+from vitalens.io.images import decode_image
+paths = sorted(Path(sys.argv[1]).glob("*.jpg"))
+images = [decode_image(p.read_bytes()) for p in paths]
+analyzer = create_analyzer("fundus.odir", models_dir=Path(sys.argv[2]))
+studies = [StudyInputs(fundus_left=images[2 * k % len(images)], fundus_right=images[(2 * k + 1) % len(images)],
+                       age_years=63) for k in range(int(sys.argv[3]))]
+def run(study):
+    try:
+        analyzer(study, explain=True)
+        return "complete"
+    except Exception as exc:  # a quality-gate refusal, as the job path counts it
+        return type(exc).__name__
+run(studies[0])
+t0 = time.perf_counter()
+with ThreadPoolExecutor(2) as pool:
+    outcomes = list(pool.map(run, studies))
+print(json.dumps({"n": len(studies), "seconds": time.perf_counter() - t0,
+                  "outcomes": {k: outcomes.count(k) for k in set(outcomes)}}))
+"""
+
+
+def analyzer_ceiling(env: dict[str, str], image_dir: Path, mdir: Path, n: int = 16) -> dict[str, Any]:
+    """The analyzer's own throughput on this machine, right after the load: ``fundus.odir`` with explanations on
+    the same images, 2 threads like the job pool, one thread per op like the server, no HTTP, no database."""
+    out = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", _CEILING, str(image_dir), str(mdir), str(n)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=str(REPO),
+    )
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    measured = json.loads(out.stdout.strip().splitlines()[-1])
+    return {**measured, "analyses_per_min": measured["n"] / measured["seconds"] * 60.0, "threads": 2}
+
+
+def job_breakdown(url: str, latency_p50_s: float | None) -> dict[str, Any]:
+    """Where an analysis's time went, from the database: queue wait (created → claimed), each stage's own time
+    (validate = reading and decoding the blobs, the analyzers, report = result rows and blob writes in one
+    commit), the job's bookkeeping between stages (claim, stage rows, lease), and the clients' polling lag
+    (their latency p50 minus the created → finished p50). Also the job pool's capacity: analyses per minute it
+    could finish at the measured per-job time with its concurrency."""
+    from sqlalchemy import select
+
+    from vitalens.store import Analysis, AnalysisStage, make_engine, make_session_factory
+
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            rows = session.execute(
+                select(Analysis.id, Analysis.created_at, Analysis.started_at, Analysis.finished_at).where(
+                    Analysis.status.in_(FINAL), Analysis.started_at.is_not(None), Analysis.finished_at.is_not(None)
+                )
+            ).all()
+            stages: dict[str, dict[str, float]] = defaultdict(dict)
+            for aid, name, ms in session.execute(
+                select(AnalysisStage.analysis_id, AnalysisStage.name, AnalysisStage.duration_ms)
+            ).all():
+                if ms is not None:
+                    stages[aid][name] = float(ms) / 1000.0
+    finally:
+        engine.dispose()
+    if not rows:
+        return {"n": 0}
+    queue = [(r.started_at - r.created_at).total_seconds() for r in rows]
+    run = [(r.finished_at - r.started_at).total_seconds() for r in rows]
+    total = [(r.finished_at - r.created_at).total_seconds() for r in rows]
+    names = sorted({n for st in stages.values() for n in st})
+    per_stage = {n: [stages[r.id][n] for r in rows if n in stages[r.id]] for n in names}
+    bookkeeping = [run[i] - sum(stages[r.id].values()) for i, r in enumerate(rows)]
+    starts = sorted(r.started_at for r in rows)
+    ends = sorted(r.finished_at for r in rows)
+    window = (ends[-1] - starts[0]).total_seconds() or 1.0
+    busy = sum(run) / window  # mean number of jobs running at once over the run
+    out: dict[str, Any] = {
+        "n": len(rows),
+        "queue_wait_s": {"p50": percentile(queue, 50), "p95": percentile(queue, 95)},
+        "job_run_s": {"p50": percentile(run, 50), "p95": percentile(run, 95), "mean": float(np.mean(run))},
+        "created_to_finished_s": {"p50": percentile(total, 50), "p95": percentile(total, 95)},
+        "stages_s": {n: {"p50": percentile(v, 50), "mean": float(np.mean(v))} for n, v in per_stage.items() if v},
+        "bookkeeping_s": {"p50": percentile(bookkeeping, 50), "mean": float(np.mean(bookkeeping))},
+        "mean_jobs_running": busy,
+        "jobs_finished_per_min": len(rows) / window * 60.0,
+        "pool_capacity_per_min": busy / float(np.mean(run)) * 60.0 if np.mean(run) > 0 else None,
+    }
+    if latency_p50_s is not None and out["created_to_finished_s"]["p50"] is not None:
+        out["client_polling_lag_p50_s"] = latency_p50_s - out["created_to_finished_s"]["p50"]
+    return out
+
+
 # ----------------------------------------------------------------------------------------------- report
 
 
@@ -497,7 +610,8 @@ def _fmt(value: float | None) -> str:
 def print_table(result: dict[str, Any]) -> None:
     print(
         f"vitalens load bench: {result['config']['db']}, {result['config']['clients']} clients, "
-        f"{result['config']['seconds']} s, jobs={result['config']['jobs']}, model: {result['config']['model']}"
+        f"{result['config']['seconds']} s, jobs={result['config']['jobs']}, model: {result['config']['model']}, "
+        f"warm-up {'on' if result['config'].get('warm_models') else 'off'}"
     )
     print(f"{'route':34s} {'n':>6s} {'ok':>6s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s}  errors")
     for row in result["routes"]:
@@ -516,6 +630,21 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"errors by status (all routes): {result['errors_by_status'] or 'none'}")
     for event in result["events"]:
         print(f"event: {event}")
+    b = result.get("job_breakdown") or {}
+    if b.get("n"):
+        stage_text = ", ".join(f"{k} {v['mean']:.2f}" for k, v in b["stages_s"].items())
+        print(
+            f"job path (n = {b['n']}, means/p50 in s): queue wait p50 {b['queue_wait_s']['p50']:.1f}, job run p50 "
+            f"{b['job_run_s']['p50']:.2f} (stages: {stage_text}; bookkeeping {b['bookkeeping_s']['mean']:.2f}), "
+            f"polling lag p50 {b.get('client_polling_lag_p50_s', float('nan')):.2f}; {b['mean_jobs_running']:.2f} "
+            f"jobs running on average, {b['jobs_finished_per_min']:.1f} finished/min"
+        )
+        alone = b.get("analyzer_alone") or {}
+        if "analyses_per_min" in alone:
+            print(
+                f"the analyzer alone on this machine right after (2 threads, no HTTP/DB): "
+                f"{alone['analyses_per_min']:.1f} analyses/min ({alone['seconds'] / alone['n']:.2f} s each)"
+            )
     v = result["verify"]
     print(
         f"database check: lost {v['lost']}, unfinished analyses {v['unfinished_analyses']} "
@@ -537,6 +666,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recovery-timeout", type=float, default=300.0)
     parser.add_argument("--out", type=Path, default=None, help="Result JSON (default bench/results/load-...json).")
     parser.add_argument("--keep", action="store_true", help="Keep the temp folder (logs, SQLite file).")
+    parser.add_argument(
+        "--warm",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Start-up model warm-up on (the default; the load starts once /health says it is done) or off (cold).",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "lightning", "lightning.pytorch", "lightning.fabric"):
@@ -564,6 +699,7 @@ def main(argv: list[str] | None = None) -> int:
             "VITALENS_ENVIRONMENT": "test",
             "VITALENS_MODELS_DIR": str(mdir),
             "HF_HUB_OFFLINE": "1",
+            "VITALENS_WARM_MODELS": "1" if args.warm else "0",
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
             "PYTHONPATH": str(REPO / "src"),
@@ -597,6 +733,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         server.start()
         wait_healthy(base, server)
+        warm_wait = wait_warm(base, server) if args.warm and not args.broker else None
         if args.broker:
             worker = Proc(
                 "worker",
@@ -628,6 +765,11 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - t0
         logger.info("load finished after %.1f s; checking the database", elapsed)
         checked = verify(url, stats, args.recovery_timeout)
+        breakdown = job_breakdown(url, percentile(stats.analysis_latency, 50))
+        for proc in (worker, server):
+            if proc is not None:
+                proc.stop()
+        breakdown["analyzer_alone"] = analyzer_ceiling(env, tmp / "images-src" / "images", mdir)
         routes = route_table(stats.samples)
         errors = Counter(st for _, st, _ in stats.samples if not st.startswith("2"))
         result = {
@@ -640,6 +782,8 @@ def main(argv: list[str] | None = None) -> int:
                 "kill_server_at": args.kill_server_at,
                 "kill_worker_at": args.kill_worker_at,
                 "model": model_desc,
+                "warm_models": args.warm,
+                "warmup_wait_s": warm_wait,
             },
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
             "elapsed_s": round(elapsed, 1),
@@ -657,6 +801,7 @@ def main(argv: list[str] | None = None) -> int:
                 "latency_p95_s": percentile(stats.analysis_latency, 95),
             },
             "events": stats.events,
+            "job_breakdown": breakdown,
             "verify": checked,
         }
         suffix = ("-celery" if args.broker else "") + ("-kill" if kills else "")

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         description="Seconds between sweeps re-queuing analyses whose lease lapsed (the API and every Celery worker "
         "sweep); unset: one lease; 0: only at start-up.",
     )
+    warm_models: bool | None = Field(
+        default=None,
+        description="Load the bundled models in the background at start-up so the first analyses do not wait for "
+        "them; unset: on, except in the test environment.",
+    )
     job_memory_mb: float | None = Field(
         default=4096.0,
         gt=0,

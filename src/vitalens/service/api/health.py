@@ -31,4 +31,12 @@ def health(request: Request) -> dict[str, Any]:
             except Exception as exc:  # noqa: BLE001 - health reports, it does not fail
                 entry["model_error"] = str(exc)
         analyzers.append(entry)
-    return {"status": "ok", "version": __version__, "analyzers": analyzers, "notice": DECISION_SUPPORT_NOTICE}
+    warm = getattr(request.app.state, "warmup", None)
+    return {
+        "status": "ok",
+        "version": __version__,
+        "analyzers": analyzers,
+        # the start-up model warm-up (vitalens.service.jobs.warmup): off, running or done
+        "warmup": "off" if warm is None else ("running" if warm.is_alive() else "done"),
+        "notice": DECISION_SUPPORT_NOTICE,
+    }

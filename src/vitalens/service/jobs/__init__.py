@@ -18,6 +18,7 @@ from vitalens.service.jobs.execute import execute_analysis
 from vitalens.service.jobs.lease import lease_alive, owner_alive
 from vitalens.service.jobs.local import InProcessRunner
 from vitalens.service.jobs.recovery import PeriodicSweep, RecoveryReport, reaper, recover_interrupted, sweep_interval
+from vitalens.service.jobs.warmup import start_warmup, warmup_enabled
 
 __all__ = [
     "InProcessRunner",
@@ -71,6 +72,8 @@ async def jobs_lifespan(app: Any) -> AsyncIterator[None]:
         ctx.blobs = state.blobs
     runner = make_runner(settings, ctx)
     state.job_context, state.jobs = ctx, runner
+    if settings.broker_url is None and ctx.registry is not None and warmup_enabled(settings):
+        state.warmup = start_warmup(ctx.registry)  # the in-process pool runs the analyses: load their models now
     try:
         recover_interrupted(ctx, runner)
     except Exception:  # noqa: BLE001 - the API must start even if the sweep fails (logged)

@@ -95,6 +95,10 @@ def _recover_on_start(sender: Any = None, **_: Any) -> None:
         logger.info("worker start-up recovery: %s", report)
         _sweep = PeriodicSweep(ctx, runner, every_s=sweep_interval(ctx.settings), name="vitalens-worker-sweep")
         _sweep.start()
+        from vitalens.service.jobs.warmup import start_warmup, warmup_enabled
+
+        if warmup_enabled(ctx.settings):
+            start_warmup(ctx.registry)  # the worker runs the analyses: load their models before the first one
     except Exception:  # noqa: BLE001 - a worker must start even if the sweep fails
         logger.exception("worker start-up recovery failed")
 
