@@ -73,7 +73,12 @@ PATIENT_PARAMS = {
     "finding_id",
     "explanation_id",
     "annotation_id",
+    "version",
+    "conversation_id",
 }
+#: Path parameters of records private to one user inside a patient's record (the assistant's conversations belong
+#: to the user who asked): only that user (the site's reviewer here) may read them; everyone else gets 404.
+OWNER_ONLY_PARAMS = {"conversation_id": "reviewer"}
 #: Path parameters that name no stored record, with the value every case uses.
 NOT_RECORDS = {"slot": "fundus_left"}
 #: The web pages (not in the API document): path → permission, as the page handlers enforce through ops.
@@ -149,6 +154,8 @@ class Records:
             Analysis,
             AnalysisStage,
             Annotation,
+            Conversation,
+            ConversationMessage,
             Explanation,
             Feedback,
             Finding,
@@ -240,8 +247,14 @@ class Records:
                     ),
                 ]
             )
+            conversation = Conversation(study_id=body["id"], user_id=reviewer, title="bench")
+            s.add(conversation)
+            s.flush()
+            s.add(ConversationMessage(conversation_id=conversation.id, position=0, role="user", text="What was found?"))
             s.commit()
             ids = {
+                "version": "1",
+                "conversation_id": conversation.id,
                 "patient_id": patient.json()["id"],
                 "study_id": body["id"],
                 "input_id": left["id"],
@@ -511,6 +524,8 @@ def _walk(
                         status, location, text = None, "", "timeout"
                     outcome = _outcome(status, location)
                     expect = expected(perm, role, site, state, record)
+                    if any(OWNER_ONLY_PARAMS.get(p, role) != role for p in params):
+                        expect = "deny"
                     verdict = _verdict(expect, outcome, status, record, site, state, perm)
                     rows.append(
                         Row(

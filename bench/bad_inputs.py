@@ -32,6 +32,7 @@ import argparse
 import json
 import logging
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -194,7 +195,7 @@ def _role_for(path: str, method: str) -> tuple[str, str] | None:
 
 def _fill(path: str, ids: dict[str, str], override: dict[str, str] | None = None) -> str:
     values = {**ids, **(override or {})}
-    for name in [p.strip("{}") for p in path.split("/") if p.startswith("{")]:
+    for name in re.findall(r"{(\w+)}", path):
         path = path.replace(f"{{{name}}}", quote(values.get(name, "0" * 32), safe=""))
     return path
 
@@ -352,6 +353,12 @@ def _good_body(path: str) -> dict[str, Any]:
         return {"shape": "box", "geometry": {"x0": 1, "y0": 1, "x1": 9, "y1": 9}, "label": "x"}
     if path.endswith("/feedback"):
         return {"action": "confirm"}
+    if path.endswith("/amendments"):
+        return {"reason": "bench: a corrected finding"}
+    if path.endswith("/assistant"):
+        return {"question": "What was found?"}
+    if path.endswith("/notes"):
+        return {"notes": "No chest pain."}
     return {}
 
 
@@ -524,7 +531,7 @@ def cases_from_openapi(spec: dict[str, Any], ctx: Context) -> list[Case]:
             if method not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
                 continue
             route = f"{method} {path}"
-            params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
+            params = re.findall(r"{(\w+)}", path)
             content = op.get("requestBody", {}).get("content", {})
             if method != "DELETE":  # deleting by a bad id is covered by GET; a real DELETE would consume the record
                 cases += _path_cases(route, method, path, params, ctx, _valid_request(path, content, spec, ctx))
@@ -656,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         accounts = setup_accounts(server.base)
         ids = seed_records(server.base, accounts)
-        ctx = Context(accounts=accounts, ids=ids)
+        ctx = Context(accounts=accounts, ids={"version": "1", **ids})
         with httpx.Client(base_url=server.base) as client:
             spec = client.get("/openapi.json").json()
             cases = cases_from_openapi(spec, ctx)

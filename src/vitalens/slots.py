@@ -136,6 +136,21 @@ class ImageLimits:
         )
 
 
+def _check_finite(signal: Any, leads: list[str], *, field: str) -> None:
+    """NaN or infinite samples would be filtered into every beat and every score: refuse them, naming the leads."""
+    import numpy as np
+
+    finite = np.isfinite(np.asarray(signal, dtype=float))
+    if finite.all():
+        return
+    rows = finite.reshape(finite.shape[0], -1) if finite.ndim > 1 else finite.reshape(1, -1)
+    bad = [leads[i] if i < len(leads) else str(i) for i in range(rows.shape[0]) if not rows[i].all()]
+    raise InputError(
+        f"ECG holds {int((~finite).sum())} missing or non-finite samples (NaN/inf) in lead(s) {', '.join(bad)}",
+        field=field,
+    )
+
+
 @dataclass(frozen=True)
 class EcgLimits:
     """Limits of an ECG value.
@@ -167,6 +182,7 @@ class EcgLimits:
         if self.fs_max_hz is not None and fs > self.fs_max_hz:
             raise InputError(f"ECG sampled at {fs:g} Hz; at most {self.fs_max_hz:g} Hz is accepted", field=field)
         n = int(signal.shape[-1]) if getattr(signal, "ndim", 0) else 0
+        _check_finite(signal, leads, field=field)
         duration = n / fs
         if self.min_duration_s is not None and duration + 0.5 / fs < self.min_duration_s:
             raise InputError(

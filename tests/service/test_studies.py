@@ -32,8 +32,8 @@ def _create(client: TestClient, headers: dict, patient_id: str, files: dict | No
 
 
 def test_create_study_with_inputs(client: TestClient, db: Session, world: World) -> None:
-    png = f.png_bytes(120, 100, seed=1)
-    gray = f.png_bytes(80, 80, mode="L", seed=2)
+    png = f.png_bytes(160, 136, seed=1)
+    gray = f.png_bytes(160, 160, mode="L", seed=2)
     resp = _create(
         client,
         world.a.headers["clinician"],
@@ -51,7 +51,7 @@ def test_create_study_with_inputs(client: TestClient, db: Session, world: World)
     by_slot = {i["slot"]: i for i in body["inputs"]}
     assert set(by_slot) == {"fundus_left", "oct", "ecg"}
     left = by_slot["fundus_left"]
-    assert left["modality"] == "fundus" and left["eye"] == "left" and (left["width"], left["height"]) == (120, 100)
+    assert left["modality"] == "fundus" and left["eye"] == "left" and (left["width"], left["height"]) == (160, 136)
     assert left["content_sha256"] == hashlib.sha256(png).hexdigest() and left["size_bytes"] == len(png)
     assert left["media_type"] == "image/png" and left["filename"] == "left eye.png"
     assert by_slot["ecg"]["meta"]["fs_hz"] == 500.0 and by_slot["ecg"]["meta"]["n_samples"] == 1000

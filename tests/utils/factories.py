@@ -67,7 +67,7 @@ def create_study(db: Session, *, patient: Patient, study_date: date | None = Non
     return study
 
 
-def png_bytes(width: int = 96, height: int = 80, *, mode: str = "RGB", seed: int = 0) -> bytes:
+def png_bytes(width: int = 160, height: int = 136, *, mode: str = "RGB", seed: int = 0) -> bytes:
     """A small valid PNG of random pixels (``mode`` ``RGB`` or ``L``)."""
     from PIL import Image
 

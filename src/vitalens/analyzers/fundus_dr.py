@@ -105,8 +105,8 @@ _EYE_NAME = {"fundus_right": "right eye (OD)", "fundus_left": "left eye (OS)"}
     title="Diabetic retinopathy grade",
     any_of=[(InputName.FUNDUS_RIGHT, InputName.FUNDUS_LEFT)],
     limits={
-        "fundus_left": ImageLimits(colour="rgb", max_aspect=2.0),
-        "fundus_right": ImageLimits(colour="rgb", max_aspect=2.0),
+        "fundus_left": ImageLimits(colour="rgb", min_side=128, max_aspect=2.0),
+        "fundus_right": ImageLimits(colour="rgb", min_side=128, max_aspect=2.0),
     },
     default_artifact="fundus-dr",
     dataset="aptos2019",

@@ -42,9 +42,9 @@ _ENCODERS = {"fundus": "fundus.dr", "oct": "oct.kermany4"}
     modality=Modality.FUNDUS,
     title="Fundus + OCT fusion (virtual-pair model)",
     uses=(
-        SlotUse("fundus_right", any_of="eye", limits=ImageLimits(colour="rgb", max_aspect=2.0)),
-        SlotUse("fundus_left", any_of="eye", limits=ImageLimits(colour="rgb", max_aspect=2.0)),
-        SlotUse("oct"),
+        SlotUse("fundus_right", any_of="eye", limits=ImageLimits(colour="rgb", min_side=128, max_aspect=2.0)),
+        SlotUse("fundus_left", any_of="eye", limits=ImageLimits(colour="rgb", min_side=128, max_aspect=2.0)),
+        SlotUse("oct", limits=ImageLimits(colour="gray", min_side=128, max_aspect=4.0)),
     ),
     default_artifact="retina-fusion",
     dataset=None,

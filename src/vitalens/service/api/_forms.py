@@ -85,6 +85,13 @@ async def read_form(
 ) -> Any:
     """The parsed form; a body that is not a form (JSON, text, nothing) is a 415 saying what the route takes."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not content_type and request.headers.get("content-length", "0") in ("", "0") and takes:
+        # nothing sent at all: the fields are missing (422), not of the wrong media type
+        raise InputError(
+            f"required: {request.method} {request.url.path} takes multipart/form-data with fields named by slot: "
+            f"{', '.join(takes)}; the request has no body",
+            field=takes[0],
+        )
     if content_type not in FORM_TYPES:
         raise UnsupportedMediaError(
             f"{request.method} {request.url.path} takes multipart/form-data (files in fields named by slot: "

@@ -92,6 +92,8 @@ async def dictation(
     await run_in_threadpool(visible, session, user, Study, study_id)  # scoped before the body is read
     max_bytes = int(settings.max_audio_mb * 1024 * 1024)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not content_type and request.headers.get("content-length", "0") in ("", "0"):
+        raise InputError("required: send the recording as multipart/form-data in a part named 'audio'", field="audio")
     if content_type != "multipart/form-data":
         raise UnsupportedMediaError(
             f"dictation takes multipart/form-data with the recording in a part named 'audio'; got "

@@ -135,6 +135,10 @@ def predict(registry_get: Any, name: str, inputs: Any, *, explain: bool, gate: P
     analyzer = registry_get(name)
     ready = analyzer.availability()
     if not ready.ready:
+        try:  # a bad input is the caller's to fix whether or not the model is installed: say that first (422)
+            analyzer.check_inputs(inputs)
+        except ArtifactError:
+            pass  # a limit only the card knows: the missing model is the answer
         raise ArtifactError(ready.reason)
     if gate is None:
         return analyzer(inputs, explain=explain)

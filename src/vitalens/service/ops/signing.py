@@ -89,7 +89,8 @@ def ensure_editable(session: Session, study: Study) -> None:
     if st.editable:
         return
     signed = st.signed
-    assert signed is not None
+    if signed is None:  # not editable means a signed version exists (sign_state's invariant)
+        raise RuntimeError(f"study {study.id} is read-only but has no signed report")
     signer = session.get(User, signed.signed_by_id) if signed.signed_by_id else None
     who = (signer.full_name or signer.email) if signer else "a clinician"
     when = signed.signed_at.strftime("%Y-%m-%d %H:%M UTC") if signed.signed_at else "earlier"
@@ -124,10 +125,11 @@ def open_amendment(*, session: Session, user: User, study_id: str, reason: str) 
     if st.state == "unsigned":
         raise Conflict(f"study {study.id} is not signed off; change it directly, no amendment is needed")
     if st.state == "amending":
-        assert st.amendment is not None
-        raise Conflict(f"an amendment (version {st.amendment.version}) of study {study.id} is already open")
+        version = st.amendment.version if st.amendment is not None else "?"
+        raise Conflict(f"an amendment (version {version}) of study {study.id} is already open")
     signed = st.signed
-    assert signed is not None
+    if signed is None:  # signed or amending states carry their signed version (sign_state's invariant)
+        raise RuntimeError(f"study {study.id} is marked signed but has no signed report")
     draft = Report(
         study_id=study.id,
         analysis_id=signed.analysis_id,
