@@ -85,6 +85,65 @@ def _review_text(f: Any) -> str:
     return review
 
 
+def _cell_style(styles: Any) -> Any:
+    """Table text that wraps inside its column (long words and e-mails break instead of running over)."""
+    from reportlab.lib.styles import ParagraphStyle
+
+    return ParagraphStyle("cell", parent=styles["BodyText"], fontSize=8, leading=9.5, splitLongWords=True)
+
+
+def _measure_text(m: Any) -> str:
+    """``QTc (Bazett) 472 ms (high; reference 340–450 ms)`` — a flagged measurement in one line."""
+    unit = f" {m.unit}" if m.unit and m.unit not in ("1", "ratio") else ""
+    if m.reference_low is not None and m.reference_high is not None:
+        ref = f"{_sig(m.reference_low)}–{_sig(m.reference_high)}{unit}"
+    elif m.reference_high is not None:
+        ref = f"≤ {_sig(m.reference_high)}{unit}"
+    elif m.reference_low is not None:
+        ref = f"≥ {_sig(m.reference_low)}{unit}"
+    else:
+        ref = ""
+    value = "not measured" if m.value is None else f"{_sig(m.value)}{unit}"
+    return f"{m.name} {value} ({m.flag}" + (f"; reference {ref})" if ref else ")")
+
+
+def _summary_flowables(report: StudyReport, styles: Any) -> list[Any]:
+    """The clinical summary that opens the report: per section its band or tier, the positive findings as the
+    clinician left them, the out-of-range measurements, and how many findings were reviewed."""
+    from reportlab.platypus import Paragraph
+
+    from vitalens.reports.sections import analyzer_blocks, section_heading
+
+    out: list[Any] = [Paragraph("Summary", styles["Heading2"])]
+    total = reviewed = 0
+    for a in report.analyses:
+        normal = {getattr(b, "normal", None) for b in analyzer_blocks(a.analyzer)} - {None}
+        title = section_heading(a.analyzer, a.model_name, a.model_version).title
+        facts = [f"{label}: {value}" for label, value in (("Band", a.band), ("Tier", a.tier)) if value]
+        for f in a.findings:
+            total += 1
+            reviewed += 1 if f.review else 0
+            if f.code in normal or not (f.positive or f.final_positive):
+                continue
+            facts.append(f"{f.name}: {_review_text(f)}")
+        facts += [_measure_text(m) for m in a.measurements if m.flag in ("low", "high")]
+        if a.error:
+            facts.append(f"not completed ({a.error})")
+        text = "; ".join(facts) if facts else "no positive finding, nothing out of range"
+        out.append(Paragraph(f"<b>{escape(title)}</b>: {escape(text)}", styles["BodyText"]))
+    s = report.signoff
+    if s is not None and s.finding_count is not None and s.reviewed_count is not None:
+        total, reviewed = s.finding_count, s.reviewed_count
+    if total:
+        out.append(Paragraph(escape(f"Findings reviewed: {reviewed} of {total}."), styles["BodyText"]))
+    if s is not None:
+        signed = f"Signed off by {s.clinician} on {s.signed_at.isoformat(timespec='minutes')} (version {s.version})"
+        out.append(Paragraph(escape(signed + (", amended after signing." if s.amends else ".")), styles["BodyText"]))
+    else:
+        out.append(Paragraph("Not signed off: this report is a draft.", styles["BodyText"]))
+    return out
+
+
 def _findings_table(part: Any, styles: Any) -> Any:
     from reportlab.lib.units import cm
     from reportlab.platypus import Paragraph
@@ -92,20 +151,23 @@ def _findings_table(part: Any, styles: Any) -> Any:
     per_input = any(getattr(f, "input_name", None) for f in part.findings)
     head = ["Code", "Finding"] + (["Input"] if per_input else []) + ["Probability", "Threshold", "Result"]
     head += (["Tier"] if part.tiers or any(f.tier for f in part.findings) else []) + ["Clinician review"]
+    from vitalens.reports.sections import slot_title
+
     rows: list[list[Any]] = [head]
+    cell = _cell_style(styles)
     for f in part.findings:
         result = "positive" if f.positive else "negative"
         if f.code == part.normal:
             result = "no abnormality" if f.positive else "not normal"
-        row: list[Any] = [f.code, Paragraph(escape(f.name), styles["BodyText"])]
+        row: list[Any] = [f.code, Paragraph(escape(f.name), cell)]
         if per_input:
-            row.append((f.input_name or "").replace("_", " "))
-        row += [_fmt(f.probability, 3), _fmt(f.threshold, 3), result]
+            row.append(Paragraph(escape(slot_title(f.input_name)), cell))
+        row += [_fmt(f.probability, 3), _fmt(f.threshold, 3), Paragraph(escape(result), cell)]
         if "Tier" in head:
             row.append(f.tier or "—")
-        row.append(Paragraph(escape(_review_text(f)), styles["BodyText"]))
+        row.append(Paragraph(escape(_review_text(f)), cell))
         rows.append(row)
-    fixed = {"Code": 1.3, "Input": 2.0, "Probability": 1.9, "Threshold": 1.9, "Result": 1.6, "Tier": 1.6}
+    fixed = {"Code": 1.3, "Input": 2.2, "Probability": 1.9, "Threshold": 1.9, "Result": 2.2, "Tier": 1.6}
     free = 18.0 - sum(fixed.get(h, 0.0) for h in head)
     widths = [fixed.get(h, free / 2) * cm for h in head]
     return _grid(rows, widths)
@@ -255,6 +317,8 @@ def build_study_report(report: StudyReport) -> bytes:
     from reportlab.lib.units import cm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+    from vitalens.reports.sections import slot_title
+
     styles = getSampleStyleSheet()
     buf = io.BytesIO()
     doc = SimpleDocTemplate(
@@ -307,10 +371,11 @@ def build_study_report(report: StudyReport) -> bytes:
             ),
         ]
 
+    story += _summary_flowables(report, styles)
     if report.inputs:
         story.append(Paragraph("Inputs", styles["Heading2"]))
         for inp in report.inputs:
-            story.append(Paragraph(escape(f"{inp.name}: {inp.kind}"), styles["Heading4"]))
+            story.append(Paragraph(escape(f"{slot_title(inp.name)} — {inp.kind}"), styles["Heading4"]))
             if inp.image is None and inp.overlays:
                 # a signal drawn as a sheet (the 12-lead ECG with its attribution): full width, or it is unreadable
                 for img in inp.overlays:
@@ -343,14 +408,15 @@ def build_study_report(report: StudyReport) -> bytes:
     story.append(Paragraph("Clinician annotations", styles["Heading2"]))
     if report.annotations:
         rows = [["Input", "Kind", "Label", "Note", "Author", "Version"]]
+        cell = _cell_style(styles)
         for an in report.annotations:
             rows.append(
                 [
-                    an.input_name,
+                    Paragraph(escape(slot_title(an.input_name)), cell),
                     an.kind,
-                    Paragraph(escape(an.label), styles["BodyText"]),
-                    Paragraph(escape(an.note or ""), styles["BodyText"]),
-                    an.author or "—",
+                    Paragraph(escape(an.label), cell),
+                    Paragraph(escape(an.note or ""), cell),
+                    Paragraph(escape(an.author or "—"), cell),
                     str(an.version),
                 ]
             )

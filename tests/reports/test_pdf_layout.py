@@ -1,0 +1,186 @@
+"""The PDF a clinician hands over: a summary first, clinical words, signer and amendments, and no text drawn over
+other text on any page (every text run's box measured from the PDF itself)."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.reports.test_pdf import _png
+from vitalens.domain import Measurement
+from vitalens.reports import (
+    ReportAnalysis,
+    ReportAnnotation,
+    ReportFinding,
+    ReportImage,
+    ReportInput,
+    ReportSignoff,
+    ReportVersion,
+    StudyReport,
+    build_study_report,
+)
+
+pypdf = pytest.importorskip("pypdf", reason="pypdf (dev dependency) reads the text runs of each page")
+
+
+def _boxes(pdf: bytes) -> list[list[tuple[float, float, float, float, str]]]:
+    """Per page, the box (x0, y0, x1, y1, text) of every text run: position from the text and page matrices, width
+    from the font's metrics (ReportLab's standard fonts), height from the font size."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    pages = []
+    for page in pypdf.PdfReader(io.BytesIO(pdf)).pages:
+        runs: list[tuple[float, float, float, float, str]] = []
+        starts: list[tuple[float, float]] = []
+
+        def visit(text, cm, tm, font, size, runs=runs, starts=starts):  # noqa: ANN001
+            if not text.strip() or font is None:
+                return
+            a, b, c, d, e, f = (float(v) for v in tm)
+            ca, cb, cc, cd, ce, cf = (float(v) for v in cm)
+            x = e * ca + f * cc + ce
+            y = e * cb + f * cd + cf
+            scale = (a**2 + b**2) ** 0.5 * (ca**2 + cb**2) ** 0.5
+            name = str(font.get("/BaseFont", "/Helvetica")).lstrip("/")
+            try:
+                width = stringWidth(text.rstrip("\n"), name, 1.0) * size * scale
+            except KeyError:
+                width = stringWidth(text.rstrip("\n"), "Helvetica", 1.0) * size * scale
+            height = size * scale
+            if runs and starts[-1] == (round(x, 1), round(y, 1)):
+                # a run continuing the previous one on its line (a font change): pypdf reports the line's start
+                x = runs[-1][2]
+            else:
+                starts.append((round(x, 1), round(y, 1)))
+            runs.append((x, y - 0.2 * height, x + width, y + 0.75 * height, text.strip()))
+
+        page.extract_text(visitor_text=visit)
+        pages.append(runs)
+    return pages
+
+
+def _overlaps(runs: list[tuple[float, float, float, float, str]], slack: float = 0.6) -> list[str]:
+    out = []
+    for i, (ax0, ay0, ax1, ay1, at) in enumerate(runs):
+        for bx0, by0, bx1, by1, bt in runs[i + 1 :]:
+            if min(ax1, bx1) - max(ax0, bx0) > slack and min(ay1, by1) - max(ay0, by0) > slack:
+                out.append(f"{at[:40]!r} overlaps {bt[:40]!r}")
+    return out
+
+
+@pytest.fixture
+def full_report() -> StudyReport:
+    long_name = "Rhythm regularity (RR coefficient of variation)"
+    return StudyReport(
+        study_id="0f" * 16,
+        pseudonym="P-7F3A",
+        site="North Clinic",
+        study_created_at=datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
+        age_years=63,
+        sex="female",
+        inputs=[
+            ReportInput(
+                name=slot,
+                kind="image/png 60x40 px",
+                image=ReportImage(title=slot, data=_png()),
+                overlays=[ReportImage(title=f"Grad-CAM {c}", data=_png(), caption="fundus.odir") for c in "DCGAH"],
+            )
+            for slot in ("fundus_right", "fundus_left")
+        ],
+        analyses=[
+            ReportAnalysis(
+                analyzer="fundus.odir",
+                model_name="fundus-odir-effnet",
+                model_version="0.4.0",
+                demonstration=True,
+                band="Medium",
+                proxies={"hypertension": 0.69, "diabetes": 0.41, "atherosclerotic": 0.3, "overall": 0.5},
+                findings=[
+                    ReportFinding(code="N", name="Normal", probability=0.71, threshold=0.18, positive=True),
+                    ReportFinding(
+                        code="D",
+                        name="Diabetic retinopathy",
+                        probability=0.83,
+                        threshold=0.56,
+                        positive=True,
+                        review="corrected",
+                        corrected_positive=False,
+                        review_note="artefact from a dirty lens " * 4,
+                    ),
+                ],
+            ),
+            ReportAnalysis(
+                analyzer="ecg.intervals",
+                model_name="neurokit2-delineation",
+                model_version="0.2.1",
+                demonstration=False,
+                measurements=[
+                    Measurement(name="QRS duration", value=65.0, unit="ms", reference_high=110.0, flag="normal"),
+                    Measurement(
+                        name="QTc (Bazett)", value=472.04, unit="ms", reference_low=340, reference_high=450, flag="high"
+                    ),
+                    Measurement(name=long_name, value=0.0412, unit="ratio", reference_high=0.1, flag="normal"),
+                ],
+            ),
+        ],
+        annotations=[
+            ReportAnnotation(
+                input_name="fundus_left",
+                kind="box",
+                label="haemorrhage",
+                note="inferior arcade",
+                author="a.very.long.clinician.email.address@north-clinic.example.org",
+                version=12,
+            )
+        ],
+        signoff=ReportSignoff(
+            clinician="Dr A. Clinician",
+            signed_at=datetime(2026, 12, 1, 10, 0, tzinfo=UTC),
+            note="Refer to ophthalmology.",
+            version=2,
+            amends="ab" * 16,
+            amendment_reason="diabetic retinopathy re-graded",
+            finding_count=2,
+            reviewed_count=1,
+            history=[ReportVersion(version=1, clinician="Dr B", signed_at=datetime(2026, 11, 30, 12, tzinfo=UTC))],
+        ),
+    )
+
+
+def test_no_text_box_overlaps_another_on_any_page(full_report: StudyReport) -> None:
+    pages = _boxes(build_study_report(full_report))
+    assert pages and all(pages)
+    problems = [f"page {i + 1}: {p}" for i, runs in enumerate(pages) for p in _overlaps(runs)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_checker_sees_an_overlap() -> None:
+    """The overlap check itself finds text drawn on text (so a pass means something)."""
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf)
+    c.setFont("Helvetica", 10)
+    c.drawString(100, 700, "Rhythm regularity")
+    c.drawString(150, 702, "0.0412")
+    c.drawString(100, 600, "apart")
+    c.save()
+    (runs,) = _boxes(buf.getvalue())
+    assert _overlaps(runs) == ["'Rhythm regularity' overlaps '0.0412'"]
+
+
+def test_summary_comes_first_in_clinical_words(full_report: StudyReport) -> None:
+    pages = pypdf.PdfReader(io.BytesIO(build_study_report(full_report))).pages
+    text = " ".join(" ".join(p.extract_text() for p in pages).split())
+    summary = text.index("Summary")
+    assert summary < text.index("Inputs") and summary < text.index("Findings")
+    head = text[summary : text.index("Inputs")]
+    assert "Band: Medium" in head
+    assert "QTc (Bazett) 472 ms (high; reference 340–450 ms)" in head
+    assert "Findings reviewed: 1 of 2" in head
+    assert "Diabetic retinopathy: corrected to negative" in head
+    assert "Right eye (OD)" in text and "fundus_right:" not in text
+    assert "Amended after signing. Reason: diabetic retinopathy re-graded" in text
+    assert "≤ 110" in text  # a one-sided range is printed as one-sided
