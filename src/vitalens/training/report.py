@@ -181,7 +181,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if td:
         lines += [
             f"- Training data: {', '.join(td.get('datasets', []))} ({td.get('provenance')}, "
-            f"{td.get('n_patients')} patients); splits {td.get('splits', {}).get('sizes')}",
+            f"{_count(td)}); splits {td.get('splits', {}).get('sizes')}",
         ]
     ev = report.get("evaluated_on") or {}
     if ev.get("selection"):
@@ -265,3 +265,11 @@ def write_report(
     paths["reliability"] = plot_reliability(curves, out / "reliability.png", title="Reliability (calibrated)")
     logger.info("report written to %s", out)
     return paths
+
+
+def _count(td: dict[str, Any]) -> str:
+    """ "85 patients", or the images/samples where no patient count is known (never "None patients")."""
+    if td.get("n_patients") and not str((td.get("splits") or {}).get("unit", "patient")).startswith("image"):
+        return f"{td['n_patients']} patients"
+    unit = "images" if str((td.get("splits") or {}).get("unit", "")).startswith("image") else "samples"
+    return f"{td.get('n_samples') or td.get('n_patients') or '?'} {unit}"
