@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-boot", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument(
+        "--from-run",
+        type=Path,
+        default=None,
+        help="score an existing run of the same recipe (e.g. runs/retina-fusion of make model-retina-fusion) "
+        "instead of training again: the figures are that run's, the bundled model's",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "retina_fusion.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -67,10 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         "task.oct_data": str(args.oct),
         "task.n_boot": args.n_boot,
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        work = args.work or Path(tmp)
-        train("retina.fusion", data=args.fundus.parent, out=work, overrides=overrides)
-        report = json.loads((work / "report.json").read_text())
+    if args.from_run is not None:
+        report = json.loads((args.from_run / "report.json").read_text())
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = args.work or Path(tmp)
+            train("retina.fusion", data=args.fundus.parent, out=work, overrides=overrides)
+            report = json.loads((work / "report.json").read_text())
     comp = report["comparison"]
     pairs = report["training_data"]["splits"]["pairs"]
     print(
@@ -96,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         "encoders": report["encoders"],
         "pairs": pairs,
         "comparison": comp,
-        "settings": {"seed": args.seed, "n_boot": args.n_boot, "recipe": "recipes/retina.fusion.yaml"},
+        "settings": {
+            "seed": args.seed,
+            "n_boot": args.n_boot,
+            "recipe": "recipes/retina.fusion.yaml",
+            "from_run": str(args.from_run) if args.from_run is not None else None,
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(nan_to_none(payload), indent=2, default=float) + "\n", encoding="utf-8")
