@@ -184,3 +184,29 @@ def test_summary_comes_first_in_clinical_words(full_report: StudyReport) -> None
     assert "Right eye (OD)" in text and "fundus_right:" not in text
     assert "Amended after signing. Reason: diabetic retinopathy re-graded" in text
     assert "≤ 110" in text  # a one-sided range is printed as one-sided
+
+
+def test_regions_are_drawn_where_the_clinician_drew_them() -> None:
+    import numpy as np
+    from PIL import Image
+
+    from vitalens.reports.regions import Region, draw_regions
+
+    buf = io.BytesIO()
+    Image.new("RGB", (100, 80), (0, 0, 0)).save(buf, format="PNG")
+    out = np.asarray(
+        Image.open(
+            io.BytesIO(
+                draw_regions(
+                    buf.getvalue(),
+                    [
+                        Region("box", {"x0": 10, "y0": 20, "x1": 60, "y1": 70}, "haemorrhage", 1),
+                        Region("mask", {}, "drusen", 2),  # not an outline shape: skipped
+                    ],
+                )
+            )
+        )
+    )
+    assert out.shape == (80, 100, 3)
+    assert tuple(out[45, 10]) == (0, 200, 255) and tuple(out[70, 35]) == (0, 200, 255)  # the box's edges
+    assert tuple(out[45, 35]) == (0, 0, 0)  # its inside is left as it was

@@ -195,21 +195,37 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
                     figures=figures.get(stage.analyzer, []),
                 )
             )
-    report_inputs = []
-    for inp in inputs:
-        image = None
-        if inp.media_type.startswith("image/") and inp.media_type in ("image/jpeg", "image/png"):
-            try:
-                image = ReportImage(title=inp.slot, data=blobs.get(inp.blob_key))
-            except KeyError:
-                image = None
-        size = f" {inp.width}x{inp.height} px" if inp.width and inp.height else ""
-        report_inputs.append(ReportInput(name=inp.slot, kind=f"{inp.media_type}{size}", image=image))
+    from vitalens.reports.regions import Region, draw_regions
+
     annotations = session.scalars(
         select(Annotation)
         .where(Annotation.study_id == study.id, Annotation.is_current.is_(True), Annotation.deleted_at.is_(None))
         .order_by(Annotation.created_at)
     ).all()
+    report_inputs = []
+    for inp in inputs:
+        image = None
+        if inp.media_type.startswith("image/") and inp.media_type in ("image/jpeg", "image/png"):
+            try:
+                data = blobs.get(inp.blob_key)
+            except KeyError:
+                data = None
+            if data is not None:
+                regions = [
+                    Region(a.shape, dict(a.geometry or {}), a.label, n)
+                    for n, a in enumerate(annotations, start=1)
+                    if a.input_id == inp.id and a.shape in ("box", "polygon")
+                ]
+                title = "Original"
+                if regions:
+                    try:
+                        data = draw_regions(data, regions)
+                        title = "Original with the clinician's annotations (numbered as in the table)"
+                    except OSError as exc:
+                        logger.warning("annotations of input %s not drawn: %s", inp.id, exc)
+                image = ReportImage(title=title, data=data)
+        size = f" {inp.width}x{inp.height} px" if inp.width and inp.height else ""
+        report_inputs.append(ReportInput(name=inp.slot, kind=f"{inp.media_type}{size}", image=image))
     slot_of = {i.id: i.slot for i in inputs}
     authors = {
         u.id: u.email
@@ -234,12 +250,12 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
             ReportAnnotation(
                 input_name=slot_of.get(a.input_id or "", "study"),
                 kind=a.shape,
-                label=a.label or "(no label)",
+                label=f"{n}. {a.label or '(no label)'}",
                 note=a.text or None,
                 author=authors.get(a.author_id or ""),
                 version=a.version,
             )
-            for a in annotations
+            for n, a in enumerate(annotations, start=1)
         ],
         signoff=signoff,
     )
