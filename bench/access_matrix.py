@@ -86,6 +86,7 @@ PAGES: dict[str, str] = {
     "/": "public",
     "/login": "public",
     "/glossary": "public",
+    "/knowledge": "authenticated",
     "/worklist": "patient.read",
     "/studies/new": "patient.read",
     "/studies/{study_id}": "study.read",
@@ -340,6 +341,10 @@ def _body(method: str, path: str, target: RecordSet, accounts: Accounts, site: s
         return {"json": {"action": "confirm"}}
     if path.endswith("/signoff"):
         return {"json": {"note": "ok"}}
+    if path.endswith("/assistant"):
+        return {"json": {"question": "What does this study show?"}}
+    if path.endswith("/notes"):
+        return {"json": {"notes": "checked"}}
     if path.startswith("/api/v1/quality/"):
         return {"files": {"file": ("l.jpg", good_fundus(4), "image/jpeg")}}
     if path.startswith("/dicomweb/"):
