@@ -53,15 +53,41 @@ def _ecg_csv(fs: float = 500.0, seconds: float = 10.0) -> bytes:
     return "\n".join(rows).encode()
 
 
-def synthetic_upload(spec: SlotSpec, limits: object, seed: int = 0) -> tuple[str, bytes, str]:
+def _encode(spec: SlotSpec, value: object) -> tuple[str, bytes, str]:
+    if spec.kind == SlotKind.IMAGE:
+        return f"{spec.name}.png", _png(np.asarray(value)), "image/png"
+    return f"{spec.name}.csv", value, "text/csv"  # type: ignore[return-value]
+
+
+def synthetic_upload(
+    spec: SlotSpec, limits: object, *, gates: tuple[str, ...] = (), analyzer: object | None = None, seed: int = 0
+) -> tuple[str, bytes, str]:
     """``(filename, bytes, media type)`` of a synthetic upload for ``spec`` meeting ``limits``.
+
+    With ``gates`` (the analyzer's quality gates on this slot), the first of ten seeded draws that no gate refuses:
+    the synthetic twins lie near the gates' edges (an OCT twin's embedding distance is about the refusal limit), and
+    a refused input would test the refusal, not the rendering. Deterministic for a given seed.
 
     Raises:
         NotImplementedError: a kind no upload carries (numbers, categories, text go in form fields).
+        AssertionError: every draw was refused (the message names the gate's reason).
     """
-    rng = np.random.default_rng(seed)
-    if spec.kind == SlotKind.IMAGE:
-        return f"{spec.name}.png", _png(_image(spec, limits, rng)), "image/png"
-    if spec.kind == SlotKind.ECG:
-        return f"{spec.name}.csv", _ecg_csv(), "text/csv"
-    raise NotImplementedError(f"slot {spec.name} ({spec.kind}) is not a file upload")
+    from vitalens.quality import run_gate
+
+    if spec.kind not in (SlotKind.IMAGE, SlotKind.ECG):
+        raise NotImplementedError(f"slot {spec.name} ({spec.kind}) is not a file upload")
+    reasons = []
+    for k in range(10):
+        rng = np.random.default_rng(seed * 100 + k)
+        if spec.kind == SlotKind.IMAGE:
+            value: object = _image(spec, limits, rng)
+            checked = value
+        else:
+            value = _ecg_csv()
+            checked = None
+        verdicts = [run_gate(g, checked, slot=spec.name, analyzer=analyzer) for g in gates if checked is not None]
+        refused = [v for v in verdicts if v.verdict == "refuse"]
+        if not refused:
+            return _encode(spec, value)
+        reasons += [v.message for v in refused]
+    raise AssertionError(f"every synthetic {spec.name} was refused: {reasons[-1]}")

@@ -43,7 +43,7 @@ def settings(tmp_path: Path) -> Settings:
 NOTE = "Chest pain on exertion for two weeks, no fever. Smoker. Father had a myocardial infarction at 55."
 
 
-def _uploads(name: str) -> tuple[dict[str, tuple[str, bytes, str]], dict[str, str]]:
+def _uploads(name: str, analyzer: object) -> tuple[dict[str, tuple[str, bytes, str]], dict[str, str]]:
     """The synthetic files of every file slot ``name`` reads (all of each any-of group), and the texts of its
     free-text slots."""
     from vitalens.slots import SlotKind
@@ -57,7 +57,10 @@ def _uploads(name: str) -> tuple[dict[str, tuple[str, bytes, str]], dict[str, st
         if spec.kind == SlotKind.TEXT:
             texts[spec.name] = NOTE
         elif spec.is_file:
-            files[spec.name] = synthetic_upload(spec, contract.limits_for(spec.name), seed=i)
+            gates = tuple(contract.quality_gates.get(spec.name, ()))
+            files[spec.name] = synthetic_upload(
+                spec, contract.limits_for(spec.name), gates=gates, analyzer=analyzer, seed=i
+            )
         elif use.required or use.any_of:
             pytest.skip(f"{name} reads {spec.name} ({spec.kind}), which no study route carries")
     return files, texts
@@ -80,10 +83,11 @@ def test_analyzer_renders_on_page_pdf_and_fhir(name: str, client, app, world, db
     if db_engine.dialect.name != "sqlite":
         pytest.skip("one backend is enough: the rendering does not depend on it")
     contract = get_contract(name)
-    availability = create_analyzer(name, models_dir=MODELS).availability()
+    analyzer = create_analyzer(name, models_dir=MODELS)
+    availability = analyzer.availability()
     if not availability.ready:
         pytest.skip(availability.reason)
-    files, texts = _uploads(name)
+    files, texts = _uploads(name, analyzer)
     h = world.a.headers["clinician"]
     r = client.post(
         "/api/v1/studies",
