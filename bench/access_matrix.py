@@ -214,6 +214,7 @@ class Records:
                 input_id=left["id"],
                 method="gradcam",
                 overlay_blob_key=overlay,
+                heatmap_blob_key=self.blobs.put(_heatmap_npy()),
             )
             s.add_all([finding, explanation])
             s.flush()
@@ -343,6 +344,8 @@ def _body(method: str, path: str, target: RecordSet, accounts: Accounts, site: s
         return {"json": {"note": "ok"}}
     if path.endswith("/assistant"):
         return {"json": {"question": "What does this study show?"}}
+    if path.endswith("/amendments"):
+        return {"json": {"reason": "bench: a corrected finding"}}
     if path.endswith("/notes"):
         return {"json": {"notes": "checked"}}
     if path.startswith("/api/v1/quality/"):
@@ -548,10 +551,22 @@ def _walk(
     return rows
 
 
+def _heatmap_npy() -> bytes:
+    """A stored explanation map as the jobs write it (a float32 array in ``.npy``)."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64), allow_pickle=False)
+    return buf.getvalue()
+
+
 def _list_leaks(client: httpx.Client, accounts: Accounts, shared: dict[tuple[str, bool], RecordSet]) -> list[str]:
     """Ids that lists of site A's users must not show: site B's records; a deleted patient's (except audit)."""
     leaks = []
-    foreign = {v for (site, _), rs in shared.items() if site == "B" for v in rs.ids.values()}
+    # record ids only (32 hex characters, or a DICOM UID): a report version "1" is no record and is in any page
+    foreign = {v for (site, _), rs in shared.items() if site == "B" for v in rs.ids.values() if len(v) >= 16}
     foreign |= {accounts.users[("B", r)] for r in ("clinician", "reviewer", "admin")}
     gone = {shared[("A", True)].ids["patient_id"], shared[("A", True)].ids["study_id"]}
     lists = [

@@ -52,7 +52,7 @@ def test_colour_spread_exact() -> None:
 
 
 def test_one_analysis(analyzer) -> None:  # type: ignore[no-untyped-def]
-    image = render_cxr(96, "COVID", np.random.default_rng(5))[:, 8:88]  # 96 × 80: not square
+    image = render_cxr(160, "COVID", np.random.default_rng(5))[:, 8:152]  # 160 × 144: not square
     result = analyzer(StudyInputs(cxr=image))
     (finding,) = result.findings
     assert finding.code == "anomaly" and finding.input_name == "cxr" and not finding.calibrated
@@ -71,20 +71,20 @@ def test_one_analysis(analyzer) -> None:  # type: ignore[no-untyped-def]
     assert exp.input_name == "cxr" and exp.method == "grad-cam" and exp.heatmap.shape == image.shape
     assert np.isfinite(exp.heatmap).all() and 0 <= exp.heatmap.min() and exp.heatmap.max() <= 1
     with Image.open(io.BytesIO(exp.overlay_png)) as png:
-        assert png.size == (80, 96)
+        assert png.size == (144, 160)
     assert result.decision_support_notice == DECISION_SUPPORT_NOTICE and result.demonstration
     assert any("Demonstration model" in w for w in result.warnings)
     assert "not a diagnosis" in result.explanation
 
 
 def test_rgb_radiograph_with_equal_channels_is_accepted(analyzer) -> None:  # type: ignore[no-untyped-def]
-    gray = render_cxr(64, "Normal", np.random.default_rng(1))
+    gray = render_cxr(128, "Normal", np.random.default_rng(1))
     result = analyzer(StudyInputs(cxr=np.repeat(gray[..., None], 3, axis=2)), explain=False)
     assert result.findings and not result.explanations
 
 
 def test_a_tinted_film_photograph_is_scored_but_flagged(analyzer) -> None:  # type: ignore[no-untyped-def]
-    gray = render_cxr(64, "Normal", np.random.default_rng(1)).astype(np.int16).clip(20, 250)
+    gray = render_cxr(128, "Normal", np.random.default_rng(1)).astype(np.int16).clip(20, 250)
     tinted = np.stack([gray + 1, gray, gray - 1], axis=2).astype(np.uint8)  # (1 + 1 + 2) / 3 = 4/3 everywhere
     assert colour_spread(tinted) == pytest.approx(4 / 3)
     assert FLAG_COLOUR_SPREAD < colour_spread(tinted) < MAX_COLOUR_SPREAD
@@ -126,7 +126,7 @@ def test_distribution_limits_exact(analyzer) -> None:  # type: ignore[no-untyped
 
 
 def test_small_images_are_refused_by_the_card_limit(analyzer) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(InputError, match="at least 64 px"):
+    with pytest.raises(InputError, match="at least 128 px"):
         analyzer(StudyInputs(cxr=np.zeros((40, 40), np.uint8)))
 
 

@@ -97,7 +97,7 @@ def colour_spread(image: np.ndarray) -> float:
     modality=Modality.CXR,
     title="Chest X-ray anomaly screen",
     inputs=("cxr",),
-    limits={"cxr": ImageLimits(colour="gray", min_side=64, max_aspect=2.0)},
+    limits={"cxr": ImageLimits(colour="gray", min_side=128, max_aspect=2.0)},
     default_artifact="cxr-anomaly",
     dataset="covid19_radiography",
     quality_gates={"cxr": ("cxr.gradable",)},
