@@ -47,6 +47,7 @@ def test_one_artifact_holds_the_fold_heads_and_an_out_of_fold_card(run: tuple[Pa
     assert card.training_data.splits["folds"] == 3 and card.training_data.n_patients == 18
     assert card.demonstration and card.limitations.startswith("DEMONSTRATION MODEL")
     assert set(card.thresholds) == set(card.labels)
+    assert len(card.extra["records"]["train"]) == 18 and card.extra["records"]["val"] == []
     assert (artifact.parent / "report.json").is_file() and (artifact.parent / "reliability.png").is_file()
 
 
@@ -62,8 +63,9 @@ def test_the_analyzer_runs_the_bundled_ensemble(run: tuple[Path, Path]) -> None:
     analyzer = create_analyzer("fundus.odir", artifact=artifact, cache=ModelCache(budget_bytes=2**28), device="cpu")
     result = analyzer(
         StudyInputs(fundus_left=read_image(rec.left), fundus_right=read_image(rec.right), age_years=rec.age_years),
-        explain=False,
+        explain=True,  # Grad-CAM through the mean of the fold heads
     )
     probs = [f.probability for f in result.findings]
     assert len(probs) == 8 and all(0.0 <= p <= 1.0 for p in probs)
     assert np.isfinite(probs).all()
+    assert result.demonstration

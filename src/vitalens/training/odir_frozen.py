@@ -136,7 +136,8 @@ def train_frozen_odir(task: FundusOdirTask, *, data_root: Path, out: Path) -> Pa
         provenance=provenance,
         datasets=["ODIR-5K"],
         n_patients=len(ids),
-        meta={"age_mean": float(age_mean), "age_std": float(age_std)},
+        # the fold heads together saw every patient: all are "train" for evaluate (its test is then external data)
+        meta={"age_mean": float(age_mean), "age_std": float(age_std), "records": {"train": ids, "val": [], "test": []}},
     )
     card = build_card(
         task=task,
