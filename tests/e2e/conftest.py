@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -230,15 +231,21 @@ def _seed(url: str) -> SeededSite:
 
 
 @pytest.fixture(scope="session")
-def browser(chromium_path: Path) -> Iterator[object]:
+def playwright_driver(chromium_path: Path) -> Iterator[Any]:
+    """One Playwright driver for the whole run: the sync API refuses a second one while the first is alive."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Any, chromium_path: Path) -> Iterator[object]:
+    b = playwright_driver.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -56,18 +57,21 @@ def _seed(url: str) -> str:
 
 
 def test_dictation_fills_the_note_and_the_assistant_cites(
-    models_dir: Path, tmp_path: Path, chromium_path: Path, artifacts_dir: Path, axe_source: str
+    models_dir: Path,
+    tmp_path: Path,
+    chromium_path: Path,
+    artifacts_dir: Path,
+    axe_source: str,
+    playwright_driver: Any,
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     from tests.e2e.test_clinician_app import _axe
 
     wav = _speech(tmp_path)
     errors: list[str] = []
     (tmp_path / "data").mkdir()
-    with _serve(models_dir, tmp_path / "data") as url, sync_playwright() as pw:
+    with _serve(models_dir, tmp_path / "data") as url:
         study_url = _seed(url)
-        browser = pw.chromium.launch(
+        browser = playwright_driver.chromium.launch(
             executable_path=str(chromium_path),
             headless=True,
             args=[
