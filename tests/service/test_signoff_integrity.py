@@ -169,3 +169,22 @@ def test_the_page_shows_the_signer_the_count_and_the_amendment_history(client, a
     assert "Amended after signing" in page and "amended because: second look at the photo" in page
     assert f"/api/v1/studies/{study.id}/reports/1.pdf" in page and f"/api/v1/studies/{study.id}/reports/2.pdf" in page
     assert "after reviewing 1 of 1 findings" in page
+
+
+def test_print_view_has_the_images_the_signer_and_no_navigation(client, app, db, world) -> None:
+    h, study, _, a = _analysed(client, app, db, world)
+    client.post(
+        f"/api/v1/studies/{study.id}/signoff",
+        json={"note": "see eye clinic", "acknowledge_unreviewed": True},
+        headers=h,
+    )
+    page = client.get(f"/studies/{study.id}/print", headers=h).text
+    assert '<nav aria-label="Main">' not in page and 'class="top"' not in page
+    assert (
+        "Signed off by <strong>" in page
+        and "after reviewing 0 of 1 findings" in page
+        and "Note: see eye clinic" in page
+    )
+    assert page.count('/content" alt="Original:') == 2  # both eyes
+    assert 'scope="rowgroup"' in page  # the review grouped by section
+    assert '<nav aria-label="Main">' in client.get(f"/studies/{study.id}", headers=h).text

@@ -218,7 +218,7 @@ def study_print(
     except OpsError as exc:
         return _error_page(request, user, exc)
     a16 = assistant_panels(session=session, user=user, view=view, settings=settings)
-    return _page(request, "print.html", user, v=view, a16=a16)
+    return _page(request, "print.html", user, v=view, a16=a16, bare=True)
 
 
 @router.get("/studies/{study_id}/ecg.png")
