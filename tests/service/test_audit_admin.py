@@ -116,3 +116,10 @@ def test_audit_page(client: TestClient, db: Session, world: World) -> None:
     assert "No event matches" in client.get("/admin/audit", params={"actor": "nobody-at-all"}, headers=h).text
     assert client.get("/admin/audit", headers=world.a.headers["clinician"]).status_code == 403
     assert 'href="/admin/audit"' in client.get("/admin", headers=h).text
+
+
+def test_worklist_search_without_a_match_says_so(client: TestClient, world: World) -> None:
+    h = world.a.headers["clinician"]
+    page = client.get("/worklist", params={"q": "zz-no-such-patient"}, headers=h).text
+    assert "No patient matches “zz-no-such-patient”" in page and "No patients yet" not in page
+    assert world.a.patient.pseudonym in client.get("/worklist", headers=h).text
