@@ -67,13 +67,17 @@ def matmul_gflops(threads: int, n: int = 1024, repeats: int = 10) -> float:
 
 
 def _inputs(card: Any, batch: int) -> tuple[Any, ...]:
-    """Random inputs of the net's forward for ``batch`` items (the bilateral fundus net takes left, right, age)."""
+    """Random inputs of the net's forward for ``batch`` items (the bilateral fundus net takes left, right, age; a
+    fusion head takes one embedding per encoder, so its row is the head alone: its encoders have their own rows)."""
     import torch
 
     from vitalens.artifacts.onnx import example_input_shape
 
     gen = torch.Generator().manual_seed(batch)
     names = card.input.extra.get("inputs") or []
+    embeddings = card.input.extra.get("embeddings")
+    if isinstance(embeddings, dict) and embeddings:  # a head on frozen encoders' embeddings (retina.fusion)
+        return tuple(torch.randn(batch, int(d), generator=gen) for d in embeddings.values())
     if len([n for n in names if str(n).startswith("fundus_")]) == 2:
         h, w = card.input.size
         return (
