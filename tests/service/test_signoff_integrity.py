@@ -188,3 +188,10 @@ def test_print_view_has_the_images_the_signer_and_no_navigation(client, app, db,
     assert page.count('/content" alt="Original:') == 2  # both eyes
     assert 'scope="rowgroup"' in page  # the review grouped by section
     assert '<nav aria-label="Main">' in client.get(f"/studies/{study.id}", headers=h).text
+
+
+def test_timeline_has_one_panel_per_section_and_badges_per_study(client, app, db, world) -> None:
+    h, study, _, _ = _analysed(client, app, db, world)
+    page = client.get(f"/patients/{world.a.patient.id}", headers=h).text
+    assert page.count('class="card timeline-panel"') == 1 and 'data-analyzer="test.echo"' in page
+    assert f'href="/studies/{study.id}"' in page

@@ -254,10 +254,10 @@ def patient_timeline(request: Request, patient_id: str, session: SessionDep, use
     if user is None:
         return _login_redirect(request)
     try:
-        patient, studies, svg = views.timeline_view(session=session, user=user, patient_id=patient_id)
+        patient, studies, panels = views.timeline_view(session=session, user=user, patient_id=patient_id)
     except OpsError as exc:
         return _error_page(request, user, exc)
-    return _page(request, "timeline.html", user, patient=patient, studies=studies, chart_svg=svg)
+    return _page(request, "timeline.html", user, patient=patient, studies=studies, panels=panels)
 
 
 @router.get("/admin", response_class=HTMLResponse)

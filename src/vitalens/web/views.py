@@ -357,31 +357,59 @@ def study_view(*, session: Session, user: User, study_id: str) -> StudyView:
     return view
 
 
-def timeline_view(*, session: Session, user: User, patient_id: str) -> tuple[Any, list[Any], str]:
-    """The patient, its studies (newest first) and the SVG of finding probabilities over the studies.
+@dataclass
+class TimelinePanel:
+    """One section's scores over the patient's studies (eye findings and heart findings never share an axis)."""
 
-    Each series is one finding label; each point is that finding's probability in the study's newest finished
-    analysis, linked to the study page.
+    title: str
+    analyzer: str
+    svg: str
+
+
+@dataclass
+class TimelineStudy:
+    """One study of the timeline with its band / tier badges (analyzer title, kind, value)."""
+
+    study: Any
+    badges: list[tuple[str, str, str]]
+
+
+def timeline_view(*, session: Session, user: User, patient_id: str) -> tuple[Any, list[TimelineStudy], list[Any]]:
+    """The patient, its studies (newest first, each with its band and tier) and one chart panel per section.
+
+    Each panel is one analyzer's findings over the studies (its clinical title above it); each point is that
+    finding's probability in the study's newest finished analysis, linked to the study page.
     """
+    from vitalens.reports.sections import section_heading
     from vitalens.service.ops import analyses as analysis_ops
     from vitalens.service.ops import patients as patient_ops
     from vitalens.service.ops import studies as study_ops
 
     patient = patient_ops.get_patient(session=session, user=user, patient_id=patient_id)
     studies = study_ops.list_studies(session=session, user=user, patient_id=patient.id, limit=200).items
-    points: list[TimelinePoint] = []
+    points: dict[str, list[TimelinePoint]] = {}
+    rows: list[TimelineStudy] = []
     for study in studies:
         finished = [
             a
             for a in analysis_ops.list_analyses(session=session, user=user, study_id=study.id)
             if a.status in _FINISHED
         ]
-        if not finished:
+        latest = finished[-1] if finished else None
+        badges = [(section_heading(n).title, kind, value) for n, kind, value in _badges(latest)]
+        rows.append(TimelineStudy(study=study, badges=badges))
+        if latest is None:
             continue
         when: date = study.study_date
-        for f in finished[-1].findings:
-            points.append(TimelinePoint(f.label, when, f.probability, f"/studies/{study.id}"))
-    return patient, list(studies), timeline_svg(points)
+        for f in latest.findings:
+            points.setdefault(f.analyzer, []).append(
+                TimelinePoint(_finding_label(f), when, f.probability, f"/studies/{study.id}")
+            )
+    panels = [
+        TimelinePanel(title=section_heading(name).title, analyzer=name, svg=timeline_svg(pts))
+        for name, pts in sorted(points.items())
+    ]
+    return patient, rows, panels
 
 
 #: What an image upload slot takes, in words (the same list the server checks: ``vitalens.io.images``).
