@@ -27,13 +27,13 @@ def _studies(db: Session, world: World) -> list[Study]:
 
 def test_resubmission_completes_the_study_instead_of_duplicating_it(client: TestClient, db: Session, world: World):
     before = len(_studies(db, world))
-    left = f.png_bytes(120, 100, seed=1)
+    left = f.png_bytes(160, 140, seed=1)
     r = _submit(client, world, files={"fundus_left": ("l.png", left, "image/png")})
     assert r.status_code == 201, r.text
     first = r.json()
     assert first["age_years"] is None
     # the clinician adds the age and the right eye and submits the same form again
-    right = f.png_bytes(120, 100, seed=2)
+    right = f.png_bytes(160, 140, seed=2)
     r = _submit(
         client,
         world,
@@ -119,3 +119,13 @@ def test_analysis_plan_names_what_each_analyzer_lacks(client: TestClient, world:
     plan = client.get(f"/api/v1/studies/{sid}/analysis-plan", headers=h).json()
     assert "age" in plan["slots"]
     assert client.get(f"/api/v1/studies/{sid}/analysis-plan", headers=world.b.headers["clinician"]).status_code == 404
+
+
+def test_study_page_offers_to_complete_a_study_that_cannot_be_analysed(client: TestClient, world: World) -> None:
+    h = world.a.headers["clinician"]
+    sid = _submit(client, world).json()["id"]
+    page = client.get(f"/studies/{sid}", headers=h).text
+    assert 'id="complete-age"' in page and "Save and analyse" in page and "needs" in page
+    client.patch(f"/api/v1/studies/{sid}", json={"age_years": 61}, headers=h)
+    page = client.get(f"/studies/{sid}", headers=h).text
+    assert 'id="complete-age"' not in page and "Analyse now" in page

@@ -234,6 +234,7 @@ class StudyView:
     versions: list[SignedVersion] = field(default_factory=list)
     counts: Any | None = None  # ReviewCounts of the newest finished analysis
     review: list[ReviewGroup] = field(default_factory=list)
+    plan: dict[str, Any] | None = None  # which analyzers run on the saved inputs, what the others lack
 
     @property
     def editable(self) -> bool:
@@ -345,6 +346,8 @@ def study_view(*, session: Session, user: User, study_id: str) -> StudyView:
                 content_sha256=r.content_sha256,
             )
         )
+    if view.editable and (latest is None or latest.status == "FAILED"):
+        view.plan = analysis_ops.analysis_plan(analysis_ops.study_slots(session, study))
     if latest is not None:
         view.analyzers = analysis_view(latest)
         view.feedback = latest_feedback(session, latest.id)

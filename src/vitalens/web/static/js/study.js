@@ -72,6 +72,11 @@ if (analyse) {
     const errorEl = document.getElementById('analyse-error');
     showError(errorEl, null);
     try {
+      // a saved study is completed in place (PATCH), never re-entered as a new one
+      const age = document.getElementById('complete-age');
+      if (age && age.value.trim() !== '') {
+        await api(`/api/v1/studies/${studyId}`, { method: 'PATCH', json: { age_years: Number(age.value) } });
+      }
       await api(`/api/v1/studies/${studyId}/analyses`, { method: 'POST', json: {} });
       window.location.reload();
     } catch (err) { showError(errorEl, err); }
