@@ -28,7 +28,7 @@ def oct_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_oct(tmp_path_factory.mktemp("oct"), "oct.kermany4")
 
 
-def _fundus(grade: int, seed: int = 0, size: int = 96) -> np.ndarray:
+def _fundus(grade: int, seed: int = 0, size: int = 136) -> np.ndarray:
     return render_dr_fundus(np.random.default_rng(seed), grade, size)
 
 
@@ -44,7 +44,7 @@ def _photo() -> np.ndarray:
 def test_fundus_dr_grades_each_eye_present(dr_artifact: Path) -> None:
     analyzer = create_analyzer("fundus.dr", artifact=dr_artifact)
     card = ModelCard.read(dr_artifact)
-    right = _fundus(3, seed=1, size=120)
+    right = _fundus(3, seed=1, size=136)
     result = analyzer(StudyInputs(fundus_right=right), explain=True)
     assert {f.input_name for f in result.findings} == {"fundus_right"}
     grades = [f for f in result.findings if f.code != "RDR"]

@@ -19,7 +19,7 @@ PACS_PATIENT = SynthDicomPatient(patient_id="MRN-778812", name="DOE^JANE", birth
 
 
 def _fundus(eye: str, syntax: str = "jpeg2000") -> bytes:
-    yy, xx = np.mgrid[0:100, 0:120]
+    yy, xx = np.mgrid[0:136, 0:160]
     img = np.stack([xx * 2 % 256, yy * 2 % 256, np.full_like(xx, 90)], axis=-1).astype(np.uint8)
     ds = fundus_dataset(img, eye=eye, patient=PACS_PATIENT, syntax=syntax)  # type: ignore[arg-type]
     ds.PatientAddress = "1 Harbour Road"
@@ -50,7 +50,7 @@ def test_dicom_fundus_pair_gives_eye_age_and_is_stored_deidentified(
     assert by_slot["fundus_left"]["media_type"] == "application/dicom"
     assert by_slot["fundus_left"]["meta"]["dicom"]["laterality"] == "left"
     assert by_slot["fundus_right"]["meta"]["dicom"]["transfer_syntax_uid"] == "1.2.840.10008.1.2.4.50"
-    assert (by_slot["fundus_left"]["width"], by_slot["fundus_left"]["height"]) == (120, 100)
+    assert (by_slot["fundus_left"]["width"], by_slot["fundus_left"]["height"]) == (160, 136)
     row = db.get(Input, by_slot["fundus_left"]["id"])
     assert row is not None
     stored = client.app.state.blobs.get(row.blob_key)
@@ -84,7 +84,7 @@ def test_right_eye_file_in_left_slot_is_refused_and_nothing_stored(
 
 
 def test_oct_volume_in_a_fundus_slot_is_415(client: TestClient, world: World) -> None:
-    data = dicom_bytes(oct_dataset(np.zeros((3, 80, 80), np.uint8), eye="left"))
+    data = dicom_bytes(oct_dataset(np.zeros((3, 128, 160), np.uint8), eye="left"))
     resp = _post(client, world.a.headers["clinician"], world.a.patient.id, {"fundus_left": ("o.dcm", data)})
     assert resp.status_code == 415, resp.text
     assert "OCT B-scan" in resp.text and "fundus photograph" in resp.text
