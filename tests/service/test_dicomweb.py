@@ -56,14 +56,14 @@ PACS_PATIENT = SynthDicomPatient(
 
 def _study(uid: str) -> list:
     patient = SynthDicomPatient(**{**PACS_PATIENT.__dict__, "study_uid": uid})
-    img = np.tile(np.linspace(0, 255, 96, dtype=np.uint8)[None, :, None], (96, 1, 3))
+    img = np.tile(np.linspace(0, 255, 160, dtype=np.uint8)[None, :, None], (144, 1, 3))
     return [fundus_dataset(img, eye="left", patient=patient), fundus_dataset(img, eye="right", patient=patient)]
 
 
 def _cxr(uid: str):
     patient = SynthDicomPatient(**{**PACS_PATIENT.__dict__, "study_uid": uid})
     return radiograph_dataset(
-        np.tile(np.arange(96, dtype=np.uint16) * 40, (96, 1)), window=(2000, 4000), patient=patient
+        np.tile(np.arange(160, dtype=np.uint16) * 24, (144, 1)), window=(2000, 4000), patient=patient
     )
 
 

@@ -95,7 +95,7 @@ def test_signed_study_is_read_only_until_an_amendment_with_a_reason(client, app,
     assert r.status_code == 201, r.text
     assert (r.json()["status"], r.json()["version"], r.json()["amends_id"]) == ("draft", 2, v1["id"])
     assert client.post(url, json={"reason": "again and again"}, headers=h).status_code == 409
-    assert _events(db, "report.amend") == 1
+    assert _events(db, "report.amend", r.json()["id"]) == 1
 
     # amending: the signed v1 is still what the report serves; the change is accepted now
     assert client.get(f"/api/v1/studies/{study.id}/report.pdf", headers=h).content == v1_pdf
