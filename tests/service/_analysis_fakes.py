@@ -130,7 +130,9 @@ class HogAnalyzer(Analyzer):
         for _ in range(int(os.environ.get("VITALENS_TEST_HOG_MB", "100")) // 20):
             hoard.append(np.ones(20 * 2**20, dtype=np.uint8))
             time.sleep(0.02)
-        return _result("test.hog", findings=[Finding(code="X", name="x", probability=float(len(hoard)) / 1e6, positive=False)])
+        return _result(
+            "test.hog", findings=[Finding(code="X", name="x", probability=float(len(hoard)) / 1e6, positive=False)]
+        )
 
 
 #: name → class of every fake; contracts are all "a left fundus photograph".
