@@ -215,7 +215,7 @@ def update_annotation(
     """Edit an annotation: a new version (``version + 1``) becomes current; older versions are kept."""
     require(user, "annotation.create")
     current = _current(session, user, annotation_id)
-    ensure_editable(session, session.get(Study, current.study_id))
+    ensure_editable(session, _study_of(session, current))
     inp = session.get(Input, current.input_id) if current.input_id else None
     if shape is None and geometry is None:
         new_shape, new_geometry, mask_key = current.shape, current.geometry, current.mask_blob_key
@@ -260,11 +260,18 @@ def current_patient(session: Session, annotation: Annotation) -> str | None:
     return study.patient_id if study else None
 
 
+def _study_of(session: Session, annotation: Annotation) -> Study:
+    study = session.get(Study, annotation.study_id)
+    if study is None:  # the foreign key cascades: an annotation never outlives its study
+        raise NotFound(f"annotation {annotation.id} not found")
+    return study
+
+
 def delete_annotation(*, session: Session, user: User, annotation_id: str) -> Annotation:
     """Soft-delete an annotation (all its versions stay in the database for the audit trail)."""
     require(user, "annotation.create")
     current = _current(session, user, annotation_id)
-    ensure_editable(session, session.get(Study, current.study_id))
+    ensure_editable(session, _study_of(session, current))
     current.deleted_at = utcnow()
     record_event(
         session=session,

@@ -78,7 +78,7 @@ def _filtered(
     site_id: str | None = None,
     at_from: datetime | None = None,
     at_to: datetime | None = None,
-) -> Select[tuple[AuditEvent]]:
+) -> Select[Any]:  # the row type is spelt differently by SQLAlchemy 2.0 and 2.1
     """The events query with every filter applied, scoped to what ``user`` may read."""
     from sqlalchemy import func, or_
 

@@ -207,10 +207,10 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
         image = None
         if inp.media_type.startswith("image/") and inp.media_type in ("image/jpeg", "image/png"):
             try:
-                data = blobs.get(inp.blob_key)
+                image_bytes: bytes | None = blobs.get(inp.blob_key)
             except KeyError:
-                data = None
-            if data is not None:
+                image_bytes = None
+            if image_bytes is not None:
                 regions = [
                     Region(a.shape, dict(a.geometry or {}), a.label, n)
                     for n, a in enumerate(annotations, start=1)
@@ -219,11 +219,11 @@ def build_report_data(session: Session, blobs: BlobStore, study: Study, *, signo
                 title = "Original"
                 if regions:
                     try:
-                        data = draw_regions(data, regions)
+                        image_bytes = draw_regions(image_bytes, regions)
                         title = "Original with the clinician's annotations (numbered as in the table)"
                     except OSError as exc:
                         logger.warning("annotations of input %s not drawn: %s", inp.id, exc)
-                image = ReportImage(title=title, data=data)
+                image = ReportImage(title=title, data=image_bytes)
         size = f" {inp.width}x{inp.height} px" if inp.width and inp.height else ""
         report_inputs.append(ReportInput(name=inp.slot, kind=f"{inp.media_type}{size}", image=image))
     slot_of = {i.id: i.slot for i in inputs}
