@@ -129,7 +129,7 @@ class HogAnalyzer(Analyzer):
         hoard = []
         for _ in range(int(os.environ.get("VITALENS_TEST_HOG_MB", "100")) // 20):
             hoard.append(np.ones(20 * 2**20, dtype=np.uint8))
-            time.sleep(0.02)
+            time.sleep(0.05)  # slower than the guard samples (0.25 s), so it sees the growth on a fast machine too
         return _result(
             "test.hog", findings=[Finding(code="X", name="x", probability=float(len(hoard)) / 1e6, positive=False)]
         )

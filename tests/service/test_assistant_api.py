@@ -127,7 +127,9 @@ def test_template_tier_answers_from_the_study_and_says_so(client: TestClient, db
     assert conv["messages"][0]["text"] == "What is the QTc?"
     assert conv["messages"][1]["id"] == body["message_id"]
     assert conv["messages"][1]["citations"] == answer["citations"]
-    events = db.scalars(select(AuditEvent).where(AuditEvent.record_id == body["conversation_id"])).all()
+    events = db.scalars(
+        select(AuditEvent).where(AuditEvent.record_id == body["conversation_id"]).order_by(AuditEvent.id)
+    ).all()
     assert [e.action for e in events] == ["assistant.ask", "assistant.answer", "conversation.read"]
     assert all(e.patient_id == world.a.patient.id for e in events)
     assert events[0].detail["question_chars"] == len("What is the QTc?")
