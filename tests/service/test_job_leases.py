@@ -149,8 +149,18 @@ def test_a_job_that_would_kill_its_worker_is_quarantined_on_the_first_crash(tmp_
     assert _row(kit, aid).status == "FAILED"
 
 
-def test_quarantine_is_not_overwritten_when_the_job_finishes_after_all(tmp_path: Path) -> None:
-    """Without the hard stop the hog finishes; its results must not replace the quarantine."""
+def test_quarantine_is_not_overwritten_when_the_job_finishes_after_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the hard stop the hog finishes; its results must not replace the quarantine.
+
+    The process's memory is read through the guard's own probe, which here reports the hog's growth exactly
+    (400 MB once it started): in a long test process the allocator may reuse pages, so the real RSS need not grow.
+    """
+    from vitalens.service.jobs import lease
+
+    readings = iter([100.0])
+    monkeypatch.setattr(lease, "process_rss_mb", lambda: next(readings, 500.0))
     kit = make_store(tmp_path)
     aid = _analysis(kit, ["test.hog"])
     settings = kit.ctx.settings.model_copy(update={"job_memory_mb": 80.0, "job_memory_hard_kill": False})
