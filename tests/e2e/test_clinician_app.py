@@ -232,8 +232,26 @@ PAGES = (
     ("print", "clinician", "print"),
     ("timeline", "clinician", "timeline"),
     ("glossary", "clinician", "/glossary"),
+    ("knowledge", "clinician", "/knowledge"),
     ("admin", "admin", "/admin"),
+    ("audit", "admin", "/admin/audit"),
 )
+
+
+def _reflow_problems(page: Any, width: int) -> list[str]:
+    """Tables that reflow on a phone (worklist, audit trail, users): one card per row, nothing to scroll sideways,
+    so every cell (the worklist's Risk and Review ones above all) is on screen as it is."""
+    out: list[str] = []
+    for table in page.locator("table.reflow").all():
+        inner = table.evaluate("t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")
+        if inner[0] > inner[1] + 1:
+            out.append(f"a reflowed table scrolls sideways ({inner[0]} px in {inner[1]} px)")
+        for cell in table.locator("tbody td[data-label]").all():
+            box = cell.bounding_box()
+            if box and (box["x"] < -1 or box["x"] + box["width"] > width + 1):
+                label = cell.get_attribute("data-label")
+                out.append(f"the {label} cell lies off-screen at x = {box['x']:.0f}–{box['x'] + box['width']:.0f} px")
+    return out
 
 
 def _session_state(browser: Any, base: str, email: str) -> Any:
@@ -267,16 +285,20 @@ def test_pages_accessible_and_screenshots(
         page.wait_for_load_state("networkidle")
         if name == "study":
             page.wait_for_selector(".annotator[data-loaded=true]")
+        if name == "worklist":
+            assert page.locator("table.reflow td[data-label=Risk] .badge").count() >= 1
+            assert page.locator("table.reflow td[data-label=Review] .badge").count() >= 1
         page.screenshot(path=str(artifacts_dir / f"{name}-{viewport_name}.png"), full_page=True)
-        if viewport_name == "phone" and name != "admin":  # the admin page still widens to 613 px (open)
-            # usable at 390 px: the page itself never scrolls sideways (wide tables and the ECG sheet scroll in
-            # their own boxes), and every review button lies inside the viewport
+        if viewport_name == "phone":
+            # usable at 390 px: the page itself never scrolls sideways (the ECG sheet and charts scroll in their
+            # own boxes), and every review button lies inside the viewport
             wide = page.evaluate("document.documentElement.scrollWidth")
             if wide > viewport["width"] + 1:
                 problems.append(f"{name}: the page is {wide} px wide at {viewport['width']} px")
             for box in [b.bounding_box() for b in page.locator("tr[data-finding-id] button").all()]:
                 if box and box["x"] + box["width"] > viewport["width"] + 1:
                     problems.append(f"{name}: a review button is clipped at x = {box['x'] + box['width']:.0f} px")
+            problems += [f"{name}: {p}" for p in _reflow_problems(page, viewport["width"])]
         problems += [f"{name}: {v}" for v in _axe(page, axe_source)]
         problems += [f"{name}: console: {e}" for e in errors]
         ctx.close()
