@@ -47,10 +47,17 @@ clean:
 
 # Bundled models: each made by one command from the public data in ../shared/data (see each card.json).
 SHARED ?= ../shared/data
-.PHONY: model-fundus-odir model-ecg-ptbxl model-fundus-vessels model-quality-gates model-fundus-dr model-oct-kermany4
+.PHONY: model-fundus-odir model-fundus-odir-calibrate model-ecg-ptbxl model-fundus-vessels model-quality-gates model-fundus-dr model-oct-kermany4
+# fundus.odir: train, bundle, then per-label Platt/isotonic (chosen on validation) refitted on the validation split.
 model-fundus-odir: install
 	$(VENV)/bin/vitalens train fundus.odir --data $(SHARED)/fundus/odir --out runs/fundus-odir
 	bash scripts/bundle_model.sh runs/fundus-odir models/fundus-odir
+	$(MAKE) model-fundus-odir-calibrate
+
+# The calibration step alone, on the bundled weights (not retrained): card, report and bench/results rewritten.
+model-fundus-odir-calibrate: install
+	$(VENV)/bin/vitalens calibrate models/fundus-odir --data $(SHARED)/fundus/odir \
+		--json bench/results/fundus_odir_calibration.json --plot bench/results/fundus_odir_calibration_reliability.png
 
 model-ecg-ptbxl: install
 	$(VENV)/bin/vitalens train ecg.ptbxl --data $(SHARED)/ecg/ptb-xl --out runs/ecg-ptbxl

@@ -1,4 +1,4 @@
-"""``vitalens train`` and ``vitalens evaluate``: thin over :mod:`vitalens.training`.
+"""``vitalens train``, ``vitalens evaluate`` and ``vitalens calibrate``: thin over :mod:`vitalens.training`.
 
 Why thin: a training run from the CLI and one from a notebook or a bench call the same ``train()``/``evaluate()``
 and write the same artifact and report; the CLI only parses options and prints a summary table.
@@ -160,3 +160,51 @@ def register(app: typer.Typer) -> None:
             console.print(f"[bold yellow]Warning[/]: {report['warning']}")
         if out is not None:
             console.print(f"Report: {out / 'report.md'}")
+
+    @app.command("calibrate")
+    @user_errors
+    def calibrate_cmd(
+        artifact: Path = typer.Argument(..., help="Multi-label model artifact folder (card.json + weights)."),
+        data: Path = typer.Option(..., "--data", help="The dataset root the artifact was trained on."),
+        method: str = typer.Option(
+            "auto", "--method", help="auto (Platt or isotonic, chosen on validation), platt, isotonic, temperature."
+        ),
+        json_out: Path | None = typer.Option(None, "--json", help="Also write the result JSON here."),
+        plot_out: Path | None = typer.Option(None, "--plot", help="Also write the reliability plot here."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Measure only; leave the artifact as it is."),
+    ) -> None:
+        """Refit ARTIFACT's per-label calibration on its own validation split (weights untouched), re-derive its
+        thresholds there, and rescore the test split; the card, report and plots are rewritten."""
+        import shlex
+        import sys
+
+        if not artifact.is_dir():
+            raise FileNotFoundError(f"model artifact folder {artifact} does not exist")
+        if not data.exists():
+            raise FileNotFoundError(f"data root {data} does not exist")
+        from vitalens.training.recalibrate import recalibrate_artifact
+
+        command = "vitalens " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        res = recalibrate_artifact(
+            artifact,
+            data=data,
+            method=method,
+            command=command,
+            write=not dry_run,
+            json_out=json_out,
+            plot_out=plot_out,
+        )
+        t = res["test"]
+        console = Console()
+        console.print(
+            f"{res['method']} fitted on {res['fitted_on']['n_patients']} validation patients; "
+            f"test (n = {t['n_patients']}): ECE {_fmt(t['ece_before']['value'])} → {_fmt(t['ece_after']['value'])} "
+            f"[{_fmt(t['ece_after']['low'])}, {_fmt(t['ece_after']['high'])}], macro AUROC "
+            f"{_fmt(t['macro_auroc_before'])} → {_fmt(t['macro_auroc_after'])}"
+        )
+        if not t["reproduces_card_test_auroc"]:
+            console.print("[bold yellow]Warning[/]: the test split read here does not reproduce the card's AUROC.")
+        console.print(
+            "Artifact left unchanged (--dry-run)." if dry_run else f"Card and report rewritten in {artifact}."
+        )
+        console.print(f"[dim]{DECISION_SUPPORT_NOTICE}[/]")

@@ -5,7 +5,8 @@ probabilities the card's thresholds were chosen on; one function read from the c
 
 Parameter formats (``CalibrationSpec.params``):
     temperature: ``{"temperature": T}`` (scalar) or ``{"temperature": [T_1, ..., T_K]}`` (per label); p = σ(z / T).
-    platt: ``{"a": [...], "b": [...]}`` per label; p = σ(a·z + b).
+    platt: ``{"a": [...], "b": [...]}`` per label; p = σ(a·z + b) with every slope ``a > 0`` (a positive slope keeps
+        each label's ranking, so its AUROC, exactly; a logit of ±inf maps to 1 or 0).
     isotonic: ``{"x": [[...], ...], "y": [[...], ...]}`` per label: breakpoints of the fitted step function on
         the uncalibrated probability σ(z); applied by linear interpolation, clipped at the ends.
 """
@@ -50,7 +51,11 @@ def apply_calibration(spec: CalibrationSpec, logits: np.ndarray) -> np.ndarray:
     if spec.method == "platt":
         a = _per_label(spec.params["a"], k)
         b = _per_label(spec.params["b"], k)
-        return sigmoid(a * z + b)
+        # A slope ≤ 0 would flatten or invert a label's ranking; such a card is refused, never applied.
+        if not (np.all(np.isfinite(a)) and np.all(a > 0) and np.all(np.isfinite(b))):
+            raise ValueError(f"Platt slopes must be positive and finite and intercepts finite, got a={a}, b={b}")
+        with np.errstate(over="ignore"):  # a·z beyond the float range is ±inf, which σ maps to 1 or 0
+            return sigmoid(a * z + b)
     if spec.method == "isotonic":
         p = sigmoid(z)
         xs, ys = spec.params["x"], spec.params["y"]

@@ -35,11 +35,16 @@ __all__ = [
     "reliability_curve",
     "sigmoid",
     "logit",
+    "MIN_PLATT_SLOPE",
 ]
 
 logger = logging.getLogger(__name__)
 
 _EPS = 1e-7
+#: Smallest Platt slope the fit may return: a label whose validation logits rank the wrong way would otherwise get
+#: a negative slope and its ranking inverted at inference; at this floor its probabilities stay strictly increasing
+#: in the logit (AUROC unchanged) and close to the label's validation base rate.
+MIN_PLATT_SLOPE = 1e-3
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -98,7 +103,9 @@ def _fit_one_platt(z: np.ndarray, y: np.ndarray, prior_correction: bool) -> tupl
         g = p - t
         return loss, np.array([float(np.mean(g * z)), float(np.mean(g))])
 
-    res = minimize(nll, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    res = minimize(
+        nll, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B", bounds=[(MIN_PLATT_SLOPE, None), (None, None)]
+    )
     return float(res.x[0]), float(res.x[1])
 
 
@@ -112,8 +119,9 @@ def fit_platt(logits: np.ndarray, y: np.ndarray, *, prior_correction: bool = Tru
             regression on one feature and diverges on a separable label).
 
     Returns:
-        ``{"a": [...], "b": [...]}`` per label, the card's ``platt`` parameters; a label with a single class keeps
-        the identity ``a = 1, b = 0`` (nothing to fit).
+        ``{"a": [...], "b": [...]}`` per label, the card's ``platt`` parameters, every slope ≥
+        :data:`MIN_PLATT_SLOPE` (monotone: each label's AUROC is unchanged); a label with a single class keeps the
+        identity ``a = 1, b = 0`` (nothing to fit).
     """
     z = np.asarray(logits, dtype=float)
     t = np.asarray(y, dtype=float)

@@ -18,11 +18,40 @@ import numpy as np
 
 from vitalens._naming import unknown_name_error
 
-__all__ = ["evaluate", "SPLITS"]
+__all__ = ["evaluate", "task_for_card", "SPLITS"]
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test", "all")
+
+
+def task_for_card(card: Any, overrides: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """The recipe and training task an artifact was made with, as scoring needs them (no augmentation).
+
+    Why one helper: ``vitalens evaluate`` and ``vitalens calibrate`` must read a split exactly alike, or the
+    calibration would be fitted on other records than the evaluation reports.
+
+    Returns:
+        ``(recipe, task)``.
+
+    Raises:
+        ValueError: the card's labels differ from the task's.
+    """
+    from vitalens.training.recipe import Recipe
+    from vitalens.training.tasks import get_task
+
+    raw_recipe: dict[str, Any] = (
+        dict(card.recipe) if card.recipe else {"analyzer": card.analyzer, "net": card.architecture.model_dump()}
+    )
+    # A training-time cap on patients is no selection of what to score (an override may still set one).
+    raw_recipe["data"] = {k: v for k, v in dict(raw_recipe.get("data") or {}).items() if k != "max_patients"}
+    merged = {"task.augment": False} if "augment" in raw_recipe.get("task", {}) else {}
+    merged.update(overrides or {})
+    recipe = Recipe.load(raw_recipe, overrides=merged or None)
+    task = get_task(card.analyzer, recipe)
+    if list(task.labels) != list(card.labels):
+        raise ValueError(f"card labels {card.labels} differ from task {card.analyzer} labels {task.labels}")
+    return recipe, task
 
 
 def evaluate(
@@ -52,9 +81,7 @@ def evaluate(
     from vitalens.artifacts import load_model
     from vitalens.training.calibration import apply_calibration, sigmoid
     from vitalens.training.predict import predict_dataset
-    from vitalens.training.recipe import Recipe
     from vitalens.training.report import evaluate_split, write_report
-    from vitalens.training.tasks import get_task
 
     if split not in SPLITS:
         raise unknown_name_error("split", split, SPLITS)
@@ -63,17 +90,7 @@ def evaluate(
         raise FileNotFoundError(f"data root {data} does not exist")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     net, card = load_model(artifact, device=device)
-    raw_recipe: dict[str, Any] = (
-        dict(card.recipe) if card.recipe else {"analyzer": card.analyzer, "net": card.architecture.model_dump()}
-    )
-    # A training-time cap on patients is no selection of what to score (an override may still set one).
-    raw_recipe["data"] = {k: v for k, v in dict(raw_recipe.get("data") or {}).items() if k != "max_patients"}
-    merged = {"task.augment": False} if "augment" in raw_recipe.get("task", {}) else {}
-    merged.update(overrides or {})
-    recipe = Recipe.load(raw_recipe, overrides=merged or None)
-    task = get_task(card.analyzer, recipe)
-    if list(task.labels) != list(card.labels):
-        raise ValueError(f"card labels {card.labels} differ from task {card.analyzer} labels {task.labels}")
+    recipe, task = task_for_card(card, overrides)
     chosen = task.build_eval_split(data, card, split)
     groups = chosen.groups
     logits, y, _ = predict_dataset(net, task, chosen.dataset, device, batch_size=recipe.train.batch_size)
