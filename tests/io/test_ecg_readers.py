@@ -82,6 +82,49 @@ def test_aecg_device_measurements_and_same_signal_as_dicom_units():
 
 
 @pytest.mark.realdata
+def test_dicom_keeps_the_carts_scp_ecg_measurements():
+    record = read_ecg(shared_data_path("ecg", "formats", "dicom", "waveform_ecg.dcm"))
+    dev = record.meta["device_measurements"]
+    # Mortara ELI 250 global measurements in WaveformAnnotationSequence; its PP interval of 0 ms is not a measurement
+    assert dev == {
+        "RR_ms": 982.0,
+        "PR_ms": 161.0,
+        "QRS_ms": 75.0,
+        "QT_ms": 368.0,
+        "QTc_ms": 370.0,
+        "P_axis_deg": 74.0,
+        "QRS_axis_deg": 52.0,
+        "T_axis_deg": 57.0,
+    }
+
+
+def test_dicom_measurements_in_seconds_are_converted_and_unknown_codes_ignored():
+    from pydicom.dataset import Dataset
+
+    from vitalens.io.ecg._dicom import _device_measurements
+
+    def item(code: str, meaning: str, value: str, unit: str | None) -> Dataset:
+        ann, name = Dataset(), Dataset()
+        name.CodeValue, name.CodeMeaning = code, meaning
+        ann.ConceptNameCodeSequence = [name]
+        ann.NumericValue = value
+        if unit is not None:
+            u = Dataset()
+            u.CodeValue = unit
+            ann.MeasurementUnitsCodeSequence = [u]
+        return ann
+
+    ds = Dataset()
+    ds.WaveformAnnotationSequence = [
+        item("X-1", "QT Interval", "0.404", "s"),  # found by its meaning, seconds → ms
+        item("5.13.5-7", "PR Interval", "150", None),  # an interval without a unit is not trusted
+        item("9.9.9", "Something else", "12", "ms"),
+        item("5.10.3-13", "QRS Axis", "-30", "deg"),
+    ]
+    assert _device_measurements(ds) == {"QT_ms": pytest.approx(404.0), "QRS_axis_deg": -30.0}
+
+
+@pytest.mark.realdata
 def test_ptbxl_100hz_and_challenge_500hz_copy_agree_after_resampling():
     low = read_ecg(shared_data_path("ecg", "ptb-xl", "records100", "06000", "06000_lr.hea"))
     high = read_ecg(shared_data_path("ecg", "formats", "cinc2021_wfdb_mat", "HR06000.hea"))
