@@ -2,10 +2,12 @@
 
 Why: an interval shown beside a reference range must agree with what an ECG cart would print. The real files
 in ``../shared/data/ecg/formats/`` that carry device measurements are the two GE MUSE XML exports (MUSE 9,
-500 Hz) and the HL7 aECG example (Mortara ELI250 representative-beat annotations). For each we compare HR,
-PR, QRS, QT, QTc (Bazett; MUSE "QTCorrected" and the aECG QTc are Bazett), QTc Fridericia (MUSE only) and the
-frontal QRS axis, and report the difference per interval (ours − device) and the mean absolute difference.
-The aim is ±10 ms. Three records are a smoke test of agreement, not a validation study.
+500 Hz), the HL7 aECG example (Mortara ELI250 representative-beat annotations) and the DICOM waveform file
+(Mortara ELI 250, 1 kHz, SCP-ECG measurements in its WaveformAnnotationSequence). For each we compare HR, RR, PR,
+QRS, QT, QTc (Bazett; MUSE "QTCorrected" and the aECG QTc are Bazett; the DICOM file does not name its QTc
+formula, so its QTc row is indicative), QTc Fridericia (MUSE only) and the frontal QRS axis, and report the
+difference per interval (ours − device) and the mean absolute difference. The aim is ±10 ms. Four records are a
+small sample: a smoke test of agreement, not a validation study.
 
 Run (from the repository root):
     .venv/bin/python bench/ecg_intervals.py
@@ -38,6 +40,7 @@ logger = logging.getLogger("bench.ecg_intervals")
 #: (our key, device key, unit)
 COMPARED: tuple[tuple[str, str, str], ...] = (
     ("HR_bpm", "HR_bpm", "bpm"),
+    ("RR_ms", "RR_ms", "ms"),
     ("PR_ms", "PR_ms", "ms"),
     ("QRS_ms", "QRS_ms", "ms"),
     ("QT_ms", "QT_ms", "ms"),
@@ -49,7 +52,11 @@ AIM_MS = 10.0
 
 
 def _files(formats_dir: Path) -> list[Path]:
-    return sorted((formats_dir / "ge_muse_xml").glob("*.xml")) + sorted((formats_dir / "hl7_aecg").glob("*.xml"))
+    return (
+        sorted((formats_dir / "ge_muse_xml").glob("*.xml"))
+        + sorted((formats_dir / "hl7_aecg").glob("*.xml"))
+        + sorted((formats_dir / "dicom").glob("*.dcm"))
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,12 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "benchmark": "ecg_intervals",
-        "what": "neurokit2-based interval measurements vs the recording devices' own (GE MUSE XML, HL7 aECG)",
+        "what": "neurokit2-based interval measurements vs the recording devices' own (GE MUSE XML, HL7 aECG, DICOM)",
         "method": DELINEATOR,
         "aim_ms": AIM_MS,
         "summary": summary,
         "records": rows,
-        "caveat": "3 records with device measurements; agreement smoke test, not a validation study",
+        "caveat": (
+            f"{len(rows)} records with device measurements (a small sample): agreement smoke test, not a validation "
+            "study; the delineation method was chosen on these same records (bench/results/intervals.json "
+            "leave_one_out gives the figure of that choice on records it was not chosen on)"
+        ),
         "environment": {
             "python": platform.python_version(),
             "machine": platform.machine(),

@@ -11,12 +11,15 @@ from vitalens.analyzers._ecg_fiducials import (
     DEFAULT_METHOD,
     METHODS,
     QRS_DURATION,
+    QT_DURATION,
     beat_fiducials,
     describe,
     fiducials,
     global_fiducials,
+    global_t_end,
     median_beat,
     spatial_velocity_qrs,
+    tangent_t_end,
 )
 from vitalens.analyzers.ecg_intervals import DELINEATOR
 
@@ -94,7 +97,7 @@ def test_global_fiducials_outermost_of_the_agreeing_leads() -> None:
 
 
 def test_methods_named_and_refused() -> None:
-    assert DEFAULT_METHOD in METHODS and len(METHODS) == 15
+    assert DEFAULT_METHOD in METHODS and len(METHODS) == 21
     assert DELINEATOR == describe(DEFAULT_METHOD) and "R peaks from lead II" in DELINEATOR
     with pytest.raises(ValueError, match="unknown delineation method 'beats-xyz'"):
         fiducials({}, np.array([1, 2, 3]), FS, "beats-xyz", min_leads=3)
@@ -120,3 +123,61 @@ def test_spatial_velocity_qrs_bridges_the_dip_at_r() -> None:
     v[140:160], v[161:181] = 1.0, -1.0
     beat = np.concatenate([[0.0], np.cumsum(v)])[None].repeat(2, axis=0)
     assert spatial_velocity_qrs(beat, 160, FS) == (-40.0, 42.0)
+
+
+def _t_beat(*, n: int = 500, r: int = 150, sign: float = 1.0, base: float = 0.0) -> np.ndarray:
+    """One RR (n samples at 500 Hz, R at ``r``) flat at ``base``, a T wave rising over samples 280–330 to
+    ``base + sign`` and falling linearly back to ``base`` at sample 355 (so its steepest slope is on the fall)."""
+    beat = np.full(n, base)
+    beat[280:331] = base + sign * np.linspace(0.0, 1.0, 51)
+    beat[330:356] = base + sign * np.linspace(1.0, 0.0, 26)
+    return beat
+
+
+def test_tangent_t_end_exact_on_a_linear_fall() -> None:
+    # the fall is a straight line from sample 330 (value 1) to 355 (value 0): its tangent meets the baseline at 355,
+    # (355 − 150) samples × 2 ms = 410 ms after R, for an upright or an inverted T and on any baseline level
+    for sign, base in ((1.0, 0.0), (-1.0, 0.0), (1.0, 0.3)):
+        got = tangent_t_end(_t_beat(sign=sign, base=base), 150, FS, qrs_onset_ms=-40.0, qrs_offset_ms=60.0)
+        assert got == pytest.approx(410.0, abs=1e-9)
+
+
+def test_tangent_t_end_tangent_meets_the_baseline_beyond_a_curved_tail() -> None:
+    # a fall whose steepest slope (−0.2 per sample, samples 330→335) gives way to a slow tail: the tangent at the
+    # steep part reaches the baseline (0) at 330 + 1 / 0.2 = 335 → 370 ms, before the tail ends
+    beat = np.zeros(500)
+    beat[280:331] = np.linspace(0.0, 1.0, 51)
+    beat[330:336] = [1.0, 0.8, 0.6, 0.4, 0.3, 0.25]
+    beat[336:360] = np.linspace(0.24, 0.0, 24)
+    got = tangent_t_end(beat, 150, FS, qrs_onset_ms=-40.0, qrs_offset_ms=60.0)
+    assert got == pytest.approx((330 + 1.0 / 0.2 - 150) * 2.0, abs=1e-9)
+
+
+def test_tangent_t_end_not_measured() -> None:
+    beat = _t_beat()
+    assert math.isnan(tangent_t_end(beat, 150, FS, qrs_onset_ms=float("nan"), qrs_offset_ms=60.0))
+    assert math.isnan(tangent_t_end(np.zeros(500), 150, FS, qrs_onset_ms=-40.0, qrs_offset_ms=60.0))  # no T
+    assert math.isnan(tangent_t_end(beat, 150, FS, qrs_onset_ms=-400.0, qrs_offset_ms=60.0))  # onset off the beat
+    short = _t_beat()[:300]  # the T peak window closes before it opens
+    assert math.isnan(tangent_t_end(short, 150, FS, qrs_onset_ms=-40.0, qrs_offset_ms=60.0))
+
+
+def test_global_t_end_latest_of_the_agreeing_leads() -> None:
+    assert global_t_end([380.0, 392.0, 401.0, 520.0], min_leads=3) == 401.0  # 520 is 124 ms from the median
+    assert global_t_end([380.0, 420.0, 421.0], min_leads=3) == 421.0  # 380 and 421 both within 40 ms of 420
+    assert math.isnan(global_t_end([380.0, float("nan")], min_leads=2))
+
+
+def test_qt_from_the_global_onset_in_svelqt_and_tangent() -> None:
+    beat = _qrs_beat(up=20, down=30, leads=4)  # QRS from 40 ms before to 60 ms after R at sample 160
+    for k in range(4):
+        beat[k, 290:341] = np.linspace(0.0, 0.5, 51)
+        beat[k, 340:366] = np.linspace(0.5, 0.0, 26)  # a T wave whose tangent ends at sample 365
+    cleaned = {ld: np.tile(beat[k], 8) for k, ld in enumerate(("I", "II", "V2", "V5"))}
+    rpeaks = 160 + 400 * np.arange(8)
+    svelqt, _ = fiducials(cleaned, rpeaks, FS, "svelqt-dwt", min_leads=3)
+    np.testing.assert_array_equal(svelqt[QT_DURATION], svelqt["T_offset"] + 40.0)  # from the global onset −40 ms
+    assert np.all(svelqt[QRS_DURATION] == 100.0)
+    tangent, _ = fiducials(cleaned, rpeaks, FS, "tangent-dwt", min_leads=3)
+    assert np.all(tangent["T_offset"] == pytest.approx((365 - 160) * 2.0))
+    assert np.all(tangent[QT_DURATION] == pytest.approx((365 - 160) * 2.0 + 40.0))  # 450 ms

@@ -1,5 +1,6 @@
-"""Smoke tests of the service benches (``bench/load.py``, ``bench/schemathesis_run.py``): their summaries on
-hand-made samples, and tiny real runs (slow: they start a server, or walk every operation)."""
+"""Smoke tests of the benches (``bench/load.py``, ``bench/schemathesis_run.py``, the choice in
+``bench/intervals.py``): their summaries on hand-made samples, and tiny real runs (slow: they start a server, or walk
+every operation)."""
 
 from __future__ import annotations
 
@@ -114,3 +115,24 @@ def test_access_matrix_expectations_follow_the_authorisation_model() -> None:
     assert e("user.manage", "instance_admin", "other", "live", "user") == "allow"
     assert e("site.manage", "admin", "own", "live", None) == "deny"
     assert am._outcome(303, "/login?next=%2Fworklist") == "denied" and am._outcome(409, "") == "passed"
+
+
+def test_intervals_leave_one_out_chooses_without_the_record_it_scores() -> None:
+    intervals = _module("intervals")
+
+    def rec(name: str, pr: float, qrs: float, qt: float) -> dict:
+        return {"file": name, "PR_ms": {"diff": pr}, "QRS_ms": {"diff": qrs}, "QT_ms": {"diff": qt}}
+
+    # method a is perfect on r1–r3 and 30 ms off on r4; b is 5 ms off everywhere
+    methods = {
+        "a": {"records": [rec("r1", 0, 0, 0), rec("r2", 0, 0, 0), rec("r3", 0, 0, 0), rec("r4", 30, 30, -30)]},
+        "b": {"records": [rec(f"r{i}", 5, -5, 5) for i in range(1, 5)]},
+        "c": {"records": [rec("r1", None, 0, 0), *[rec(f"r{i}", 0, 0, 0) for i in range(2, 5)]]},  # incomplete
+    }
+    loo = intervals.leave_one_out(methods, 4)
+    # r1 out: c is complete on r2–r4 and perfect there (0 < b's 5 < a's 10); r2 or r3 out: c lacks r1, a scores 10
+    # (its 30 ms on r4 counts), b 5; r4 out: a is perfect on r1–r3
+    assert [f["chosen"] for f in loo["folds"]] == ["c", "b", "b", "a"]
+    assert [f["QT_ms"] for f in loo["folds"]] == [0, 5, 5, -30]
+    assert loo["summary"]["QT_ms"] == {"n": 4, "mean_abs_diff_ms": 10.0, "max_abs_diff_ms": 30.0}
+    assert loo["summary"]["PR_ms"]["n"] == 3  # c measured no PR on r1

@@ -15,6 +15,12 @@ and ``ecg.intervals`` uses the closest (:data:`DEFAULT_METHOD`). A method name i
   velocity of all leads' median beats (:func:`spatial_velocity_qrs`, the carts' global QRS);
 * ``svelqrs-<d>``: ``beats-<d>`` for every fiducial (so PR and QT), and only the QRS *duration* from the spatial
   velocity.
+* ``svelqt-<d>``: ``svelqrs-<d>``, but the QT measured from the global (spatial-velocity) QRS onset to the
+  ``beats-<d>`` T offset, as carts measure QT from the global QRS onset;
+* ``tangent-<d>``: ``svelqrs-<d>`` for PR and QRS; the T offset is the carts' global one on the median beats:
+  per lead the tangent at the steepest slope after the T peak meets the PR-segment baseline
+  (:func:`tangent_t_end`), the latest of the leads within :data:`GLOBAL_AGREE_MS` of their median
+  (:func:`global_t_end`), and the QT runs from the global QRS onset to it.
 
 The ``peak`` delineator finds no QRS boundaries; its Q and S peaks stand in for them (so its QRS is short).
 Offsets are in ms from each beat's R peak; NaN where nothing was found. Nothing is invented.
@@ -33,7 +39,10 @@ __all__ = [
     "DEFAULT_METHOD",
     "FIDUCIALS",
     "QRS_DURATION",
+    "QT_DURATION",
     "spatial_velocity_qrs",
+    "tangent_t_end",
+    "global_t_end",
     "GLOBAL_AGREE_MS",
     "describe",
     "fiducials",
@@ -44,7 +53,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DELINEATORS = ("dwt", "cwt", "peak")
-WHERE = ("beats", "median", "global", "svel", "svelqrs")
+WHERE = ("beats", "median", "global", "svel", "svelqrs", "svelqt", "tangent")
 METHODS: tuple[str, ...] = tuple(f"{w}-{d}" for w in WHERE for d in DELINEATORS)
 #: The method ``ecg.intervals`` uses: the closest to the carts in ``bench/results/intervals.json``.
 DEFAULT_METHOD = "svelqrs-cwt"
@@ -69,6 +78,17 @@ WINDOWS_MS: dict[str, tuple[float, float, str]] = {
 FIDUCIALS = tuple(WINDOWS_MS)
 #: Key of a QRS duration measured apart from the onset/offset fiducials (``svelqrs-*``), ms.
 QRS_DURATION = "QRS_duration"
+#: Key of a QT measured apart from the per-beat QRS onset (``svelqt-*``, ``tangent-*``: from the global onset), ms.
+QT_DURATION = "QT_duration"
+#: Tangent T end: the T peak is sought from this many ms after the QRS offset ...
+T_PEAK_AFTER_QRS_MS = 80.0
+#: ... to this fraction of the RR after R (at most :data:`T_PEAK_MAX_MS`), and the steepest slope within
+#: :data:`T_SLOPE_WINDOW_MS` after the peak; the baseline is the median level over :data:`BASELINE_MS` before the
+#: QRS onset (the PR segment). Fixed beforehand from the usual definitions, not tuned on the carts' records.
+T_PEAK_RR_FRACTION = 0.6
+T_PEAK_MAX_MS = 600.0
+T_SLOPE_WINDOW_MS = 200.0
+BASELINE_MS = 20.0
 _NK_KEYS = {
     "P_onset": ("ECG_P_Onsets",),
     "QRS_onset": ("ECG_R_Onsets", "ECG_Q_Peaks"),
@@ -94,6 +114,17 @@ def describe(method: str) -> str:
         "svelqrs": (
             "on every beat of every lead (cross-lead median per beat, median over beats) for PR and QT; QRS duration "
             f"where the spatial velocity of all leads' median beats falls to {SVEL_FRACTION:g} of its peak"
+        ),
+        "svelqt": (
+            "on every beat of every lead (cross-lead median per beat, median over beats) for PR and the T offset; "
+            f"global QRS onset/offset where the spatial velocity of all leads' median beats falls to "
+            f"{SVEL_FRACTION:g} of its peak, QT from that global onset"
+        ),
+        "tangent": (
+            "on every beat of every lead for PR; QRS duration and onset from the spatial velocity of all leads' "
+            "median beats; T offset on each lead's median beat where the tangent at the steepest slope after the T "
+            f"peak meets the PR baseline, globally the latest of the leads within {GLOBAL_AGREE_MS:g} ms of their "
+            "median; QT from the global QRS onset (as ECG carts measure)"
         ),
         "global": (
             "on each lead's median beat; global P/QRS onset = earliest and QRS/T offset = latest among the leads "
@@ -222,6 +253,65 @@ def spatial_velocity_qrs(beats: np.ndarray, r_index: int, fs: float) -> tuple[fl
     return onset, offset
 
 
+def tangent_t_end(beat: np.ndarray, r_index: int, fs: float, *, qrs_onset_ms: float, qrs_offset_ms: float) -> float:
+    """T offset (ms from R) of one lead's median beat by the tangent method.
+
+    The baseline is the median level over :data:`BASELINE_MS` before the QRS onset (the PR segment); the T peak the
+    largest deviation from it between :data:`T_PEAK_AFTER_QRS_MS` after the QRS offset and
+    :data:`T_PEAK_RR_FRACTION` of the beat's RR (the beat spans one RR) after R; the tangent at the steepest
+    slope back towards the baseline within :data:`T_SLOPE_WINDOW_MS` after the peak meets the baseline at the T
+    offset (Lepeschkin & Surawicz 1952; the method of the thorough-QT literature).
+
+    Returns:
+        ms from R; NaN where a boundary is not finite, the window is empty or the T wave never turns back.
+
+    Example:
+        >>> beat = np.zeros(500); beat[250:300] = np.linspace(0, 1, 50); beat[300:350] = np.linspace(1, 0, 50)
+        >>> round(tangent_t_end(beat, 100, 1000.0, qrs_onset_ms=-40.0, qrs_offset_ms=40.0), 9)
+        249.0
+    """
+    x = np.asarray(beat, dtype=float)
+    if not (np.isfinite(qrs_onset_ms) and np.isfinite(qrs_offset_ms)) or not np.isfinite(x).all():
+        return float("nan")
+    per_ms = fs / 1000.0
+    onset = r_index + int(round(qrs_onset_ms * per_ms))
+    if onset < 1:
+        return float("nan")
+    y = x - float(np.median(x[max(0, onset - int(round(BASELINE_MS * per_ms))) : onset + 1]))
+    lo = r_index + int(round((qrs_offset_ms + T_PEAK_AFTER_QRS_MS) * per_ms))
+    rr = x.size  # the median beat is one RR long
+    hi = min(x.size - 1, r_index + int(round(min(T_PEAK_RR_FRACTION * rr, T_PEAK_MAX_MS * per_ms))))
+    if hi <= lo + 1:
+        return float("nan")
+    peak = lo + int(np.argmax(np.abs(y[lo:hi])))
+    polar = y * (1.0 if y[peak] >= 0 else -1.0)  # the T wave made upright
+    end = min(x.size - 1, peak + int(round(T_SLOPE_WINDOW_MS * per_ms)))
+    if end <= peak + 1:
+        return float("nan")
+    slope = np.diff(polar[peak : end + 1])  # per sample; slope[i] between samples peak+i and peak+i+1
+    k = int(np.argmin(slope))
+    if slope[k] >= 0:
+        return float("nan")
+    # the tangent through sample peak+k with that slope meets 0 here (samples)
+    crossing = peak + k - polar[peak + k] / slope[k]
+    return float((crossing - r_index) / per_ms)
+
+
+def global_t_end(per_lead_ms: list[float] | np.ndarray, *, min_leads: int) -> float:
+    """The carts' global T offset: the latest among the leads within :data:`GLOBAL_AGREE_MS` of their median.
+
+    Example:
+        >>> global_t_end([380.0, 392.0, 401.0, 520.0, float("nan")], min_leads=3)
+        401.0
+    """
+    vals = np.asarray(per_lead_ms, dtype=float)
+    vals = vals[np.isfinite(vals)]
+    if vals.size < max(min_leads, 1):
+        return float("nan")
+    agree = vals[np.abs(vals - np.median(vals)) <= GLOBAL_AGREE_MS]
+    return float(agree.max())
+
+
 def global_fiducials(per_lead: dict[str, dict[str, float]], *, min_leads: int) -> dict[str, float]:
     """The carts' global fiducials: earliest onset / latest offset among the leads near the cross-lead median.
 
@@ -259,7 +349,7 @@ def fiducials(
         raise ValueError(f"unknown delineation method '{method}'; one of {', '.join(METHODS)}")
     where, delineator = method.split("-")
     n = rpeaks.size
-    if where in ("svel", "svelqrs"):
+    if where in ("svel", "svelqrs", "svelqt", "tangent"):
         out, used = fiducials(cleaned, rpeaks, fs, f"beats-{delineator}", min_leads=min_leads)
         beats = [median_beat(sig, rpeaks, fs) for sig in cleaned.values()]
         if any(b is None for b in beats) or not beats:
@@ -268,8 +358,17 @@ def fiducials(
             onset, offset = spatial_velocity_qrs(np.stack([b[0] for b in beats]), beats[0][1], fs)  # type: ignore[index]
         if where == "svel":
             out["QRS_onset"], out["QRS_offset"] = np.full(n, onset), np.full(n, offset)
-        else:
-            out[QRS_DURATION] = np.full(n, offset - onset)
+            return out, used
+        out[QRS_DURATION] = np.full(n, offset - onset)
+        if where == "svelqt":
+            out[QT_DURATION] = out["T_offset"] - onset
+        elif where == "tangent":
+            ends = [
+                tangent_t_end(b[0], b[1], fs, qrs_onset_ms=onset, qrs_offset_ms=offset) for b in beats if b is not None
+            ]
+            t_end = global_t_end(ends, min_leads=min(min_leads, max(len(ends), 1)))
+            out["T_offset"] = np.full(n, t_end)
+            out[QT_DURATION] = np.full(n, t_end - onset)
         return out, used
     if where == "beats":
         per_lead = {ld: f for ld, sig in cleaned.items() if (f := delineate(sig, rpeaks, fs, delineator)) is not None}
