@@ -2,8 +2,9 @@
 
 Why generic: the command knows no analyzer. ``NAME`` is any registered analyzer (a plug-in's too); its slots come
 from its contract, each file is read by its slot (:meth:`vitalens.slots.SlotSpec.read`), and ``--json`` prints the
-contract's JSON document, the same one ``POST /api/v1/predict/NAME`` answers. ``analyze fundus`` and ``analyze
-ecg`` (:mod:`vitalens._cli.ecg`) are the first version's short forms, kept.
+contract's JSON document, the same one ``POST /api/v1/predict/NAME`` answers. An analyzer's aliases (its contract's
+``aliases``) are commands too, with the options the alias declares and its companions run alongside: the first
+version's ``analyze fundus`` and ``analyze ecg RECORD`` are such aliases, so no command here names an analyzer.
 """
 
 from __future__ import annotations
@@ -26,19 +27,27 @@ logger = logging.getLogger(__name__)
 
 
 class _AnalyzeGroup(TyperGroup):
-    """``analyze`` resolves its short forms first, then any registered analyzer name to the generic command."""
+    """``analyze`` resolves a registered analyzer name to the generic command, and an analyzer's alias (its
+    contract's ``aliases``) to that alias's command; none is written here."""
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             return command
-        from vitalens.analyzers import is_analyzer
+        from vitalens.analyzers import is_analyzer, resolve_alias
 
-        if not is_analyzer(cmd_name):
-            return None
-        command = _generic_command()
-        command.help = _named_help(cmd_name)
-        return command
+        if is_analyzer(cmd_name):
+            command = _generic_command()
+            command.help = _named_help(cmd_name)
+            return command
+        short = resolve_alias(cmd_name)
+        return None if short is None else _alias_command(*short)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """The short names are listed as commands (``analyze --help``); full names are listed by ``analyzers``."""
+        from vitalens.analyzers import list_aliases
+
+        return [*super().list_commands(ctx), *list_aliases()]
 
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         name = args[0] if args else ""
@@ -50,9 +59,9 @@ class _AnalyzeGroup(TyperGroup):
                 ctx.exit(2)
             if found is None:
                 from vitalens._naming import unknown_name_error
-                from vitalens.analyzers import list_analyzers
+                from vitalens.analyzers import list_aliases, list_analyzers
 
-                error = unknown_name_error("analyzer", name, [*list_analyzers(), *self.commands])
+                error = unknown_name_error("analyzer", name, [*list_analyzers(), *list_aliases(), *self.commands])
                 err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
                 ctx.exit(2)
         return super().resolve_command(ctx, args)
@@ -65,7 +74,8 @@ analyze_app = typer.Typer(
     cls=_AnalyzeGroup,
     help=(
         "Analyse local files with one analyzer: `vitalens analyze NAME --input SLOT=PATH ...` for any analyzer "
-        "`vitalens analyzers` lists (decision support, not a diagnosis). Short forms: fundus, ecg."
+        "`vitalens analyzers` lists (decision support, not a diagnosis). The short names below are analyzers' "
+        "aliases."
     ),
     no_args_is_help=True,
 )
@@ -282,20 +292,133 @@ def _generic_command() -> Any:
     return typer.main.get_command(_generic_app)
 
 
-@analyze_app.command("fundus")
-@user_errors
-def analyze_fundus(
-    left: Path = typer.Option(..., "--left", help="Left-eye fundus photograph (JPEG/PNG, colour)."),
-    right: Path = typer.Option(..., "--right", help="Right-eye fundus photograph (JPEG/PNG, colour)."),
-    age: str = typer.Option(..., "--age", help="Patient age in years (0–120)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    explain: Path | None = typer.Option(None, "--explain", help="Write Grad-CAM overlays of positive findings here."),
-    artifact: Path | None = typer.Option(None, "--artifact", help="Model artifact folder (default: bundled)."),
+# -- the short names --------------------------------------------------------------------------------------------
+def _alias_function(contract: Any, alias: Any) -> Any:
+    """The command of one alias, as a function whose signature Typer reads: one option (or the positional
+    argument) per alias field, then ``--json``, ``--explain DIR``, ``--plot FILE`` and ``--artifact``."""
+    import inspect
+
+    from vitalens.slots import NumberLimits, get_slot
+
+    fields = alias.fields_for(contract.uses)
+    required = set(contract.inputs)
+    params: list[inspect.Parameter] = []
+    for i, f in enumerate(fields):
+        spec = get_slot(f.slot)
+        info: Any
+        if f.hint is not None:
+            hint = spec.hint(f.hint)
+            kind: Any = float | None if isinstance(hint.limits, NumberLimits) else str | None
+            help_text = f.description or hint.description
+            info = typer.Option(None, f.cli_option, help=help_text)
+        else:
+            base: Any = Path if spec.is_file else str
+            needed = f.slot in required
+            kind = base if needed else base | None
+            help_text = f.description or spec.description or spec.title
+            if f.cli_option == "":
+                info = typer.Argument(... if needed else None, help=help_text, metavar=f.name.upper())
+            else:
+                info = typer.Option(... if needed else None, f.cli_option, help=help_text)
+        params.append(inspect.Parameter(f"field_{i}", inspect.Parameter.KEYWORD_ONLY, default=info, annotation=kind))
+    explained = "Write the explanation overlays (PNG) into this folder."
+    for name, kind, info in (
+        ("as_json", bool, typer.Option(False, "--json", help="Print the result as JSON (the predict API's document).")),
+        ("explain", Path | None, typer.Option(None, "--explain", help=explained)),
+        ("plot", Path | None, typer.Option(None, "--plot", help="Write the first explanation figure here (PNG).")),
+        ("artifact", Path | None, typer.Option(None, "--artifact", help="Model artifact folder (default: bundled).")),
+    ):
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=kind))
+
+    @user_errors
+    def command(**sent: Any) -> None:
+        by_name = {f.name: sent[f"field_{i}"] for i, f in enumerate(fields)}
+        _run_alias(
+            contract,
+            alias,
+            by_name,
+            as_json=sent["as_json"],
+            explain=sent["explain"],
+            plot=sent["plot"],
+            artifact=sent["artifact"],
+        )
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__name__ = f"analyze_{alias.name.replace('-', '_')}"
+    return command
+
+
+def _alias_help(contract: Any, alias: Any) -> str:
+    also = f" With {', '.join(contract.companions)} on the same input." if contract.companions else ""
+    return f"{contract.description or contract.title}. Short form of `vitalens analyze {contract.name}`.{also}"
+
+
+def _alias_command(contract: Any, alias: Any) -> Any:
+    one = typer.Typer(add_completion=False)
+    one.command(name=alias.name, help=_alias_help(contract, alias))(_alias_function(contract, alias))
+    return typer.main.get_command(one)
+
+
+def _run_alias(
+    contract: Any,
+    alias: Any,
+    sent: dict[str, Any],
+    *,
+    as_json: bool,
+    explain: Path | None,
+    plot: Path | None,
+    artifact: Path | None,
 ) -> None:
-    """Short form of `analyze fundus.odir --input fundus_left=L --input fundus_right=R --age N`."""
-    files = {"fundus_left": left, "fundus_right": right}
-    result = run_named("fundus.odir", files, {"age": age}, explain=explain is not None, artifact=artifact)
-    emit("fundus.odir", result, as_json=as_json, explain=explain)
+    """Run the analyzer on the alias's fields (and its companions on the same files), write the figures, print."""
+    from vitalens.service.ops.predict import alias_answer, alias_inputs, result_document, run_companions
+    from vitalens.slots import get_slot
+
+    slots, hints = alias_inputs(alias.fields_for(contract.uses), sent)
+    files = {s: Path(v) for s, v in slots.items() if get_slot(s).is_file}
+    values = {s: str(v) for s, v in slots.items() if not get_slot(s).is_file}
+    wanted = alias.always_explain or explain is not None or plot is not None
+    result = run_named(contract.name, files, values, hints=hints, explain=wanted, artifact=artifact)
+
+    def companion(other: Any) -> Any:
+        def mine(d: dict[str, Any]) -> dict[str, Any]:
+            return {s: v for s, v in d.items() if s in other.slots}
+
+        return run_named(other.name, mine(files), mine(values), hints=mine(hints))
+
+    companions = run_companions(contract, companion)
+    if plot is not None:
+        figure = next((e.overlay_png for e in result.explanations if e.overlay_png), None)
+        if figure is None:
+            raise ValueError("no figure to plot: the analysis made no explanation")
+        plot.write_bytes(figure)
+        logger.info("wrote %s", plot)
+    if explain is not None:
+        for path in write_explanations(result, explain):
+            logger.info("wrote %s", path)
+    if as_json:
+        docs = {n: c if isinstance(c, Exception) else result_document(n, c) for n, c in companions.items()}
+        answer = alias_answer(alias, result_document(contract.name, result), result, docs, explain=False)
+        typer.echo(json.dumps(answer, indent=2))
+        return
+    print_result(result)
+    _print_companions(alias, companions)
+    from vitalens.service.ops.predict import attribution_summary
+
+    for code, s in attribution_summary(result).items():
+        leads = ", ".join(s["top_leads"])
+        typer.echo(f"  {code} attribution ({s['method']}): leads {leads}, peak at {s['peak_time_s']} s")
+
+
+def _print_companions(alias: Any, companions: dict[str, Any]) -> None:
+    """One line per companion measurement (or why it was not measured), under the main table."""
+    for result in companions.values():
+        if isinstance(result, Exception):
+            typer.echo(f"  {alias.companions_key} not measured: {result}")
+            continue
+        for m in result.measurements:
+            value = "not computed" if m.value is None else f"{m.value:.0f} {m.unit}"
+            typer.echo(f"  {m.name}: {value}" + (f" ({m.flag})" if m.flag else ""))
 
 
 def register(app: typer.Typer) -> None:

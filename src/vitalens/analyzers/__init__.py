@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from vitalens.analyzers._base import Analyzer, Availability, default_model_cache
 from vitalens.analyzers._contract import (
+    Alias,
+    AliasField,
     AnalyzerContract,
     Block,
     Classes,
@@ -31,12 +33,16 @@ from vitalens.analyzers._registry import (
     get_contract,
     get_spec,
     is_analyzer,
+    list_aliases,
     list_analyzers,
     register_analyzer,
+    resolve_alias,
 )
 
 __all__ = [
     "ANALYZERS",
+    "Alias",
+    "AliasField",
     "Analyzer",
     "AnalyzerContract",
     "AnalyzerSpec",
@@ -60,6 +66,8 @@ __all__ = [
     "get_contract",
     "get_spec",
     "is_analyzer",
+    "list_aliases",
     "list_analyzers",
     "register_analyzer",
+    "resolve_alias",
 ]

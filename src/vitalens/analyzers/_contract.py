@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SlotUse",
+    "Alias",
+    "AliasField",
     "AnalyzerContract",
     "RenderBlock",
     "Block",
@@ -222,6 +224,93 @@ def default_render(uses: Iterable[SlotUse]) -> tuple[Block, ...]:
     return tuple(blocks)
 
 
+# -- short names ---------------------------------------------------------------------------------------------------
+#: Names an alias's form and command keep for themselves (``explain`` in the form; these options on the command).
+RESERVED_ALIAS_FIELDS = frozenset({"explain", "json", "plot", "artifact", "help"})
+
+
+@dataclass(frozen=True)
+class AliasField:
+    """One field of an alias's form (``POST /api/v1/predict/<alias>``) and option of its command (``vitalens analyze
+    <alias>``), and the slot or slot hint it fills.
+
+    Why declared: the first version's paths took their own field names (``left`` for ``fundus_left``, ``file`` and
+    ``fs_hz`` for the ``ecg`` slot and its hint); integrators and scripts still send them, so the analyzer says how
+    they map and the surfaces read that, knowing no analyzer.
+
+    Attributes:
+        name: the form field (``left``, ``file``, ``fs_hz``).
+        target: a slot the analyzer reads (``fundus_left``) or one of that slot's hints (``ecg.fs_hz``).
+        option: the command's option (``--fs``); default ``--`` + the name with ``_`` and ``.`` as ``-``; ``""``: the
+            command's positional argument.
+        description: help text of the field and the option; default the slot's (or the hint's) description.
+        gt: a number hint's bound checked by the form itself before the hint's own limits (the first version
+            answered ``fs_hz: input should be greater than 0`` there).
+        label: a choice hint's values are checked against its choices before anything is decoded, and a wrong one
+            answers ``<name>: Unknown <label> 'x'. Valid: ...`` naming this field (the first version's answer).
+    """
+
+    name: str
+    target: str
+    option: str | None = None
+    description: str = ""
+    gt: float | None = None
+    label: str | None = None
+
+    @property
+    def slot(self) -> str:
+        return self.target.partition(".")[0]
+
+    @property
+    def hint(self) -> str | None:
+        """The hint this field fills, ``None`` when it fills the slot itself."""
+        return self.target.partition(".")[2] or None
+
+    @property
+    def cli_option(self) -> str:
+        """The command's option (``""`` for the positional argument)."""
+        if self.option is not None:
+            return self.option
+        return "--" + self.name.replace("_", "-").replace(".", "-")
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A short name of an analyzer: ``POST /api/v1/predict/<name>`` and ``vitalens analyze <name>``.
+
+    The short name answers the analyzer's own JSON document, with the contract's ``companions`` run on the same
+    inputs and their measurements added under ``companions_key`` (:func:`vitalens.service.ops.predict.with_companions`;
+    a companion that fails adds a warning, never fails the answer). The first version's ``/predict/fundus`` and
+    ``/predict/ecg`` (and ``analyze fundus``/``ecg``) are aliases of ``fundus.odir`` and ``ecg.ptbxl``.
+
+    Attributes:
+        name: the short name (``fundus``); a lowercase word, never an analyzer's dotted name or another's alias.
+        fields: the form fields / options (:class:`AliasField`); empty: one per slot by the slot's name and one per
+            hint as ``<slot>.<hint>``, the full-name route's form.
+        always_explain: the analysis always computes its explanations (the first version always returned the ECG
+            attribution summary); ``explain`` then adds ``explain_extras`` instead of overlay images.
+        explain_extras: answer key → ``result.extras`` key, added when ``explain`` is asked
+            (``{"attribution_arrays": "attribution"}``).
+        companions_key: where the companions' measurements go in the answer.
+    """
+
+    name: str
+    fields: tuple[AliasField, ...] = ()
+    always_explain: bool = False
+    explain_extras: Mapping[str, str] = field(default_factory=dict)
+    companions_key: str = "companion_measurements"
+
+    def fields_for(self, uses: Iterable[SlotUse]) -> tuple[AliasField, ...]:
+        """The declared fields, else the slots' own names and their hints' ``<slot>.<hint>`` names."""
+        if self.fields:
+            return self.fields
+        out: list[AliasField] = []
+        for use in uses:
+            out.append(AliasField(use.slot, use.slot))
+            out += [AliasField(f"{use.slot}.{h.name}", f"{use.slot}.{h.name}") for h in use.spec.hints]
+        return tuple(out)
+
+
 # -- the contract ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AnalyzerContract:
@@ -246,6 +335,9 @@ class AnalyzerContract:
         description: one line for listings.
         train_command: how to make its model when none is bundled (shown in the "no bundled model" state).
         tags: free-form tags.
+        aliases: its short names (:class:`Alias`): ``/api/v1/predict/<alias>`` and ``vitalens analyze <alias>``.
+        companions: analyzers run on the same inputs whose measurements its aliases return alongside its own
+            (``ecg.intervals`` with ``ecg.ptbxl``); the full-name route answers this analyzer alone.
     """
 
     name: str
@@ -262,6 +354,8 @@ class AnalyzerContract:
     description: str = ""
     train_command: str | None = None
     tags: tuple[str, ...] = ()
+    aliases: tuple[Alias, ...] = ()
+    companions: tuple[str, ...] = ()
 
     # -- slots ----------------------------------------------------------------------------------------------
     @property
@@ -311,6 +405,10 @@ class AnalyzerContract:
         parts = list(self.inputs) + [" or ".join(g) for g in self.any_of.values()]
         return ", ".join(parts) or "nothing"
 
+    def alias(self, name: str) -> Alias | None:
+        """Its alias ``name``, ``None`` when it has none by that name."""
+        return next((a for a in self.aliases if a.name == name), None)
+
     # -- rendering ------------------------------------------------------------------------------------------
     @property
     def blocks(self) -> tuple[Block, ...]:
@@ -345,6 +443,8 @@ class AnalyzerContract:
             "render": [b.model_dump(mode="json") for b in self.blocks],
             "labels": [list(pair) for pair in self.labels],
             "train_command": self.train_command,
+            "aliases": [a.name for a in self.aliases],
+            "companions": list(self.companions),
         }
 
 

@@ -9,12 +9,14 @@ the ``vitalens.analyzers`` group is imported on first lookup; a module that fail
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vitalens._registry import ENTRY_POINT_GROUPS, Registry
-from vitalens.analyzers._contract import AnalyzerContract, Block, SlotUse
+from vitalens.analyzers._contract import RESERVED_ALIAS_FIELDS, Alias, AnalyzerContract, Block, SlotUse
+from vitalens.errors import RegistryError
 from vitalens.slots import SlotLimits, get_slot
 
 if TYPE_CHECKING:
@@ -30,7 +32,12 @@ __all__ = [
     "is_analyzer",
     "get_spec",
     "get_contract",
+    "list_aliases",
+    "resolve_alias",
 ]
+
+#: An alias is one lowercase word (a path segment and a command name), so it can never be a dotted analyzer name.
+_ALIAS_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 #: Kept for callers that say "spec": it is the contract.
 AnalyzerSpec = AnalyzerContract
@@ -73,6 +80,8 @@ def register_analyzer(
     description: str = "",
     train_command: str | None = None,
     tags: Sequence[str] = (),
+    aliases: Sequence[Alias | str] = (),
+    companions: Sequence[str] = (),
 ) -> Callable[[type[Analyzer]], type[Analyzer]]:
     """Class decorator registering an analyzer and its contract under a dotted ``name``.
 
@@ -95,6 +104,9 @@ def register_analyzer(
         description: one line; default the class docstring's first line.
         train_command: how to make its model when none is bundled.
         tags: free-form tags.
+        aliases: short names (:class:`~vitalens.analyzers._contract.Alias`, or a plain name for the full-name
+            form): each gets ``POST /api/v1/predict/<alias>`` and ``vitalens analyze <alias>``.
+        companions: analyzers run alongside on the same inputs by the aliases (their measurements are added).
 
     Example:
         >>> @register_analyzer("oct.kermany4", modality="oct", inputs=("oct",), title="OCT B-scan",
@@ -111,6 +123,8 @@ def register_analyzer(
         unknown = [k for k in gates if k not in {u.slot for u in slot_uses}]
         if unknown:
             raise ValueError(f"analyzer '{name}': quality gates for slots it does not read: {unknown}")
+        short = tuple(a if isinstance(a, Alias) else Alias(str(a)) for a in aliases)
+        _check_aliases(name, short, slot_uses, tuple(companions))
         contract = AnalyzerContract(
             name=name,
             cls=cls,
@@ -126,12 +140,83 @@ def register_analyzer(
             description=description or _first_line(cls.__doc__),
             train_command=train_command,
             tags=tuple(tags),
+            aliases=short,
+            companions=tuple(str(c) for c in companions),
         )
         ANALYZERS.register(name, contract)
         cls.spec = contract
         return cls
 
     return decorator
+
+
+def _check_aliases(
+    name: str, aliases: tuple[Alias, ...], uses: tuple[SlotUse, ...], companions: tuple[str, ...]
+) -> None:
+    """At import, so that a bad declaration names its analyzer: alias names, each field's slot or hint, one
+    positional argument at most, no field taking a reserved name, no companion naming the analyzer itself."""
+    slots = {u.slot for u in uses}
+    seen: set[str] = set()
+    for alias in aliases:
+        if not _ALIAS_NAME.match(alias.name):
+            raise ValueError(f"analyzer '{name}': alias {alias.name!r} must be one lowercase word (a-z, 0-9, _, -)")
+        if alias.name in seen:
+            raise ValueError(f"analyzer '{name}': alias {alias.name!r} declared twice")
+        seen.add(alias.name)
+        fields = alias.fields_for(uses)
+        names = [f.name for f in fields]
+        options = [f.cli_option for f in fields]
+        for f in fields:
+            if f.slot not in slots:
+                raise ValueError(
+                    f"analyzer '{name}': alias {alias.name!r} field {f.name!r} fills {f.slot!r}, a slot "
+                    f"it does not read ({', '.join(sorted(slots))})"
+                )
+            if f.hint is not None:
+                get_slot(f.slot).hint(f.hint)  # an unknown hint fails here, naming the valid ones
+            if f.name in RESERVED_ALIAS_FIELDS or f.cli_option.removeprefix("--") in RESERVED_ALIAS_FIELDS:
+                raise ValueError(
+                    f"analyzer '{name}': alias {alias.name!r} field {f.name!r} takes a reserved name "
+                    f"({', '.join(sorted(RESERVED_ALIAS_FIELDS))})"
+                )
+        if options.count("") > 1:
+            raise ValueError(f"analyzer '{name}': alias {alias.name!r} has more than one positional argument")
+        named = [o for o in options if o]
+        duplicated = sorted({n for n in names if names.count(n) > 1} | {o for o in named if named.count(o) > 1})
+        if duplicated:
+            raise ValueError(f"analyzer '{name}': alias {alias.name!r} repeats {duplicated}")
+    if name in companions:
+        raise ValueError(f"analyzer '{name}' cannot be its own companion")
+
+
+def list_aliases() -> dict[str, AnalyzerContract]:
+    """Every registered analyzer's short names: alias → the analyzer's contract, sorted by alias.
+
+    Raises:
+        RegistryError: two analyzers declare the same alias, or an alias is an analyzer's name, or a companion is
+            not a registered analyzer (naming both sides).
+    """
+    found: dict[str, AnalyzerContract] = {}
+    for analyzer, contract in ANALYZERS.items():
+        for alias in contract.aliases:
+            if alias.name in found:
+                raise RegistryError(f"alias '{alias.name}' is declared by both {found[alias.name].name} and {analyzer}")
+            if alias.name in ANALYZERS:
+                raise RegistryError(f"alias '{alias.name}' of {analyzer} is the name of an analyzer")
+            found[alias.name] = contract
+        for companion in contract.companions:
+            if companion not in ANALYZERS:
+                raise RegistryError(f"companion '{companion}' of {analyzer} is not a registered analyzer")
+    return dict(sorted(found.items()))
+
+
+def resolve_alias(name: str) -> tuple[AnalyzerContract, Alias] | None:
+    """(the contract, its alias) for a short name; ``None`` when ``name`` is no alias."""
+    contract = list_aliases().get(name)
+    if contract is None:
+        return None
+    alias = contract.alias(name)
+    return None if alias is None else (contract, alias)
 
 
 def _first_line(doc: str | None) -> str:

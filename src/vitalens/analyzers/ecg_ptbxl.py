@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vitalens.analyzers._base import Analyzer
-from vitalens.analyzers._contract import EcgAttribution, Findings, Narrative, Summary
+from vitalens.analyzers._contract import Alias, AliasField, EcgAttribution, Findings, Narrative, Summary
 from vitalens.analyzers._registry import register_analyzer
 from vitalens.artifacts import apply_calibration
 from vitalens.domain import AnalysisResult, Coding, Explanation, Finding, InputName, Modality, StudyInputs
@@ -156,6 +156,31 @@ LABEL_CODES: dict[str, tuple[Coding, ...]] = {"MI": (snomed("22298006", "Myocard
     ),
     description="12-lead ECG: PTB-XL superclasses (NORM, MI, STTC, CD, HYP), calibrated, tiered, attributed",
     train_command="vitalens train ecg.ptbxl --data PTB-XL/ --out runs/ecg-ptbxl",
+    # the first version's ``POST /api/v1/predict/ecg`` (file, format, fs_hz) and ``vitalens analyze ecg RECORD``:
+    # the intervals alongside, the attribution summary always, the raw arrays with ``explain``
+    companions=("ecg.intervals",),
+    aliases=(
+        Alias(
+            "ecg",
+            fields=(
+                AliasField(
+                    "file", "ecg", option="", description="ECG: WFDB .hea (or .zip), DICOM, aECG/MUSE XML, CSV."
+                ),
+                AliasField(
+                    "format",
+                    "ecg.format",
+                    label="ECG format",
+                    description="wfdb | dicom | aecg | muse | csv (default: detect).",
+                ),
+                AliasField(
+                    "fs_hz", "ecg.fs_hz", option="--fs", gt=0, description="Sampling rate in Hz (CSV without one)."
+                ),
+            ),
+            always_explain=True,
+            explain_extras={"attribution_arrays": "attribution"},
+            companions_key="intervals",
+        ),
+    ),
 )
 class EcgPtbxlAnalyzer(Analyzer):
     """12-lead ECG screening for the five PTB-XL diagnostic superclasses."""

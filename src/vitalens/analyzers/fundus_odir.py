@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vitalens.analyzers._base import Analyzer
-from vitalens.analyzers._contract import Findings, Narrative, Overlays, Scores, Summary
+from vitalens.analyzers._contract import Alias, AliasField, Findings, Narrative, Overlays, Scores, Summary
 from vitalens.analyzers._registry import register_analyzer
 from vitalens.artifacts import apply_calibration
 from vitalens.domain import AnalysisResult, Coding, Explanation, Finding, InputName, Modality, StudyInputs
@@ -99,6 +99,17 @@ LABEL_CODES: dict[str, tuple[Coding, ...]] = {
     ),
     description="Bilateral fundus + age → 8 ODIR conditions → cardiovascular risk proxies and band",
     train_command="vitalens train fundus.odir --data ODIR-5K/ --out runs/fundus-odir",
+    # the first version's ``POST /api/v1/predict/fundus`` (left, right, age) and ``vitalens analyze fundus``
+    aliases=(
+        Alias(
+            "fundus",
+            fields=(
+                AliasField("left", "fundus_left", description="Left-eye fundus photograph (JPEG/PNG, colour)."),
+                AliasField("right", "fundus_right", description="Right-eye fundus photograph (JPEG/PNG, colour)."),
+                AliasField("age", "age", description="Patient age in years (0–120)."),
+            ),
+        ),
+    ),
 )
 class FundusOdirAnalyzer(Analyzer):
     """Bilateral fundus + age → ODIR conditions → cardiovascular proxies."""

@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 ROUTER_MODULES: tuple[str, ...] = (
     "vitalens.service.api.health",
     "vitalens.service.api.predict",
-    "vitalens.service.api.predict_ecg",
     "vitalens.service.api.auth",
     "vitalens.service.api.oidc",
     "vitalens.service.api.users",

@@ -34,14 +34,23 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["analyses"])
 
 
+def _create_examples(schema: dict[str, Any]) -> None:
+    """The document's examples, from the registry when the document is built (a registered analyzer's name, never
+    one written here)."""
+    from vitalens.analyzers import list_analyzers
+
+    names = list_analyzers()[:1]
+    schema["examples"] = [{"analyzers": names}, {"analyzers": None, "job_key": "visit-42"}]
+
+
 class AnalysisCreate(BaseModel):
     """Which analyzers to run; omit ``analyzers`` to run every analyzer that applies to the study's inputs."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"analyzers": ["fundus.odir"]}, {"analyzers": None, "job_key": "visit-42"}]}
-    )
+    model_config = ConfigDict(json_schema_extra=_create_examples)
 
-    analyzers: list[str] | None = Field(default=None, max_length=32, description="Analyzer names, e.g. fundus.odir.")
+    analyzers: list[str] | None = Field(
+        default=None, max_length=32, description="Analyzer names (`GET /api/v1/health` lists them)."
+    )
     job_key: str | None = Field(
         default=None,
         max_length=100,

@@ -3,8 +3,10 @@
 Why one route per analyzer, generated from the contracts: the OpenAPI document then shows each analyzer's own form
 (a file field per image/ECG slot, a field per number/category/text slot, the slots' hints such as ``ecg.fs_hz``),
 and a plug-in analyzer gets its route with no edit here. The answer is the contract's JSON document
-(:mod:`vitalens.analyzers._document`). ``POST /api/v1/predict/fundus`` (and ``/ecg``, :mod:`.predict_ecg`) are the
-old paths, kept as thin aliases that map their form fields onto slots.
+(:mod:`vitalens.analyzers._document`). An analyzer's short names (its contract's ``aliases``) get a route too,
+``POST /api/v1/predict/<alias>``, with the form the alias declares mapped onto the slots and the contract's
+companions answered alongside: the first version's ``/predict/fundus`` and ``/predict/ecg`` are such aliases, so
+no route here names an analyzer.
 
 Access: a signed-in user by default; ``VITALENS_PUBLIC_PREDICT=true`` opens the routes for a local demo. Each call
 counts against ``VITALENS_PREDICT_RATE_LIMIT`` per client (429 + ``Retry-After``; shared by replicas through Redis
@@ -14,6 +16,7 @@ like every limit), and runs inside the process's predict gate (:class:`~vitalens
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Annotated, Any
 
@@ -26,6 +29,7 @@ __all__ = ["router", "install", "read_upload", "predict_access", "run_predict"]
 logger = logging.getLogger(__name__)
 
 PREFIX = "/api/v1/predict"
+#: No fixed route: every predict route is generated from the registry (:func:`install`).
 router = APIRouter(prefix=PREFIX, tags=["predict"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -189,9 +193,100 @@ def _endpoint(name: str) -> Any:
     return endpoint
 
 
+# -- the short names --------------------------------------------------------------------------------------------
+def _alias_parameters(contract: Any, alias: Any) -> list[inspect.Parameter]:
+    """The alias's form as FastAPI parameters (``Annotated[UploadFile, File(alias=...)]``...), so that FastAPI
+    validates it, names a missing field (``right: field required``) and documents each field, as the first
+    version's hand-written routes did."""
+    from vitalens.slots import NumberLimits, get_slot
+
+    required = set(contract.inputs)
+    params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
+    for i, f in enumerate(alias.fields_for(contract.uses)):
+        spec = get_slot(f.slot)
+        kind: Any
+        if f.hint is not None:
+            hint = spec.hint(f.hint)
+            number = isinstance(hint.limits, NumberLimits)
+            kind = Annotated[
+                float | None if number else str | None,
+                Form(alias=f.name, description=f.description or hint.description, gt=f.gt),
+            ]
+            default: Any = None
+        else:
+            description = f.description or spec.description or spec.title
+            marker = (
+                File(alias=f.name, description=description)
+                if spec.is_file
+                else Form(alias=f.name, description=description)
+            )
+            base: Any = UploadFile if spec.is_file else str
+            if f.slot in required:
+                kind, default = Annotated[base, marker], inspect.Parameter.empty
+            else:
+                kind, default = Annotated[base | None, marker], None
+        params.append(inspect.Parameter(f"field_{i}", inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default))
+    if alias.always_explain:
+        what = f"Also return {', '.join(alias.explain_extras) or 'the explanations'}."
+    else:
+        what = "Include each map as a base64 PNG overlay (`overlay_png_base64`)."
+    params.append(
+        inspect.Parameter(
+            "explain", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[bool, Form(description=what)], default=False
+        )
+    )
+    return params
+
+
+def _alias_endpoint(contract: Any, alias: Any) -> Any:
+    """``POST /api/v1/predict/<alias>``: the alias's fields onto slots and hints, the analyzer, its companions."""
+    from vitalens.service.ops.predict import RawInput
+
+    fields = alias.fields_for(contract.uses)
+    params = _alias_parameters(contract, alias)
+
+    def endpoint(request: Request, **sent: Any) -> dict[str, Any]:
+        from vitalens.service.ops.predict import alias_answer, alias_inputs, run_companions
+        from vitalens.slots import get_slot
+
+        explain = bool(sent.pop("explain", False))
+        by_name = {f.name: sent.get(f"field_{i}") for i, f in enumerate(fields)}
+        max_bytes = request.app.state.settings.max_upload_bytes
+        for f in fields:  # the uploads first (413 before anything else), in the form's order
+            value = by_name[f.name]
+            if f.hint is None and value is not None and get_slot(f.slot).is_file:
+                by_name[f.name] = (read_upload(value, field=f.slot, max_bytes=max_bytes), value.filename or "upload")
+        values, hints = alias_inputs(fields, by_name, check_choices=True)
+        raw: dict[str, RawInput] = {}
+        for slot, value in values.items():
+            if isinstance(value, tuple):
+                raw[slot] = RawInput(value[0], value[1], hints.get(slot, {}))
+            else:
+                raw[slot] = RawInput(str(value), "", hints.get(slot, {}))
+        run_explain = alias.always_explain or explain
+        images = explain and not alias.always_explain
+        result, body = run_predict(request, contract.name, raw, explain=run_explain, images=images)
+
+        def companion(other: Any) -> dict[str, Any]:
+            mine = {slot: value for slot, value in raw.items() if slot in other.slots}
+            return run_predict(request, other.name, mine, explain=False)[1]
+
+        return alias_answer(alias, body, result, run_companions(contract, companion), explain=explain)
+
+    endpoint.__name__ = f"predict_{alias.name.replace('-', '_')}"
+    endpoint.__signature__ = inspect.Signature(params, return_annotation=dict[str, Any])  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _alias_summary(contract: Any, alias: Any) -> str:
+    also = f", with {', '.join(contract.companions)}" if contract.companions else ""
+    return f"{contract.description or contract.title} (alias of /{contract.name}{also})"
+
+
 def analyzer_router() -> APIRouter:
-    """One ``POST /api/v1/predict/<name>`` per registered analyzer, then a catch-all naming the valid ones."""
-    from vitalens.analyzers import get_contract, list_analyzers
+    """One ``POST /api/v1/predict/<name>`` per registered analyzer and per alias, then a catch-all naming the
+    valid ones."""
+    from vitalens.analyzers import get_contract, list_aliases, list_analyzers
 
     generated = APIRouter(prefix=PREFIX, tags=["predict"], dependencies=[Depends(predict_access)])
     for name in list_analyzers():
@@ -206,16 +301,28 @@ def analyzer_router() -> APIRouter:
             responses=_ERRORS,
             openapi_extra=permission(AUTHENTICATED, requestBody=_request_body(contract)),
         )
+    aliases = list_aliases()
+    for short, contract in aliases.items():
+        alias = contract.alias(short)
+        generated.add_api_route(
+            f"/{short}",
+            _alias_endpoint(contract, alias),
+            methods=["POST"],
+            summary=_alias_summary(contract, alias),
+            description=_describe(contract),
+            responses=_ERRORS,
+            openapi_extra=permission(AUTHENTICATED),
+        )
 
     @generated.post("/{analyzer}", include_in_schema=False)
     def unknown_analyzer(analyzer: str) -> None:
-        from vitalens.analyzers import ANALYZERS
-        from vitalens.errors import UnknownNameError
+        from vitalens._naming import unknown_name_error
+        from vitalens.analyzers import is_analyzer
 
-        try:
-            ANALYZERS.get(analyzer)
-        except UnknownNameError as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
+        if not is_analyzer(analyzer):
+            raise HTTPException(
+                status_code=404, detail=str(unknown_name_error("analyzer", analyzer, [*list_analyzers(), *aliases]))
+            )
         raise HTTPException(status_code=404, detail=f"analyzer {analyzer} was registered after the app was built")
 
     return generated
@@ -224,31 +331,3 @@ def analyzer_router() -> APIRouter:
 def install(app: FastAPI) -> None:
     """Add the generated routes for the analyzers registered now (each app built sees the current registry)."""
     app.include_router(analyzer_router())
-
-
-# -- the old path: both fundus photographs + age → fundus.odir ----------------------------------------------------
-@router.post(
-    "/fundus",
-    summary="Both fundus photographs + age → 8 ODIR conditions → cardiovascular risk band (alias of /fundus.odir)",
-    responses=_ERRORS,
-    openapi_extra=permission(AUTHENTICATED),
-    dependencies=[Depends(predict_access)],
-)
-def predict_fundus(
-    request: Request,
-    left: Annotated[UploadFile, File(description="Left-eye fundus photograph (JPEG/PNG)")],
-    right: Annotated[UploadFile, File(description="Right-eye fundus photograph (JPEG/PNG)")],
-    age: Annotated[str, Form(description="Age in years, 0–120")],
-    explain: Annotated[bool, Form(description="Include base64 Grad-CAM overlays of positive findings")] = False,
-) -> dict[str, Any]:
-    """The form of the first API version (``left``, ``right``, ``age``) onto the slots of ``fundus.odir``."""
-    from vitalens.service.ops.predict import RawInput
-
-    max_bytes = request.app.state.settings.max_upload_bytes
-    raw = {
-        "fundus_left": RawInput(read_upload(left, field="fundus_left", max_bytes=max_bytes), left.filename or ""),
-        "fundus_right": RawInput(read_upload(right, field="fundus_right", max_bytes=max_bytes), right.filename or ""),
-        "age": RawInput(age),
-    }
-    _, body = run_predict(request, "fundus.odir", raw, explain=explain)
-    return body

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +30,9 @@ __all__ = [
     "result_document",
     "with_companions",
     "attribution_summary",
+    "alias_inputs",
+    "run_companions",
+    "alias_answer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -183,4 +186,71 @@ def with_companions(
         out.setdefault("attribution", section.get("attribution", {}))
     for key, value in document["extras"].items():
         out.setdefault(key, value)
+    return out
+
+
+# -- short names (an analyzer's aliases) --------------------------------------------------------------------------
+def alias_inputs(
+    fields: Iterable[Any], sent: Mapping[str, Any], *, check_choices: bool = False
+) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """An alias's fields as sent (field name → value; ``None``: not sent) → (slot → value, slot → hint → text).
+
+    Hints sent empty are left out (the decoder detects). With ``check_choices`` a choice hint whose field declares
+    a ``label`` must be one of its choices exactly, else an ``UnknownNameError`` naming the field (the first
+    version's form answer).
+    """
+    from vitalens._naming import unknown_name_error
+    from vitalens.slots import CategoryLimits, get_slot
+
+    values: dict[str, Any] = {}
+    hints: dict[str, dict[str, str]] = {}
+    for f in fields:
+        value = sent.get(f.name)
+        if value is None:
+            continue
+        if f.hint is None:
+            values[f.slot] = value
+            continue
+        text = str(value)
+        if text == "":
+            continue
+        limits = get_slot(f.slot).hint(f.hint).limits
+        if check_choices and f.label and isinstance(limits, CategoryLimits) and text not in limits.choices:
+            error = unknown_name_error(f.label, text, limits.choices)
+            error.field = f.name  # type: ignore[attr-defined]
+            raise error
+        hints.setdefault(f.slot, {})[f.hint] = text
+    return values, hints
+
+
+def run_companions(contract: Any, run: Callable[[Any], Any]) -> dict[str, Any]:
+    """``run(companion contract)`` for each of ``contract``'s companions; one that fails with a ``VitalensError``
+    is kept as the error (a warning in the answer), never fails the main analysis."""
+    from vitalens.analyzers import get_contract
+    from vitalens.errors import VitalensError
+
+    out: dict[str, Any] = {}
+    for name in contract.companions:
+        try:
+            out[name] = run(get_contract(name))
+        except VitalensError as exc:
+            out[name] = exc
+    return out
+
+
+def alias_answer(
+    alias: Any,
+    document: dict[str, Any],
+    result: Any,
+    companions: Mapping[str, dict[str, Any] | Exception],
+    *,
+    explain: bool,
+) -> dict[str, Any]:
+    """What a short name answers: the analyzer's document, with its companions' measurements under the alias's
+    ``companions_key`` (:func:`with_companions`) when it has companions, and the alias's ``explain_extras`` when
+    ``explain`` was asked."""
+    out = with_companions(document, companions, measurements_key=alias.companions_key) if companions else document
+    if explain:
+        for key, extra in alias.explain_extras.items():
+            out[key] = result.extras.get(extra, {})
     return out
