@@ -328,14 +328,17 @@ def audit_page(
     filters["at_to"] = at_to[:40]
     bad = [k for k in ("at_from", "at_to") if filters[k] and _when(filters[k]) is None]
     try:
-        page = audit_ops.list_events(
-            session=session,
-            user=user,
+        chosen = audit_ops.AuditFilter(
             actor=filters["actor"] or None,
             patient=filters["patient"] or None,
             action=filters["action"] or None,
             at_from=_when(filters["at_from"]),
             at_to=_when(filters["at_to"], end=True),
+        )
+        page = audit_ops.list_events(
+            session=session,
+            user=user,
+            filters=chosen,
             limit=100,
             offset=max(0, min(offset, 1_000_000_000)),
         )

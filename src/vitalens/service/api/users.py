@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitalens.service.api._access import permission
@@ -117,10 +117,7 @@ def list_sites(session: SessionDep, user: CurrentUser) -> Any:
     return site_ops.list_sites(session=session, user=user)
 
 
-@router.get("/audit-events", response_model=AuditPage, openapi_extra=permission("audit.read"))
-def list_audit_events(
-    session: SessionDep,
-    user: CurrentUser,
+def audit_filter(
     patient_id: str | None = Query(None, max_length=64),
     patient: str | None = Query(None, max_length=64, description="A patient id or pseudonym."),
     action: str | None = Query(None, max_length=100, description="An action, or a family ending in '.' or '*'."),
@@ -128,13 +125,9 @@ def list_audit_events(
     site_id: str | None = Query(None, max_length=64),
     at_from: datetime | None = Query(None, description="From this time (inclusive; naive = UTC)."),
     at_to: datetime | None = Query(None, description="Up to this time (inclusive; naive = UTC)."),
-    limit: int = Query(50, ge=1, le=200),
-    offset: int = Query(0, ge=0, le=MAX_OFFSET),
-) -> Any:
-    """The audit trail of the admin's site, newest first (an instance administrator: every site, or ``site_id``)."""
-    page = audit_ops.list_events(
-        session=session,
-        user=user,
+) -> audit_ops.AuditFilter:
+    """The audit filters of a query string, one declaration for the list and its CSV export."""
+    return audit_ops.AuditFilter(
         patient_id=patient_id,
         patient=patient,
         action=action,
@@ -142,9 +135,22 @@ def list_audit_events(
         site_id=site_id,
         at_from=at_from,
         at_to=at_to,
-        limit=limit,
-        offset=offset,
     )
+
+
+AuditFilterDep = Annotated[audit_ops.AuditFilter, Depends(audit_filter)]
+
+
+@router.get("/audit-events", response_model=AuditPage, openapi_extra=permission("audit.read"))
+def list_audit_events(
+    session: SessionDep,
+    user: CurrentUser,
+    filters: AuditFilterDep,
+    limit: int = Query(50, ge=1, le=200),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+) -> Any:
+    """The audit trail of the admin's site, newest first (an instance administrator: every site, or ``site_id``)."""
+    page = audit_ops.list_events(session=session, user=user, filters=filters, limit=limit, offset=offset)
     return AuditPage(
         items=[AuditEventPublic.model_validate(e) for e in page.items],
         total=page.total,
@@ -160,26 +166,8 @@ def list_audit_events(
     summary="The filtered audit trail as CSV (the export is audited)",
     openapi_extra=permission("audit.read"),
 )
-def export_audit_events(
-    session: SessionDep,
-    user: CurrentUser,
-    patient: str | None = Query(None, max_length=64),
-    action: str | None = Query(None, max_length=100),
-    actor: str | None = Query(None, max_length=320),
-    site_id: str | None = Query(None, max_length=64),
-    at_from: datetime | None = None,
-    at_to: datetime | None = None,
-) -> Response:
-    text = audit_ops.export_events_csv(
-        session=session,
-        user=user,
-        patient=patient,
-        action=action,
-        actor=actor,
-        site_id=site_id,
-        at_from=at_from,
-        at_to=at_to,
-    )
+def export_audit_events(session: SessionDep, user: CurrentUser, filters: AuditFilterDep) -> Response:
+    text = audit_ops.export_events_csv(session=session, user=user, filters=filters)
     return Response(
         content=text,
         media_type="text/csv; charset=utf-8",

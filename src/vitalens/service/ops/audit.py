@@ -6,7 +6,9 @@ describes (a rolled-back write leaves no event claiming it happened); reads comm
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session
 from vitalens.service.ops import NotFound, Page, RequestContext, current_request, instance_wide, page_window, require
 from vitalens.store.models import AuditEvent, Patient, User
 
-__all__ = ["record_event", "list_events", "export_events_csv", "CSV_COLUMNS", "MAX_EXPORT_ROWS"]
+__all__ = ["record_event", "AuditFilter", "list_events", "export_events_csv", "CSV_COLUMNS", "MAX_EXPORT_ROWS"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,55 +69,71 @@ def record_event(
     return event
 
 
-def _filtered(
-    session: Session,
-    user: User,
-    *,
-    patient_id: str | None = None,
-    patient: str | None = None,
-    action: str | None = None,
-    actor: str | None = None,
-    site_id: str | None = None,
-    at_from: datetime | None = None,
-    at_to: datetime | None = None,
-) -> Select[Any]:  # the row type is spelt differently by SQLAlchemy 2.0 and 2.1
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which events an audit query selects: one declaration for the list, the CSV export and the admin page.
+
+    Attributes:
+        patient_id: events of this patient id.
+        patient: a patient id or pseudonym (case-insensitive, exact).
+        action: an exact action (``report.sign``) or a family ending in ``.`` or ``*`` (``report.``).
+        actor: a user id, or a substring of the actor's e-mail.
+        site_id: one site (an instance administrator; a site admin's own site only).
+        at_from, at_to: inclusive time window (naive times are UTC).
+    """
+
+    patient_id: str | None = None
+    patient: str | None = None
+    action: str | None = None
+    actor: str | None = None
+    site_id: str | None = None
+    at_from: datetime | None = None
+    at_to: datetime | None = None
+
+    def public(self) -> dict[str, str]:
+        """The filters set, as text (times in ISO): what an export records about itself."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: v.isoformat() if isinstance(v, datetime) else str(v) for k, v in values.items() if v}
+
+
+def _filtered(session: Session, user: User, f: AuditFilter) -> Select[Any]:  # row type: SQLAlchemy 2.0 ≠ 2.1
     """The events query with every filter applied, scoped to what ``user`` may read."""
     from sqlalchemy import func, or_
 
     require(user, "audit.read")
     query = select(AuditEvent)
     if not instance_wide(user, "audit.read"):
-        if site_id is not None and site_id != user.site_id:
+        if f.site_id is not None and f.site_id != user.site_id:
             raise NotFound("site not found")
         query = query.where(AuditEvent.site_id == user.site_id)
-    elif site_id is not None:
-        query = query.where(AuditEvent.site_id == site_id)
-    if patient_id:
-        query = query.where(AuditEvent.patient_id == patient_id)
-    if patient and patient.strip():
+    elif f.site_id is not None:
+        query = query.where(AuditEvent.site_id == f.site_id)
+    if f.patient_id:
+        query = query.where(AuditEvent.patient_id == f.patient_id)
+    if f.patient and f.patient.strip():
         # a patient id, or a pseudonym of a patient of the sites the reader may audit (deleted ones included:
         # the trail of a deleted patient is exactly what an audit may need)
-        term = patient.strip()
+        term = f.patient.strip()
         ids = select(Patient.id).where(func.lower(Patient.pseudonym) == term.lower())
         if not instance_wide(user, "audit.read"):
             ids = ids.where(Patient.site_id == user.site_id)
         query = query.where(or_(AuditEvent.patient_id == term, AuditEvent.patient_id.in_(ids)))
-    if action and action.strip():
-        term = action.strip()
+    if f.action and f.action.strip():
+        term = f.action.strip()
         if term.endswith(".") or term.endswith("*"):  # a family: "report." or "report.*"
             prefix = term.rstrip("*")
             query = query.where(AuditEvent.action.like(_escape(prefix) + "%", escape="\\"))
         else:
             query = query.where(AuditEvent.action == term)
-    if actor and actor.strip():
-        term = actor.strip().lower()
+    if f.actor and f.actor.strip():
+        term = f.actor.strip().lower()
         query = query.where(
             or_(AuditEvent.actor_id == term, func.lower(AuditEvent.actor_email).like(f"%{_escape(term)}%", escape="\\"))
         )
-    if at_from is not None:
-        query = query.where(AuditEvent.at >= _aware(at_from))
-    if at_to is not None:
-        query = query.where(AuditEvent.at <= _aware(at_to))
+    if f.at_from is not None:
+        query = query.where(AuditEvent.at >= _aware(f.at_from))
+    if f.at_to is not None:
+        query = query.where(AuditEvent.at <= _aware(f.at_to))
     return query
 
 
@@ -129,42 +147,14 @@ def _aware(value: datetime) -> datetime:
 
 
 def list_events(
-    *,
-    session: Session,
-    user: User,
-    patient_id: str | None = None,
-    patient: str | None = None,
-    action: str | None = None,
-    actor: str | None = None,
-    site_id: str | None = None,
-    at_from: datetime | None = None,
-    at_to: datetime | None = None,
-    limit: int = 50,
-    offset: int = 0,
+    *, session: Session, user: User, filters: AuditFilter | None = None, limit: int = 50, offset: int = 0
 ) -> Page[AuditEvent]:
-    """Audit events, newest first: a site admin's own site; an instance admin's every site (or ``site_id``).
-
-    Args:
-        patient_id: events of this patient id.
-        patient: a patient id or pseudonym (case-insensitive, exact).
-        action: an exact action (``report.sign``) or a family ending in ``.`` or ``*`` (``report.``).
-        actor: a user id, or a substring of the actor's e-mail.
-        at_from, at_to: inclusive time window (naive times are UTC).
-    """
+    """Audit events matching ``filters`` (:class:`AuditFilter`), newest first: a site admin's own site; an instance
+    admin's every site (or ``filters.site_id``)."""
     from sqlalchemy import func
 
     limit, offset = page_window(limit, offset)
-    query = _filtered(
-        session,
-        user,
-        patient_id=patient_id,
-        patient=patient,
-        action=action,
-        actor=actor,
-        site_id=site_id,
-        at_from=at_from,
-        at_to=at_to,
-    )
+    query = _filtered(session, user, filters or AuditFilter())
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)).all()
     return Page(items=items, total=int(total), limit=limit, offset=offset)
@@ -190,19 +180,9 @@ CSV_COLUMNS = (
 MAX_EXPORT_ROWS = 100_000
 
 
-def export_events_csv(
-    *,
-    session: Session,
-    user: User,
-    patient: str | None = None,
-    action: str | None = None,
-    actor: str | None = None,
-    site_id: str | None = None,
-    at_from: datetime | None = None,
-    at_to: datetime | None = None,
-) -> str:
-    """The filtered trail as CSV (oldest first, UTC ISO times, ``detail`` as JSON); the export is itself audited
-    (``audit.export`` with the filters), so who took a copy of the trail is in the trail.
+def export_events_csv(*, session: Session, user: User, filters: AuditFilter | None = None) -> str:
+    """The trail matching ``filters`` as CSV (oldest first, UTC ISO times, ``detail`` as JSON); the export is itself
+    audited (``audit.export`` with the filters), so who took a copy of the trail is in the trail.
 
     Cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@`` first) are prefixed with ``'``.
     """
@@ -210,9 +190,8 @@ def export_events_csv(
     import io
     import json
 
-    query = _filtered(
-        session, user, patient=patient, action=action, actor=actor, site_id=site_id, at_from=at_from, at_to=at_to
-    )
+    filters = filters or AuditFilter()
+    query = _filtered(session, user, filters)
     rows = session.scalars(query.order_by(AuditEvent.id).limit(MAX_EXPORT_ROWS)).all()
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -234,14 +213,12 @@ def export_events_csv(
             json.dumps(e.detail or {}, sort_keys=True, default=str),
         ]
         writer.writerow([_safe_cell(v) for v in values])
-    filters = {"patient": patient, "action": action, "actor": actor, "site_id": site_id}
-    filters |= {"at_from": at_from.isoformat() if at_from else None, "at_to": at_to.isoformat() if at_to else None}
     record_event(
         session=session,
         actor=user,
         action="audit.export",
         record_type="audit",
-        detail={"rows": len(rows), **{k: v for k, v in filters.items() if v}},
+        detail={"rows": len(rows), **filters.public()},
     )
     session.commit()
     return buf.getvalue()
