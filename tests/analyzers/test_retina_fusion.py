@@ -133,3 +133,31 @@ def test_report_has_the_comparison(models: Path) -> None:
     report = json.loads((models.parent / "run-fusion" / "report.json").read_text())
     assert set(report["comparison"]) == {"fusion", "fundus_only", "oct_only"}
     assert report["splits"]["test"]["n"] == report["comparison"]["fusion"]["test_auroc"]["n"]
+
+
+def test_evaluate_reads_the_recorded_pairs(models: Path, tmp_path: Path) -> None:
+    """``vitalens evaluate`` scores exactly the test pairs the card lists (no rebuild, no warning)."""
+    from vitalens.training.evaluate import evaluate
+
+    card = ModelCard.read(models / "retina-fusion")
+    records = card.extra["records"]
+    sizes = {s: p["pairs"] for s, p in card.training_data.splits["pairs"].items()}
+    assert {s: len(v) for s, v in records.items()} == sizes
+    assert card.training_data.splits["kind"] == "recorded pairs"
+    assert card.trained_on.endswith(f"{card.training_data.n_samples} virtual pairs)")
+    report = evaluate(models / "retina-fusion", data=models.parent / "data", out=tmp_path / "eval", device="cpu")
+    trained = json.loads((models.parent / "run-fusion" / "report.json").read_text())["splits"]["test"]
+    assert "warning" not in report
+    assert report["evaluated_on"]["n_records"] == sizes["test"] and report["evaluated_on"]["n_excluded"] == 0
+    assert report["splits"]["test"]["macro_auroc"] == pytest.approx(trained["macro_auroc"], abs=1e-9)
+
+
+def test_count_phrase_names_each_modality_by_its_unit() -> None:
+    from vitalens.training.engine import resolve_recipe
+    from vitalens.training.tasks import get_task
+    from vitalens.training.tasks._base import DataBundle
+
+    task = get_task("retina.fusion", resolve_recipe("retina.fusion"))
+    counted = {"fundus": {"n": 150, "patients": False}, "oct": {"n": 85, "patients": True}}
+    bundle = DataBundle(None, None, None, {}, "real", [], 235, meta={"counted": counted})
+    assert task.count_phrase(bundle) == "150 fundus images (no patient ids) and 85 OCT patients"

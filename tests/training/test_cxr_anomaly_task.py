@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from vitalens.artifacts import load_model
+from vitalens.artifacts import ModelCard, load_model
 from vitalens.errors import InputError
 from vitalens.synth.cxr import write_covid_radiography_synth
 from vitalens.synth.medmnist import write_medmnist_synth
@@ -119,6 +119,43 @@ def test_artifact_reproduces_its_scores_and_evaluates_generically(run: Path, cxr
     card_auroc = json.loads((run / "report.json").read_text())["splits"]["test"]["macro_auroc"]
     report = evaluate(run / "artifact", data=cxr_root, out=tmp_path / "eval", split="test", device="cpu")
     assert report["splits"]["test"]["macro_auroc"] == pytest.approx(card_auroc, abs=1e-9)
+    # The card's recorded split is read: no rebuild from the folder, no warning, exactly the 20 test images.
+    assert "warning" not in report
+    ev = report["evaluated_on"]
+    assert ev["n_records"] == 20 and ev["n_excluded"] == 30
+    assert ev["selection"].startswith("every image the card does not list as train or val")
+
+
+def test_card_records_the_split_and_counts_images(run: Path, cxr_root: Path) -> None:
+    card = ModelCard.read(run / "artifact")
+    records = card.extra["records"]
+    assert {k: len(v) for k, v in records.items()} == {"train": 18, "val": 12, "test": 20}
+    assert card.training_data.splits["kind"] == "image"
+    bundle = _task().build_data(cxr_root)
+    assert set(records["train"]) == set(bundle.split("train").image_ids.tolist())
+    # 50 radiographs of a database that names no patient: counted as images, never as patients.
+    assert _task().count_phrase(bundle) == "50 images, no patient ids"
+    val = evaluate(run / "artifact", data=cxr_root, split="val", device="cpu")
+    assert val["evaluated_on"]["n_records"] == 12 and "seen in training" in val["warning"]
+    assert "recomputed" not in val["warning"] and "rebuilds" not in val["warning"]
+
+
+def test_pneumoniamnist_eval_split_is_the_published_one(run: Path, tmp_path: Path) -> None:
+    path = write_medmnist_synth(tmp_path / "pm", "pneumoniamnist", per_class=(5, 2, 3))
+    card = ModelCard.read(run / "artifact")
+    splits = {**card.training_data.splits, "kind": "official"}
+    card = card.model_copy(
+        update={
+            "training_data": card.training_data.model_copy(update={"splits": splits}),
+            "extra": {k: v for k, v in card.extra.items() if k != "records"},
+        }
+    )
+    task = _task()
+    test = task.build_eval_split(path, card, "test")
+    assert test.targets.ravel().tolist().count(1) == 3 and len(test.dataset) == 6 and not test.warnings
+    train = task.build_eval_split(path, card, "train")
+    assert len(train.dataset) == 5 and train.targets.sum() == 0  # the training normals only
+    assert len(task.build_eval_split(path, card, "all").dataset) == 5 + 4 + 6
     net, _ = load_model(run / "artifact")
     s = net.scores(torch.rand(2, 3, 64, 64))
     assert np.isfinite(s[net.output].detach().numpy()).all()

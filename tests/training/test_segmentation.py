@@ -11,6 +11,7 @@ from vitalens.artifacts import verify_artifact
 from vitalens.errors import InputError
 from vitalens.synth import write_drive_synth
 from vitalens.training.engine import train
+from vitalens.training.evaluate import evaluate
 
 TINY = {
     "net.name": "vessel_unet_test",
@@ -37,6 +38,15 @@ def test_train_writes_artifact_and_report(tmp_path: Path) -> None:
     assert set(report["splits"]) == {"val", "test"}
     assert set(report["splits"]["test"]["per_image"]) == {"01", "02"}
     assert (tmp_path / "run" / "roc.png").is_file()
+    # The split is recorded (train and val ids; test is DRIVE's own), so evaluate() re-reads it, no warning.
+    assert card.training_data.splits["kind"] == "official"
+    assert card.training_data.splits["train_ids"] == [i for i in ("21", "22", "23") if i not in card.extra["val_ids"]]
+    ev = evaluate(artifact, data=data, out=tmp_path / "eval")
+    assert "warning" not in ev and ev["evaluated_on"]["n_records"] == 2 and ev["evaluated_on"]["n_excluded"] == 3
+    assert ev["splits"]["test"]["auc"] == pytest.approx(report["splits"]["test"]["auc"], abs=1e-12)
+    assert set(ev["splits"]["test"]["per_image"]) == {"01", "02"} and (tmp_path / "eval" / "roc.png").is_file()
+    val = evaluate(artifact, data=data, split="val")
+    assert val["evaluated_on"]["n_records"] == 1 and val["warning"].startswith("the val split was seen")
 
 
 def test_classifier_threshold_methods_are_refused(tmp_path: Path) -> None:

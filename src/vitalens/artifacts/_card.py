@@ -181,7 +181,8 @@ class ModelCard(BaseModel):
         if td.n_patients and not unit.startswith("image"):
             n = f"{td.n_patients} patients"
         else:  # a dataset that names no patient (APTOS) is counted in images, never as patients
-            n = f"{td.n_samples or td.n_patients or '?'} {'images' if unit.startswith('image') else 'samples'}"
+            noun = "images" if unit.startswith("image") else f"{unit}s" if unit.endswith("pair") else "samples"
+            n = f"{td.n_samples or td.n_patients or '?'} {noun}"
         return f"{', '.join(td.datasets)} ({td.provenance}, {n})"
 
     def model_info(self) -> ModelInfo:

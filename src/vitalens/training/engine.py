@@ -107,9 +107,7 @@ def build_card(
     demonstration = bundle.provenance != "real" or bundle.n_patients < recipe.card.min_real_patients
     limitations = recipe.card.limitations or task.default_limitations
     if demonstration:
-        # A dataset that names no patient (APTOS) counts images: "150 patients" would overstate it.
-        unit = "patients" if bundle.meta.get("has_patient_ids", True) else "images, no patient ids"
-        why = "synthetic data" if bundle.provenance != "real" else f"only {bundle.n_patients} {unit}"
+        why = "synthetic data" if bundle.provenance != "real" else f"only {task.count_phrase(bundle)}"
         limitations = f"DEMONSTRATION MODEL ({why}): not for clinical use. " + limitations
     return ModelCard(
         name=recipe.card.name or f"{task.name}-{recipe.net.name}",

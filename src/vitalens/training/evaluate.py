@@ -93,6 +93,16 @@ def evaluate(
     recipe, task = task_for_card(card, overrides)
     chosen = task.build_eval_split(data, card, split)
     groups = chosen.groups
+    if task.problem == "segmentation":  # a probability per pixel, scored per image: its own pass and report
+        from vitalens.training.segmentation import evaluate_segmentation, write_segmentation_eval
+
+        metrics, hists = evaluate_segmentation(net, task, chosen.dataset, card.threshold(card.labels[0]), device=device)
+        report = _report(card, artifact, data, split, chosen, int(len(chosen.targets)), metrics)
+        _warn(report, chosen, split, artifact)
+        if out is not None:
+            write_segmentation_eval(Path(out), report, hists, split)
+        logger.info("evaluated %s on %s (%s): pixel AUC %s", artifact, data, split, metrics["auc"])
+        return report
     logits, y, _ = predict_dataset(net, task, chosen.dataset, device, batch_size=recipe.train.batch_size)
     n_bins = recipe.calibration.n_bins
     if card.output.problem != "multilabel":
@@ -124,7 +134,19 @@ def evaluate(
             extra=task.extra_metrics,
             n_bins=n_bins,
         )
-    report = {
+    report = _report(card, artifact, data, split, chosen, int(len(y)), metrics)
+    _warn(report, chosen, split, artifact)
+    if out is not None:
+        write_report(Path(out), report, labels=card.labels, y=y, probs=probs, plot_split=split)
+    logger.info("evaluated %s on %s (%s): macro AUROC %s", artifact, data, split, metrics["macro_auroc"])
+    return report
+
+
+def _report(
+    card: Any, artifact: Path, data: Path, split: str, chosen: Any, n_records: int, metrics: dict[str, Any]
+) -> dict[str, Any]:
+    """The evaluation report's common part (``report.json``), whatever the task's problem."""
+    return {
         "analyzer": card.analyzer,
         "artifact": str(artifact),
         "model": card.name,
@@ -137,7 +159,7 @@ def evaluate(
         "evaluated_on": {
             "provenance": chosen.provenance,
             "n_patients": chosen.n_patients,
-            "n_records": int(len(y)),
+            "n_records": n_records,
             "selection": chosen.selection,
             "n_excluded": chosen.n_excluded,
         },
@@ -146,6 +168,10 @@ def evaluate(
         "calibration": card.calibration.model_dump(mode="json"),
         "splits": {split: metrics},
     }
+
+
+def _warn(report: dict[str, Any], chosen: Any, split: str, artifact: Path) -> None:
+    """Put what the selection's caller must know into ``report["warning"]`` (and the log)."""
     warnings = list(chosen.warnings)
     if split in ("train", "val"):
         warnings.insert(0, f"the {split} split was seen in training or in threshold/calibration fitting")
@@ -153,7 +179,3 @@ def evaluate(
         report["warning"] = "; ".join(warnings)
         for text in warnings:
             logger.warning("evaluate %s: %s", artifact, text)
-    if out is not None:
-        write_report(Path(out), report, labels=card.labels, y=y, probs=probs, plot_split=split)
-    logger.info("evaluated %s on %s (%s): macro AUROC %s", artifact, data, split, metrics["macro_auroc"])
-    return report

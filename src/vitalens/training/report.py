@@ -271,5 +271,8 @@ def _count(td: dict[str, Any]) -> str:
     """ "85 patients", or the images/samples where no patient count is known (never "None patients")."""
     if td.get("n_patients") and not str((td.get("splits") or {}).get("unit", "patient")).startswith("image"):
         return f"{td['n_patients']} patients"
-    unit = "images" if str((td.get("splits") or {}).get("unit", "")).startswith("image") else "samples"
+    split_unit = str((td.get("splits") or {}).get("unit", ""))
+    unit = (
+        "images" if split_unit.startswith("image") else f"{split_unit}s" if split_unit.endswith("pair") else "samples"
+    )
     return f"{td.get('n_samples') or td.get('n_patients') or '?'} {unit}"

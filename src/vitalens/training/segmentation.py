@@ -189,6 +189,49 @@ def _evaluate_images(
     return metrics, hists
 
 
+def evaluate_segmentation(
+    net: nn.Module, task: Any, images: list[dict[str, Any]], threshold: float, *, device: str
+) -> tuple[dict[str, Any], list[ScoreHistogram]]:
+    """``vitalens evaluate`` of a segmentation artifact: the same whole-image pass training's test used.
+
+    Why here: the classifier path of :func:`vitalens.training.evaluate.evaluate` batches ``(B, L)`` logits; a
+    segmentation net is scored per image over its field-of-view pixels, exactly as :func:`train_segmentation`
+    scored its test split, so a re-run on the same images reproduces the card's figures.
+    """
+    flip_average = bool(getattr(task.options, "flip_average", True))
+    return _evaluate_images(net.to(device).eval(), images, threshold, device=device, flip_average=flip_average)
+
+
+def write_segmentation_eval(out: Path, report: dict[str, Any], hists: list[ScoreHistogram], split: str) -> Path:
+    """``report.json``, ``report.md`` and ``roc.png`` of an evaluation (the training report's layout)."""
+    from vitalens import DECISION_SUPPORT_NOTICE
+    from vitalens.training.metrics import nan_to_none
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"notice": DECISION_SUPPORT_NOTICE, **report}
+    (out / "report.json").write_text(json.dumps(nan_to_none(report), indent=2, default=str) + "\n", encoding="utf-8")
+    m = report["splits"][split]
+    ev = report["evaluated_on"]
+    lines = [
+        f"# Evaluation — {report['analyzer']} ({report['model']})",
+        "",
+        f"> {DECISION_SUPPORT_NOTICE}",
+        "",
+        f"- Data: {report['data']} — {ev['selection']} ({ev['n_records']} images)",
+        f"- Threshold: {report['thresholds']['vessel']:.3f} ({report['threshold_method']})",
+        *([f"- Warning: {report['warning']}"] if report.get("warning") else []),
+        "",
+        "| split | images | accuracy | AUC | sensitivity | specificity | F1 |",
+        "|---|---|---|---|---|---|---|",
+        f"| {split} | {m['n']} | {m['accuracy']:.4f} | {m['auc']:.4f} | {m['sensitivity']:.4f} | "
+        f"{m['specificity']:.4f} | {m['f1']:.4f} |",
+        "",
+    ]
+    (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    return _plot_roc(hists, out / "roc.png", f"{report['analyzer']} — {split} images")
+
+
 def _plot_roc(hists: list[ScoreHistogram], path: Path, title: str) -> Path:
     import matplotlib
 

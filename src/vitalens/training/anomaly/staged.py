@@ -72,7 +72,8 @@ def _feature_key(task: CxrAnomalyTask, bundle: DataBundle, net: Any, *, syntheti
         "pretrained": str(task.recipe.net.pretrained),
         "preprocess": bundle.train.preprocess.config(),
         "ids": {s: bundle.split(s).image_ids.tolist() for s in ("train", "val", "test")},
-        "source": bundle.meta.get("root"),
+        # Resolved: the Makefile's relative ../shared/data and the bench's absolute path name the same images.
+        "source": str(Path(bundle.meta["root"]).resolve()) if bundle.meta.get("root") else None,
         "augment_copies": opts.augment_copies,
         "seed": task.recipe.seed,
         "synthetic_image_copies": opts.scorer.image_copies if synthetic else 0,

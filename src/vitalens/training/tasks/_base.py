@@ -266,6 +266,15 @@ class TrainingTask(ABC):
         """Task-specific card fields (``ModelCard.extra``)."""
         return {}
 
+    def count_phrase(self, bundle: DataBundle) -> str:
+        """``bundle.n_patients`` named by what it counts, for the card ("only 85 patients").
+
+        Why: a dataset that names no patient (APTOS, the COVID-19 Radiography Database) counts images, and "700
+        patients" would overstate it; a task whose count mixes units (two datasets) overrides this.
+        """
+        unit = "patients" if bundle.meta.get("has_patient_ids", True) else "images, no patient ids"
+        return f"{bundle.n_patients} {unit}"
+
     def extra_metrics(self, y_true: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> dict[str, Any]:
         """Task-specific held-out metrics (e.g. the ODIR challenge score)."""
         return {}

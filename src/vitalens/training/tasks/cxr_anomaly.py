@@ -29,12 +29,19 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vitalens.training.tasks._base import DataBundle, TaskOptions, TrainingTask, detect_synthetic, register_task
+from vitalens.training.tasks._base import (
+    DataBundle,
+    EvalSplit,
+    TaskOptions,
+    TrainingTask,
+    detect_synthetic,
+    register_task,
+)
 
 if TYPE_CHECKING:
     import torch
 
-    from vitalens.artifacts import InputSpec, TrainingData
+    from vitalens.artifacts import InputSpec, ModelCard, TrainingData
 
 __all__ = ["CxrAnomalyTask", "CxrAnomalyOptions", "ScorerOptions", "cxr_layout"]
 
@@ -216,7 +223,21 @@ class CxrAnomalyTask(TrainingTask):
             datasets=datasets,
             n_patients=int(sum(len(ds) for ds in splits.values())),
             groups={name: {"class": ds.classes} for name, ds in splits.items()},
-            meta={"layout": layout, "root": str(data_root), "class_counts": counts, **meta},
+            meta={
+                "layout": layout,
+                "root": str(data_root),
+                "class_counts": counts,
+                # Neither database names patients: every count is of images (the card must not say "patients").
+                "has_patient_ids": False,
+                # The COVID-19 Radiography split is drawn here: recorded so evaluate() re-scores exactly the test
+                # images; PneumoniaMNIST's is published (a property of each image) and needs no list.
+                "records": (
+                    {name: ds.image_ids.tolist() for name, ds in splits.items()}
+                    if layout == "covid_radiography"
+                    else None
+                ),
+                **meta,
+            },
         )
 
     def _cap(self, n: int) -> int:
@@ -308,6 +329,7 @@ class CxrAnomalyTask(TrainingTask):
             n_samples=int(sum(len(bundle.split(s)) for s in ("train", "val", "test"))),
             splits={
                 "unit": "image",
+                "kind": "official" if bundle.meta["layout"] == "pneumoniamnist" else "image",
                 "normal_fractions": list(self.recipe.data.fractions),
                 "anomaly_val_fraction": self.options.anomaly_val_fraction,
                 "seed": self.split_seed,
@@ -356,7 +378,77 @@ class CxrAnomalyTask(TrainingTask):
         )
 
     def card_extra(self, bundle: DataBundle) -> dict[str, Any]:
-        return dict(self.fitted.get("card_extra", {}))
+        extra = dict(self.fitted.get("card_extra", {}))
+        if bundle.meta.get("records"):
+            extra["records"] = bundle.meta["records"]
+        return extra
+
+    def build_eval_split(self, data_root: Path, card: ModelCard, split: str) -> EvalSplit:
+        """The images of ``split`` as the card recorded it, through the card's preprocessing.
+
+        COVID-19 Radiography: the card lists each split's image ids (``extra.records``); ``train``/``val`` are the
+        listed images and ``test`` every image of the folder the card does not list as train or val (never seen in
+        fitting, threshold or the choice of the shipped score). PneumoniaMNIST: the published split of each image
+        (``train``: its normals, the ones fitted). ``all``: every image. A card recording neither (made before the
+        split was recorded) falls back on the base class's rebuild, with its warning.
+        """
+        from vitalens.data.torch_cxr import CxrImageDataset
+        from vitalens.errors import InputError
+
+        root = Path(data_root)
+        if not root.exists():
+            raise FileNotFoundError(f"chest X-ray data root {root} does not exist")
+        layout = cxr_layout(root)
+        records = (card.extra or {}).get("records")
+        kind = (card.training_data.splits or {}).get("kind")
+        if layout == "covid_radiography" and isinstance(records, dict) and {"train", "val"} <= set(records):
+            samples, total = self._covid_recorded(root, records, split)
+            selection = {
+                "all": "every image of the folder",
+                "test": "every image the card does not list as train or val (never seen in fitting)",
+            }.get(split, f"the images the card lists as {split}")
+        elif layout == "pneumoniamnist" and kind == "official":
+            parts, _, _ = self._pneumoniamnist_samples(root)
+            names = ("train", "val", "test") if split == "all" else (split,)
+            samples = [s for n in names for s in parts[n]]
+            total = sum(len(v) for v in parts.values())
+            selection = (
+                "every image of the published splits (training pneumonias dropped)"
+                if split == "all"
+                else (
+                    f"the published {split} split" + (" (its normals: the images fitted)" if split == "train" else "")
+                )
+            )
+        else:
+            return super().build_eval_split(data_root, card, split)
+        if not samples:
+            raise InputError(f"{root} holds no image of the {split} split of {card.name}", field="data")
+        dataset = CxrImageDataset(samples, self.preprocess())
+        return EvalSplit(
+            dataset=dataset,
+            targets=dataset.targets,
+            groups={"class": dataset.classes},
+            provenance=self.provenance(root),
+            n_patients=len(dataset),  # no patient ids: every image is its own unit
+            selection=selection + "; the card's preprocessing (images: the database names no patient)",
+            n_excluded=int(total - len(dataset)),
+        )
+
+    def _covid_recorded(self, root: Path, records: dict[str, Any], split: str) -> tuple[list[Any], int]:
+        """The samples of ``split`` by the card's lists, and how many images the folder holds."""
+        from vitalens.data.covid_radiography import CovidRadiographyDataset
+        from vitalens.data.torch_cxr import CxrSample
+
+        recs = list(CovidRadiographyDataset(root, classes=self.options.classes).records)
+        if split == "all":
+            chosen = recs
+        elif split == "test":
+            seen = {str(i) for s in ("train", "val") for i in records[s]}
+            chosen = [r for r in recs if r.image_id not in seen]
+        else:
+            wanted = {str(i) for i in records[split]}
+            chosen = [r for r in recs if r.image_id in wanted]
+        return [CxrSample(r.path, r.anomaly, r.image_id, r.cls) for r in chosen], len(recs)
 
     # -- the staged run -----------------------------------------------------------------------------------------
     def run_training(self, *, data_root: Path, out: Path, resume: bool = False) -> Path | None:

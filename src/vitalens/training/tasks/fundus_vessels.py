@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field
 
-from vitalens.training.tasks._base import DataBundle, TaskOptions, TrainingTask, register_task
+from vitalens.training.tasks._base import DataBundle, EvalSplit, TaskOptions, TrainingTask, register_task
 
 if TYPE_CHECKING:
     import torch
 
-    from vitalens.artifacts import InputSpec
+    from vitalens.artifacts import InputSpec, ModelCard
 
 __all__ = ["FundusVesselsTask", "FundusVesselsOptions", "VesselPatches", "prepare_drive_image"]
 
@@ -198,6 +198,7 @@ class FundusVesselsTask(TrainingTask):
             datasets=["DRIVE"],
             n_patients=len(records) + len(test),
             meta={
+                "has_patient_ids": False,  # DRIVE names no patient: the counts are of images
                 "fov_diameter_px": target_width,
                 "root": str(data_root),
                 "val_ids": [im["image_id"] for im in val_images],
@@ -242,7 +243,14 @@ class FundusVesselsTask(TrainingTask):
             provenance=bundle.provenance,
             n_patients=bundle.n_patients,
             n_samples=sum(sizes.values()),
-            splits={"unit": "image", "sizes": sizes, "val_ids": bundle.meta["val_ids"], "seed": self.split_seed},
+            splits={
+                "unit": "image",
+                "kind": "official",  # test: DRIVE's own test/ images; val/train: the ids listed here
+                "sizes": sizes,
+                "train_ids": bundle.meta["train_ids"],
+                "val_ids": bundle.meta["val_ids"],
+                "seed": self.split_seed,
+            },
             description=f"{'Synthetic twin of ' if bundle.provenance == 'synthetic' else ''}DRIVE: "
             f"{sizes['train']} training images (random patches), {sizes['val']} training images held out for the best "
             f"epoch and the threshold, DRIVE's own {sizes['test']} test images for the metrics (first observer).",
@@ -250,3 +258,65 @@ class FundusVesselsTask(TrainingTask):
 
     def card_extra(self, bundle: DataBundle) -> dict[str, Any]:
         return {"fov_diameter_px": bundle.meta["fov_diameter_px"], "val_ids": bundle.meta["val_ids"]}
+
+    def build_eval_split(self, data_root: Path, card: ModelCard, split: str) -> EvalSplit:
+        """The DRIVE images of ``split`` as the card recorded it, prepared at the card's scale and contrast.
+
+        ``test``: DRIVE's own ``test/`` images (the published split); ``val``: the ``training/`` images the card
+        lists as ``val_ids``; ``train``: the card's ``train_ids`` (a card from before they were recorded: every
+        other ``training/`` image); ``all``: every image of both folders. The field-of-view width and CLAHE clip
+        limit are the card's, so nothing is refitted on the folder.
+        """
+        from vitalens.data.drive import DriveDataset
+        from vitalens.errors import InputError
+
+        root = Path(data_root)
+        if not root.exists():
+            raise FileNotFoundError(f"DRIVE data root {root} does not exist")
+        recorded = card.training_data.splits or {}
+        val_ids = recorded.get("val_ids") or (card.extra or {}).get("val_ids")
+        extra = card.input.extra or {}
+        width, clip = extra.get("fov_diameter_px"), extra.get("clip_limit", self.options.clip_limit)
+        if val_ids is None or width is None:
+            return super().build_eval_split(data_root, card, split)
+        val = {str(i) for i in val_ids}
+        train_ids = recorded.get("train_ids")
+        warnings: list[str] = []
+        records: list[Any] = []
+        folders = {s: DriveDataset(root, s) for s in ("training", "test") if (root / s / "images").is_dir()}
+        total = sum(len(f) for f in folders.values())
+        if split in ("train", "val", "all") and "training" in folders:
+            for r in folders["training"]:
+                in_val = r.image_id in val
+                in_train = r.image_id in {str(i) for i in train_ids} if train_ids is not None else not in_val
+                if split == "all" or (split == "val" and in_val) or (split == "train" and in_train):
+                    records.append(r)
+            if split == "train" and train_ids is None:
+                warnings.append(
+                    f"card {card.name} lists no train ids: train is every training/ image not listed as val"
+                )
+        if split in ("test", "all") and "test" in folders:
+            records.extend(folders["test"])
+        if not records:
+            raise InputError(f"{root} holds no DRIVE image of the {split} split of {card.name}", field="data")
+        observer = 1 if split in ("train", "val") else self.options.observer
+        images = [
+            prepare_drive_image(r, fov_diameter_px=float(width), clip_limit=float(clip), observer=observer)
+            for r in records
+        ]
+        selection = {
+            "test": "DRIVE's own test/ images (the published split)",
+            "val": "the training/ images the card lists as val_ids",
+            "train": "the training/ images the card lists as train_ids",
+            "all": "every DRIVE image of training/ and test/",
+        }[split]
+        return EvalSplit(
+            dataset=images,
+            targets=np.asarray([[im["vessels"][im["fov"]].mean()] for im in images]),
+            groups={},
+            provenance=self.provenance(root),
+            n_patients=len(images),  # DRIVE names no patient: every image is its own unit
+            selection=f"{selection}; the card's field-of-view width {float(width):.0f} px and CLAHE clip {clip}",
+            n_excluded=total - len(images),
+            warnings=warnings,
+        )

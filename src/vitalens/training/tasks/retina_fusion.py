@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitalens.errors import ArtifactError, InputError
-from vitalens.training.tasks._base import DataBundle, TaskOptions, TrainingTask, register_task
+from vitalens.training.tasks._base import DataBundle, EvalSplit, TaskOptions, TrainingTask, register_task
 
 if TYPE_CHECKING:
     import torch
@@ -167,12 +167,7 @@ class RetinaFusionTask(TrainingTask):
 
     def _modality_bundle(self, ref: EncoderRef, root: Path) -> DataBundle:
         """The modality's dataset read by its encoder's own task and recipe (so the splits are the encoder's)."""
-        from vitalens.training.recipe import Recipe
-        from vitalens.training.tasks import get_task
-
-        raw = dict(ref.card.recipe) if ref.card.recipe else {"analyzer": ref.analyzer}
-        recipe = Recipe.load(raw, overrides={"task.augment": False})
-        bundle = get_task(ref.analyzer, recipe).build_data(root)
+        bundle = _encoder_task(ref).build_data(root)
         recorded = (ref.card.training_data.splits or {}).get("sizes")
         if recorded and dict(recorded) != bundle.split_sizes:
             raise InputError(
@@ -198,8 +193,7 @@ class RetinaFusionTask(TrainingTask):
 
     # -- data ---------------------------------------------------------------------------------------------------
     def build_data(self, data_root: Path) -> DataBundle:
-        from vitalens.data.virtual_pairs import fundus_disease, oct_disease, virtual_pairs
-        from vitalens.training.anomaly.features import extract_features
+        from vitalens.data.virtual_pairs import virtual_pairs
 
         fundus_root, oct_root = self._roots(data_root)
         refs = {m: self.encoder(m) for m in ("fundus", "oct")}  # type: ignore[arg-type]
@@ -211,14 +205,9 @@ class RetinaFusionTask(TrainingTask):
         for k, split in enumerate(("train", "val", "test")):
             emb, ids, binary = {}, {}, {}
             for m in ("fundus", "oct"):
-                ds = bundles[m].split(split)
-                emb[m] = extract_features(_Encode(nets[m]), ds, batch_size=self.options.batch_size)
-                labels = [bundles[m].targets[split][i].argmax() for i in range(len(ds))]
-                names = [refs[m].card.labels[int(j)] for j in labels]
-                binary[m] = np.asarray(
-                    [fundus_disease(int(n)) if m == "fundus" else oct_disease(n) for n in names], dtype=int
+                emb[m], ids[m], binary[m] = self._embed(
+                    refs[m], nets[m], bundles[m].split(split), bundles[m].targets[split]
                 )
-                ids[m] = np.asarray(_sample_ids(ds))
             pairs = virtual_pairs(binary["fundus"], binary["oct"], seed=self.recipe.seed * 100 + k)
             splits[split] = PairedEmbeddings(emb["fundus"], emb["oct"], pairs, (ids["fundus"], ids["oct"]))
             counts[split] = {
@@ -243,12 +232,109 @@ class RetinaFusionTask(TrainingTask):
             n_patients=int(bundles["fundus"].n_patients + bundles["oct"].n_patients),
             meta={
                 "pairs": counts,
+                # Which fundus and OCT image make each pair of each split: evaluate() re-scores exactly these.
+                "records": {
+                    s: [[str(f), str(o)] for f, o in zip(d.fundus_ids, d.oct_ids, strict=True)]
+                    for s, d in splits.items()
+                },
+                # What each modality's count counts (APTOS names no patient: images; Kermany: patients).
+                "counted": {
+                    m: {"n": int(bundles[m].n_patients), "patients": bool(bundles[m].meta.get("has_patient_ids", True))}
+                    for m in bundles
+                },
                 "encoders": {m: refs[m].describe() for m in refs},
                 "dims": {m: int(getattr(splits["train"], m).shape[1]) for m in ("fundus", "oct")},
                 "roots": {"fundus": str(fundus_root), "oct": str(oct_root)},
                 "modality_provenance": {m: bundles[m].provenance for m in bundles},
             },
         )
+
+    def _embed(
+        self, ref: EncoderRef, net: Any, ds: Any, targets: np.ndarray
+    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """One modality's split: pooled embeddings, sample ids and the binary normal/disease label of each image."""
+        from vitalens.data.virtual_pairs import fundus_disease, oct_disease
+        from vitalens.training.anomaly.features import extract_features
+
+        emb = extract_features(_Encode(net), ds, batch_size=self.options.batch_size)
+        names = [ref.card.labels[int(np.asarray(targets[i]).argmax())] for i in range(len(ds))]
+        binary = np.asarray(
+            [fundus_disease(int(n)) if ref.modality == "fundus" else oct_disease(n) for n in names], dtype=int
+        )
+        return emb, np.asarray(_sample_ids(ds)), binary
+
+    def build_eval_split(self, data_root: Path, card: ModelCard, split: str) -> EvalSplit:
+        """The virtual pairs the card recorded for ``split``, each image read by its encoder's recorded split.
+
+        Each modality's images of the split are chosen by its encoder task's own ``build_eval_split`` from the
+        encoder's card (so a test image is one neither encoder fitted on), embedded with the frozen encoder, and
+        paired exactly as the card lists (``extra.records``: fundus id, OCT id); a pair whose image is not in the
+        folder is left out and counted. A card from before the pairs were recorded falls back on the base rebuild.
+        """
+        import torch
+
+        from vitalens.data.virtual_pairs import VirtualPair
+
+        records = (card.extra or {}).get("records")
+        if not isinstance(records, dict) or not {"train", "val", "test"} <= set(records):
+            return super().build_eval_split(data_root, card, split)
+        roots = dict(zip(("fundus", "oct"), self._roots(data_root), strict=True))
+        names = ("train", "val", "test") if split == "all" else (split,)
+        emb: dict[str, torch.Tensor] = {}
+        index: dict[str, dict[str, int]] = {}
+        all_ids: dict[str, np.ndarray] = {}
+        binary: dict[str, np.ndarray] = {}
+        warnings: list[str] = []
+        provenance: set[str] = set()
+        for m in ("fundus", "oct"):
+            ref = self.encoder(m)  # type: ignore[arg-type]
+            net, encoder_task = _encoder_net(ref), _encoder_task(ref)
+            parts = []
+            for n in names:
+                chosen = encoder_task.build_eval_split(roots[m], ref.card, n)
+                warnings += [f"{ref.analyzer} encoder: {w}" for w in chosen.warnings]
+                provenance.add(chosen.provenance)
+                parts.append(self._embed(ref, net, chosen.dataset, chosen.targets))
+            emb[m] = torch.cat([p[0] for p in parts])
+            ids = np.concatenate([p[1] for p in parts])
+            binary[m] = np.concatenate([p[2] for p in parts])
+            all_ids[m] = ids
+            index[m] = {str(i): k for k, i in enumerate(ids)}
+        listed = [(str(f), str(o)) for n in names for f, o in records[n]]
+        pairs = [
+            VirtualPair(fundus=index["fundus"][f], oct=index["oct"][o], label=int(binary["fundus"][index["fundus"][f]]))
+            for f, o in listed
+            if f in index["fundus"] and o in index["oct"]
+        ]
+        mismatched = sum(binary["oct"][p.oct] != p.label for p in pairs)
+        if mismatched:
+            warnings.append(f"{mismatched} recorded pairs now join images of different labels (another folder?)")
+        dataset = PairedEmbeddings(emb["fundus"], emb["oct"], pairs, (all_ids["fundus"], all_ids["oct"]))
+        prov: Literal["real", "synthetic"] = "synthetic" if "synthetic" in provenance else "real"
+        return EvalSplit(
+            dataset=dataset,
+            targets=dataset.labels[:, None],
+            groups={},
+            provenance=prov,
+            n_patients=len(pairs),  # the unit is the virtual pair (two people's images)
+            selection=f"the {len(pairs)} virtual pairs the card lists as {split}, each image by its encoder's "
+            "recorded split; VIRTUAL pairs (fundus and OCT of different people, paired by label)",
+            n_excluded=len(listed) - len(pairs),
+            warnings=warnings,
+        )
+
+    def count_phrase(self, bundle: DataBundle) -> str:
+        """The two datasets' counts, each named by its unit ("150 fundus images (no patient ids) and 85 OCT
+        patients"), never their sum as "patients"."""
+        counted = bundle.meta.get("counted") or {}
+        if not counted:
+            return super().count_phrase(bundle)
+        words = {
+            m: f"{c['n']} {m.upper() if m == 'oct' else m} "
+            + ("patients" if c["patients"] else "images (no patient ids)")
+            for m, c in counted.items()
+        }
+        return " and ".join(words[m] for m in ("fundus", "oct") if m in words)
 
     def training_data(self, bundle: DataBundle) -> TrainingData:
         from vitalens.artifacts import TrainingData
@@ -259,7 +345,12 @@ class RetinaFusionTask(TrainingTask):
             provenance=bundle.provenance,
             n_patients=None,
             n_samples=int(sum(p["pairs"] for p in pairs.values())),
-            splits={"unit": "virtual pair", "pairs": pairs, "sizes": bundle.split_sizes},
+            splits={
+                "unit": "virtual pair",
+                "kind": "recorded pairs",  # extra.records lists each split's (fundus id, OCT id) pairs
+                "pairs": pairs,
+                "sizes": bundle.split_sizes,
+            },
             description=(
                 f"{VIRTUAL_PAIRS_NOTICE} Each modality keeps its encoder's own train/val/test split; pairs "
                 f"{ {s: p['pairs'] for s, p in pairs.items()} } (train/val/test), each fundus image paired once with "
@@ -301,6 +392,7 @@ class RetinaFusionTask(TrainingTask):
             "encoders": bundle.meta["encoders"],
             "virtual_pairs": VIRTUAL_PAIRS_NOTICE,
             "pairs": bundle.meta["pairs"],
+            "records": bundle.meta["records"],
             **getattr(self, "_card_extra", {}),
         }
 
@@ -309,6 +401,15 @@ class RetinaFusionTask(TrainingTask):
         from vitalens.training.fusion import train_fusion
 
         return train_fusion(self, data_root=Path(data_root), out=Path(out), resume=resume)
+
+
+def _encoder_task(ref: EncoderRef) -> TrainingTask:
+    """The encoder's own training task under its card's recipe (its splits and preprocessing)."""
+    from vitalens.training.recipe import Recipe
+    from vitalens.training.tasks import get_task
+
+    raw = dict(ref.card.recipe) if ref.card.recipe else {"analyzer": ref.analyzer}
+    return get_task(ref.analyzer, Recipe.load(raw, overrides={"task.augment": False}))
 
 
 def _encoder_net(ref: EncoderRef) -> Any:
