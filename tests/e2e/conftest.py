@@ -179,7 +179,7 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory, chromium_
 @dataclass(frozen=True)
 class SeededSite:
     """A second server set up through its API (no browser step depends on another test): an instance admin, a
-    clinician, and one analysed study of the synthetic DR sample case."""
+    clinician, one analysed study of the synthetic DR sample case and, the same day, a second one of its ECG."""
 
     base: str
     admin_email: str
@@ -221,12 +221,16 @@ def _seed(url: str) -> SeededSite:
         study = c.post("/api/v1/studies", data=form, files=files, headers=h)
         study.raise_for_status()
         study_id = study.json()["id"]
-        href = c.post(f"/api/v1/studies/{study_id}/analyses", json={}, headers=h).json()["href"]
-        deadline = time.monotonic() + 300
-        while c.get(href, headers=h).json()["status"] not in ("COMPLETE", "PARTIAL", "FAILED"):
-            if time.monotonic() > deadline:
-                pytest.fail("the seeded analysis did not finish in 300 s")
-            time.sleep(0.5)
+        # a second study the same day (an ECG repeated): the timeline must draw the two side by side
+        again = c.post("/api/v1/studies", data=form, files={"ecg": files["ecg"]}, headers=h)
+        again.raise_for_status()
+        for sid in (study_id, again.json()["id"]):
+            href = c.post(f"/api/v1/studies/{sid}/analyses", json={}, headers=h).json()["href"]
+            deadline = time.monotonic() + 300
+            while c.get(href, headers=h).json()["status"] not in ("COMPLETE", "PARTIAL", "FAILED"):
+                if time.monotonic() > deadline:
+                    pytest.fail("the seeded analysis did not finish in 300 s")
+                time.sleep(0.5)
     return SeededSite(url, admin, clinician, f"{url}/studies/{study_id}", f"{url}/patients/{patient['id']}")
 
 

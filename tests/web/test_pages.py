@@ -104,5 +104,5 @@ def test_timeline_links_each_point_and_handles_empty() -> None:
         TimelinePoint("D", date(2024, 7, 1), 0.6, "/studies/b"),
     ]
     svg = timeline_svg(pts)
-    assert svg.count("<circle") == 2 and 'href="/studies/a"' in svg and 'href="/studies/b"' in svg
+    assert svg.count('<circle class="pt"') == 2 and 'href="/studies/a"' in svg and 'href="/studies/b"' in svg
     assert "<polyline" in svg

@@ -381,9 +381,10 @@ def timeline_view(*, session: Session, user: User, patient_id: str) -> tuple[Any
     """The patient, its studies (newest first, each with its band and tier) and one chart panel per section.
 
     Each panel is one analyzer's findings over the studies (its clinical title above it); each point is that
-    finding's probability in the study's newest finished analysis, linked to the study page.
+    finding's probability in the study's newest finished analysis, linked to the study page, with the study's band
+    or tier in that section. Studies of one day are told apart by their creation order; the analyzer's "normal"
+    output (from its contract's render blocks) is drawn as the absence of findings, not as a finding.
     """
-    from vitalens.reports.sections import section_heading
     from vitalens.service.ops import analyses as analysis_ops
     from vitalens.service.ops import patients as patient_ops
     from vitalens.service.ops import studies as study_ops
@@ -392,6 +393,8 @@ def timeline_view(*, session: Session, user: User, patient_id: str) -> tuple[Any
     studies = study_ops.list_studies(session=session, user=user, patient_id=patient.id, limit=200).items
     points: dict[str, list[TimelinePoint]] = {}
     rows: list[TimelineStudy] = []
+    created = sorted(studies, key=lambda s: (s.study_date, str(s.created_at or ""), s.id))
+    order = {s.id: i for i, s in enumerate(created)}
     for study in studies:
         finished = [
             a
@@ -399,18 +402,29 @@ def timeline_view(*, session: Session, user: User, patient_id: str) -> tuple[Any
             if a.status in _FINISHED
         ]
         latest = finished[-1] if finished else None
-        badges = [(section_heading(n).title, kind, value) for n, kind, value in _badges(latest)]
-        rows.append(TimelineStudy(study=study, badges=badges))
+        raw = _badges(latest)
+        rows.append(TimelineStudy(study=study, badges=[(section_heading(n).title, k, v) for n, k, v in raw]))
         if latest is None:
             continue
         when: date = study.study_date
         for f in latest.findings:
+            normal = {getattr(b, "normal", None) for b in analyzer_blocks(f.analyzer)} - {None}
+            badge = "; ".join(f"{k.capitalize()}: {v}" for n, k, v in raw if n == f.analyzer)
             points.setdefault(f.analyzer, []).append(
-                TimelinePoint(_finding_label(f), when, f.probability, f"/studies/{study.id}")
+                TimelinePoint(
+                    _finding_label(f),
+                    when,
+                    f.probability,
+                    f"/studies/{study.id}",
+                    study=study.id,
+                    order=order[study.id],
+                    normal=f.code in normal,
+                    badge=badge,
+                )
             )
     panels = [
-        TimelinePanel(title=section_heading(name).title, analyzer=name, svg=timeline_svg(pts))
-        for name, pts in sorted(points.items())
+        TimelinePanel(title=section_heading(name).title, analyzer=name, svg=timeline_svg(pts, ident=f"tl{k}"))
+        for k, (name, pts) in enumerate(sorted(points.items()))
     ]
     return patient, rows, panels
 
