@@ -223,6 +223,19 @@ class Measurement(BaseModel):
     code: Coding | None = Field(default=None, description="Standard code of the quantity (LOINC).")
     unit_ucum: str | None = Field(default=None, description="The unit as a UCUM code ('ms', '/min', 'deg').")
 
+    def reference_text(self) -> str:
+        """The reference range in words: ``340–450 ms``, or one-sided ``≤ 110 ms`` / ``≥ 60 bpm`` where the
+        guideline gives one edge only (never ``–110``); ``""`` without a range."""
+        unit = f" {self.unit}" if self.unit and self.unit not in ("1", "ratio") else ""
+        lo, hi = self.reference_low, self.reference_high
+        if lo is not None and hi is not None:
+            return f"{lo:g}–{hi:g}{unit}"
+        if hi is not None:
+            return f"≤ {hi:g}{unit}"
+        if lo is not None:
+            return f"≥ {lo:g}{unit}"
+        return ""
+
 
 class Explanation(BaseModel):
     """A saliency map for one target, in the coordinates of one input.

@@ -238,6 +238,60 @@ PAGES = (
 )
 
 
+_TIMELINE_JS = """fig => {
+  const pts = [...fig.querySelectorAll('svg.timeline a')].map(a => {
+    const c = a.querySelector('circle').getBoundingClientRect();
+    return {href: a.getAttribute('href'), label: a.getAttribute('aria-label'), series: a.dataset.series,
+            x: c.x + c.width / 2,
+            y: c.y + c.height / 2, r: c.width / 2};
+  });
+  const legend = [...fig.querySelectorAll('ul.tl-legend li[data-colour]')].map(li => ({
+    colour: li.dataset.colour, text: li.textContent.trim(), right: li.getBoundingClientRect().right,
+    clipped: li.scrollWidth > li.clientWidth + 1}));
+  return {pts, legend, right: fig.getBoundingClientRect().right};
+}"""
+
+
+def _timeline_problems(page: Any) -> list[str]:
+    """Each panel: two studies' points of one finding never on top of each other, every point opens its own study
+    where it is drawn, no colour twice in a legend, no legend label cut off."""
+    out: list[str] = []
+    hrefs: set[str] = set()
+    for fig in page.locator("section.timeline-panel figure").all():
+        for circle in fig.locator("svg.timeline a circle").all():
+            circle.scroll_into_view_if_needed()
+            hit = circle.evaluate(
+                """c => { const b = c.getBoundingClientRect();
+                const el = document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2);
+                const a = el && el.closest('a');
+                return [a && a.getAttribute('href'), c.parentElement.getAttribute('href')]; }"""
+            )
+            if hit[0] != hit[1]:
+                out.append(f"a point of {hit[1]} is covered (a click opens {hit[0]})")
+        info = fig.evaluate(_TIMELINE_JS)
+        by_series: dict[str, list[dict[str, Any]]] = {}
+        for p in info["pts"]:
+            hrefs.add(p["href"])
+            by_series.setdefault(p["series"], []).append(p)
+        for series, pts in by_series.items():
+            for i, a in enumerate(pts):
+                for b in pts[i + 1 :]:
+                    if (
+                        a["href"] != b["href"]
+                        and ((a["x"] - b["x"]) ** 2 + (a["y"] - b["y"]) ** 2) ** 0.5 < a["r"] + b["r"]
+                    ):
+                        out.append(f"{series}: the points of two studies overlap ({a['label']} / {b['label']})")
+        colours = [item["colour"] for item in info["legend"]]
+        if len(set(colours)) != len(colours) or not colours:
+            out.append(f"a legend repeats a colour (or is empty): {info['legend']}")
+        for item in info["legend"]:
+            if item["clipped"] or item["right"] > info["right"] + 1:
+                out.append(f"the legend label {item['text']!r} is cut off")
+    if len(hrefs) < 2:
+        out.append(f"the two same-day studies are not both on the timeline: {sorted(hrefs)}")
+    return out
+
+
 def _reflow_problems(page: Any, width: int) -> list[str]:
     """Tables that reflow on a phone (worklist, audit trail, users): one card per row, nothing to scroll sideways,
     so every cell (the worklist's Risk and Review ones above all) is on screen as it is."""
@@ -285,6 +339,8 @@ def test_pages_accessible_and_screenshots(
         page.wait_for_load_state("networkidle")
         if name == "study":
             page.wait_for_selector(".annotator[data-loaded=true]")
+        if name == "timeline":
+            problems += [f"timeline: {p}" for p in _timeline_problems(page)]
         if name == "worklist":
             assert page.locator("table.reflow td[data-label=Risk] .badge").count() >= 1
             assert page.locator("table.reflow td[data-label=Review] .badge").count() >= 1
@@ -302,4 +358,98 @@ def test_pages_accessible_and_screenshots(
         problems += [f"{name}: {v}" for v in _axe(page, axe_source)]
         problems += [f"{name}: console: {e}" for e in errors]
         ctx.close()
+    assert problems == [], "\n".join(problems)
+
+
+_TEXT_BOXES_JS = """() => {
+  // every line box of every visible text node (and every picture), in page coordinates
+  const texts = [], pictures = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (!n.textContent.trim()) continue;
+    const el = n.parentElement;
+    const st = getComputedStyle(el);
+    if (st.visibility === 'hidden' || el.closest('[hidden], .sr-only, .skip, title, desc')) continue;
+    if (el.checkVisibility && !el.checkVisibility({visibilityProperty: true})) continue;  // a closed <details>
+    const range = document.createRange();
+    range.selectNodeContents(n);
+    for (const r of range.getClientRects()) {
+      if (r.width < 2 || r.height < 2) continue;
+      texts.push({text: n.textContent.trim().slice(0, 40), x0: r.left + scrollX, y0: r.top + scrollY,
+                  x1: r.right + scrollX, y1: r.bottom + scrollY});
+    }
+  }
+  for (const img of document.querySelectorAll('img')) {
+    const r = img.getBoundingClientRect();
+    if (r.width > 2 && r.height > 2)
+      pictures.push({x0: r.left + scrollX, y0: r.top + scrollY, x1: r.right + scrollX, y1: r.bottom + scrollY});
+  }
+  return {texts, pictures};
+}"""
+
+
+def _html_overlaps(page: Any, slack: float = 1.0) -> list[str]:
+    """Lines of text drawn over other text or over a picture (the rendered page's own boxes)."""
+
+    def hit(a: dict[str, float], b: dict[str, float]) -> bool:
+        return (
+            min(a["x1"], b["x1"]) - max(a["x0"], b["x0"]) > slack
+            and min(a["y1"], b["y1"]) - max(a["y0"], b["y0"]) > slack
+        )
+
+    boxes = page.evaluate(_TEXT_BOXES_JS)
+    texts = boxes["texts"]
+    out = [
+        f"{a['text']!r} overlaps {b['text']!r}"
+        for i, a in enumerate(texts)
+        for b in texts[i + 1 :]
+        if hit(a, b) and not (a["text"] == b["text"] and a["x0"] == b["x0"] and a["y0"] == b["y0"])
+    ]
+    out += [f"{t['text']!r} lies on a picture" for t in texts for p in boxes["pictures"] if hit(t, p)]
+    return out
+
+
+@pytest.mark.parametrize("viewport_name", ["desktop", "phone"])
+def test_report_pdf_and_print_view_have_no_text_over_text(
+    seeded: SeededSite, browser: Any, artifacts_dir: Path, viewport_name: str
+) -> None:
+    """The seeded study's PDF (real analyzers, heat maps, 12-lead sheets): every page rendered to PNG under
+    test-artifacts/pdf, no glyph on another or on a picture, no heading stranded at a page foot; the print view
+    with the same content (pictures, ECG sheet, sign-off), no navigation bar, and no line of text drawn over
+    another or over a picture."""
+    from tests.reports.pdf_layout import layout_problems
+
+    pytest.importorskip("pypdfium2", reason="pypdfium2 (dev dependency) renders the PDF pages")
+    viewport = DESKTOP if viewport_name == "desktop" else PHONE
+    ctx = browser.new_context(
+        viewport=viewport, storage_state=_session_state(browser, seeded.base, seeded.clinician_email)
+    )
+    page = ctx.new_page()
+    problems: list[str] = []
+    if viewport_name == "desktop":
+        pdf = page.request.get(seeded.study_url.replace("/studies/", "/api/v1/studies/") + "/report.pdf")
+        assert pdf.status == 200 and pdf.body()[:5] == b"%PDF-"
+        found, pngs = layout_problems(pdf.body(), name="seeded-report")
+        assert len(pngs) >= 2
+        problems += [f"PDF {p}" for p in found]
+    page.goto(seeded.study_url + "/print")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("header.top").count() == 0, "the print view has no navigation bar"
+    assert page.locator("img[src*='/inputs/']").count() >= 2 and page.locator("figure.ecg img").count() >= 1
+    assert page.locator("#print-signoff").count() == 1
+    page.emulate_media(media="print")
+    page.screenshot(path=str(artifacts_dir / f"print-media-{viewport_name}.png"), full_page=True)
+    problems += [f"print view: {p}" for p in _html_overlaps(page)]
+    # the checker itself sees a line drawn over another (so a pass means something)
+    page.evaluate(
+        """() => { const r = document.querySelector('h1').getBoundingClientRect();
+        const p = document.createElement('p'); p.textContent = 'drawn over the title';
+        Object.assign(p.style, {position: 'absolute', margin: 0, left: (r.left + scrollX) + 'px',
+                                top: (r.top + scrollY) + 'px'});
+        document.body.appendChild(p); }"""
+    )
+    assert any(
+        "'drawn over the title' overlaps" in p or "overlaps 'drawn over the title'" in p for p in _html_overlaps(page)
+    )
+    ctx.close()
     assert problems == [], "\n".join(problems)

@@ -20,7 +20,7 @@ def _f(code: str, p: float, positive: bool, slot: str | None = None, name: str |
 
 def test_normal_beside_a_positive_finding_is_stated_as_a_conflict() -> None:
     note = normal_conflict([_f("NORM", 0.61, True, name="Normal ECG"), _f("MI", 0.7, True, name="MI")], "NORM")
-    assert note.startswith("the scores disagree: “Normal ECG” is above its threshold (61%) while MI is positive.")
+    assert note.startswith("The scores disagree: “Normal ECG” is above its threshold (61%) while MI is positive.")
     assert "Normal means the absence of the abnormal findings" in note
     two = normal_conflict([_f("N", 0.9, True), _f("D", 0.8, True), _f("C", 0.6, True)], "N")
     assert "while D, C are positive" in two

@@ -151,7 +151,7 @@ def test_pdf_text_carries_every_section(report: StudyReport) -> None:
         "fundus.odir · fundus-odir-demo version 0.3.1",
         "ECG intervals",
         "12-lead ECG",
-        "12-lead ECG: MI (saliency)",  # the attribution sheet drawn by the ecg_attribution block
+        "12-lead ECG: Myocardial infarction — saliency",  # the attribution sheet drawn by the ecg_attribution block
         "haemorrhage",
         "Signed off by Dr Ada",
         "refer to ophthalmology",

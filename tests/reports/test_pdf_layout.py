@@ -1,5 +1,7 @@
 """The PDF a clinician hands over: a summary first, clinical words, signer and amendments, and no text drawn over
-other text on any page (every text run's box measured from the PDF itself)."""
+other text or over a picture on any page. Two measures: every text run's box estimated from pypdf's positions and
+the font metrics, and every glyph's box as pdfium lays the page out (``tests/reports/pdf_layout.py``), each page
+rendered to ``test-artifacts/pdf/*.png`` for a person to look at."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from vitalens.domain import Measurement
 from vitalens.reports import (
     ReportAnalysis,
     ReportAnnotation,
+    ReportFigure,
     ReportFinding,
     ReportImage,
     ReportInput,
@@ -109,6 +112,42 @@ def full_report() -> StudyReport:
                         corrected_positive=False,
                         review_note="artefact from a dirty lens " * 4,
                     ),
+                ],
+                # four maps per eye: a row of three and a short row, with their captions
+                figures=[
+                    ReportFigure(
+                        slot=slot, target=code, method="grad-cam", image=ReportImage(title=code, data=_png(60, 60))
+                    )
+                    for slot in ("fundus_left", "fundus_right")
+                    for code in ("N", "D", "A", "O")
+                ],
+            ),
+            ReportAnalysis(
+                analyzer="ecg.ptbxl",
+                model_name="ecg-ptbxl-se-resnet1d-small",
+                model_version="0.1.0",
+                demonstration=False,
+                tier="High",
+                findings=[
+                    ReportFinding(
+                        code="CD",
+                        name="Conduction disturbance",
+                        probability=0.92,
+                        threshold=0.36,
+                        positive=True,
+                        tier="High",
+                    ),
+                    ReportFinding(
+                        code="NORM", name="Normal ECG", probability=0.03, threshold=0.44, positive=False, tier="High"
+                    ),
+                ],
+                figures=[
+                    ReportFigure(
+                        slot="ecg",
+                        target="CD",
+                        method="saliency",
+                        image=ReportImage(title="sheet", data=_png(120, 400)),
+                    )
                 ],
             ),
             ReportAnalysis(
@@ -210,3 +249,74 @@ def test_regions_are_drawn_where_the_clinician_drew_them() -> None:
     assert out.shape == (80, 100, 3)
     assert tuple(out[45, 10]) == (0, 200, 255) and tuple(out[70, 35]) == (0, 200, 255)  # the box's edges
     assert tuple(out[45, 35]) == (0, 0, 0)  # its inside is left as it was
+
+
+pdfium = pytest.importorskip("pypdfium2", reason="pypdfium2 (dev dependency) renders the pages and boxes the glyphs")
+
+
+def test_every_page_is_rendered_and_no_glyph_lies_on_text_or_a_picture(full_report: StudyReport) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from tests.reports.pdf_layout import layout_problems
+
+    pdf = build_study_report(full_report)
+    problems, pngs = layout_problems(pdf, name="full-report")
+    assert problems == [], "\n".join(problems)
+    assert len(pngs) == len(pypdf.PdfReader(io.BytesIO(pdf)).pages) >= 3
+    for path in pngs:
+        with Image.open(path) as im:
+            assert im.size == (round(595.28 * 1.5), round(841.89 * 1.5))
+            inked = int((np.asarray(im.convert("L")) < 200).sum())
+            assert inked > 0.005 * im.size[0] * im.size[1], f"{path.name} is nearly blank"
+
+
+def test_the_pdfium_checker_sees_text_on_text_on_pictures_and_a_stranded_heading() -> None:
+    """The checker finds each defect it is there to find (so a pass means something)."""
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    from tests.reports.pdf_layout import layout_problems
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(595.28, 841.89))
+    c.setFont("Helvetica", 10)
+    c.drawString(100, 700, "Rhythm regularity")
+    c.drawString(150, 702, "0.0412")
+    c.drawString(100, 650, "kept apart")
+    c.drawImage(ImageReader(io.BytesIO(_png())), 100, 400, width=120, height=80)
+    c.drawString(130, 440, "on the picture")
+    c.setFont("Helvetica-Bold", 12)
+    c.drawString(100, 120, "Left eye (OS)")
+    c.showPage()
+    c.setFont("Helvetica", 10)
+    c.drawString(100, 700, "the pictures the heading was for")
+    c.save()
+    problems, _ = layout_problems(buf.getvalue())
+    assert problems == [
+        "page 1: ends with the heading 'Left eye (OS)'",
+        "page 1: 'Rhythm regularity' overlaps '0.0412'",
+        "page 1: 'on the picture' is drawn over a picture at (100.0, 400.0, 220.0, 480.0)",
+    ]
+
+
+def test_pictures_keep_clinical_captions_and_normal_has_no_tier(full_report: StudyReport) -> None:
+    doc = pdfium.PdfDocument(build_study_report(full_report))
+    text = " ".join(" ".join(page.get_textpage().get_text_range().split()) for page in doc)
+    assert "Left eye (OS): Diabetic retinopathy — Grad-CAM" in text
+    assert "12-lead ECG: Conduction disturbance — saliency" in text
+    assert "(grad-cam)" not in text and ": N (" not in text
+    # the Normal ECG row: 'not normal', and no tier (a tier grades an abnormal finding)
+    assert "NORM Normal ECG 0.030 0.440 not normal — unreviewed" in text
+    # the eight maps stand in three equal columns (a short last row keeps the others' widths)
+    import pypdfium2.raw as raw
+
+    lefts = sorted(
+        {
+            round(obj.get_bounds()[0])
+            for page in doc
+            for obj in page.get_objects(filter=[raw.FPDF_PAGEOBJ_IMAGE])
+            if obj.get_bounds()[2] - obj.get_bounds()[0] < 200
+        }
+    )
+    assert len(lefts) == 3 and lefts[1] - lefts[0] == pytest.approx(lefts[2] - lefts[1], abs=1)

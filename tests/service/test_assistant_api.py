@@ -337,7 +337,7 @@ def test_the_pdf_prints_the_narrative_and_the_note(client: TestClient, db: Sessi
     assert r.status_code == 200, r.text
     text = " ".join(" ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(r.content)).pages).split())
     narrative = client.get(f"/api/v1/studies/{world.a.study.id}/narrative", headers=h).json()["text"]
-    assert f"Summary {narrative}" in text
+    assert f"Narrative {narrative}" in text
     assert "Clinician's note Blurred vision for two weeks. No chest pain <script>x</script>." in text
     # signed, the narrative names the signer in the pinned PDF
     signoff = {"acknowledge_unreviewed": True}

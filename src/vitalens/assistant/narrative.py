@@ -48,10 +48,8 @@ def _join(items: list[str]) -> str:
 
 
 def _measurement_phrase(m: Measurement) -> str:
-    lo = "" if m.reference_low is None else f"{m.reference_low:g}"
-    hi = "" if m.reference_high is None else f"{m.reference_high:g}"
-    ref = f"; reference {lo}–{hi} {m.unit}" if (lo or hi) else ""
-    return f"{m.name} {m.value:g} {m.unit} ({m.flag}{ref})"
+    ref = m.reference_text()
+    return f"{m.name} {m.value:g} {m.unit} ({m.flag}" + (f"; reference {ref})" if ref else ")")
 
 
 def _result_sentences(result: AnalysisResult, title: str) -> list[str]:

@@ -64,9 +64,7 @@ def format_measurement(m: Measurement) -> str:
         return f"{m.name}: not computed"
     ref = ""
     if m.reference_low is not None or m.reference_high is not None:
-        lo = "" if m.reference_low is None else f"{m.reference_low:g}"
-        hi = "" if m.reference_high is None else f"{m.reference_high:g}"
-        ref = f" (reference {lo}–{hi} {m.unit}".rstrip() + (f", {m.flag})" if m.flag else ")")
+        ref = f" (reference {m.reference_text()}" + (f", {m.flag})" if m.flag else ")")
     elif m.flag:
         ref = f" ({m.flag})"
     return f"{m.name}: {m.value:g} {m.unit}{ref}".replace("  ", " ")

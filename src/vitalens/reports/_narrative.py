@@ -19,12 +19,13 @@ logger = logging.getLogger(__name__)
 
 
 def narrative_flowables(report: StudyReport, styles: Any) -> list[Any]:
-    """ "Summary" (the narrative paragraph) and "Clinician's note" sections; nothing for what the report lacks."""
+    """ "Narrative" (the narrative paragraph; the clinical summary opens the report) and "Clinician's note"
+    sections; nothing for what the report lacks."""
     from reportlab.platypus import Paragraph
 
     out: list[Any] = []
     if report.narrative:
-        out += [Paragraph("Summary", styles["Heading2"]), Paragraph(escape(report.narrative), styles["BodyText"])]
+        out += [Paragraph("Narrative", styles["Heading2"]), Paragraph(escape(report.narrative), styles["BodyText"])]
     if report.clinician_note:
         out.append(Paragraph("Clinician's note", styles["Heading2"]))
         for para in (p.strip() for p in report.clinician_note.split("\n")):

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 _THUMB_CM = 5.5
 #: width of a signal's sheet (an A4 page less the margins)
 _SHEET_CM = 18.0
+#: a part of a section shorter than this is kept on one page (about a third of the frame)
+_KEEP_CM = 9.0
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -95,16 +97,37 @@ def _cell_style(styles: Any) -> Any:
 def _measure_text(m: Any) -> str:
     """``QTc (Bazett) 472 ms (high; reference 340–450 ms)`` — a flagged measurement in one line."""
     unit = f" {m.unit}" if m.unit and m.unit not in ("1", "ratio") else ""
-    if m.reference_low is not None and m.reference_high is not None:
-        ref = f"{_sig(m.reference_low)}–{_sig(m.reference_high)}{unit}"
-    elif m.reference_high is not None:
-        ref = f"≤ {_sig(m.reference_high)}{unit}"
-    elif m.reference_low is not None:
-        ref = f"≥ {_sig(m.reference_low)}{unit}"
-    else:
-        ref = ""
+    ref = _reference(m, unit)
     value = "not measured" if m.value is None else f"{_sig(m.value)}{unit}"
     return f"{m.name} {value} ({m.flag}" + (f"; reference {ref})" if ref else ")")
+
+
+def _reference(m: Any, unit: str = "") -> str:
+    """``340–450`` or one-sided ``≤ 110`` / ``≥ 60`` (four significant digits), ``unit`` appended; ``""`` without
+    a range."""
+    if m.reference_low is not None and m.reference_high is not None:
+        return f"{_sig(m.reference_low)}–{_sig(m.reference_high)}{unit}"
+    if m.reference_high is not None:
+        return f"≤ {_sig(m.reference_high)}{unit}"
+    if m.reference_low is not None:
+        return f"≥ {_sig(m.reference_low)}{unit}"
+    return ""
+
+
+def _picture_grid(cells: list[tuple[Any, Any]], columns: int = 3) -> list[Any]:
+    """Pictures with their captions, ``columns`` to a row of equal columns (a short last row keeps the width of
+    the others); each picture and its caption share one cell, so a page break never parts them, and each row is a
+    table of its own, so a long grid flows over pages instead of leaving one half empty."""
+    from reportlab.lib.units import cm
+    from reportlab.platypus import Table, TableStyle
+
+    out: list[Any] = []
+    for i in range(0, len(cells), columns):  # one table a row: a page may break between rows, never inside one
+        row: list[Any] = [[img, caption] for img, caption in cells[i : i + columns]]
+        table = Table([row + [""] * (columns - len(row))], colWidths=[_SHEET_CM / columns * cm] * columns)
+        table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("BOTTOMPADDING", (0, 0), (-1, -1), 6)]))
+        out.append(table)
+    return out
 
 
 def _summary_flowables(report: StudyReport, styles: Any) -> list[Any]:
@@ -163,8 +186,8 @@ def _findings_table(part: Any, styles: Any) -> Any:
         if per_input:
             row.append(Paragraph(escape(slot_title(f.input_name)), cell))
         row += [_fmt(f.probability, 3), _fmt(f.threshold, 3), Paragraph(escape(result), cell)]
-        if "Tier" in head:
-            row.append(f.tier or "—")
+        if "Tier" in head:  # a tier grades an abnormal finding: the "normal" output has none
+            row.append("—" if f.code == part.normal else f.tier or "—")
         row.append(Paragraph(escape(_review_text(f)), cell))
         rows.append(row)
     fixed = {"Code": 1.3, "Input": 2.2, "Probability": 1.9, "Threshold": 1.9, "Result": 2.2, "Tier": 1.6}
@@ -176,7 +199,7 @@ def _findings_table(part: Any, styles: Any) -> Any:
 def _part_flowables(part: Any, figures: dict[int, ReportImage], styles: Any) -> list[Any]:
     """One resolved render block (:class:`~vitalens.reports.sections.Part`) as flowables."""
     from reportlab.lib.units import cm
-    from reportlab.platypus import Paragraph, Spacer
+    from reportlab.platypus import KeepTogether, Paragraph, Spacer
 
     out: list[Any] = []
     if part.title and part.kind != "summary":
@@ -189,20 +212,13 @@ def _part_flowables(part: Any, figures: dict[int, ReportImage], styles: Any) -> 
     elif part.kind == "findings":
         out.append(_findings_table(part, styles))
     elif part.kind == "measurements":
+        cell = _cell_style(styles)
         rows: list[list[Any]] = [["Measurement", "Value", "Unit", "Reference", "Flag"]]
         for m in part.measurements:
-            if m.reference_low is not None and m.reference_high is not None:
-                ref = f"{_sig(m.reference_low)}–{_sig(m.reference_high)}"
-            elif m.reference_high is not None:
-                ref = f"≤ {_sig(m.reference_high)}"
-            elif m.reference_low is not None:
-                ref = f"≥ {_sig(m.reference_low)}"
-            else:
-                ref = "—"
             value = "not measured" if m.value is None else _sig(m.value)
             unit = "" if m.unit == "1" else m.unit
-            rows.append([Paragraph(escape(m.name), styles["BodyText"]), value, unit, ref, m.flag or "—"])
-        out.append(_grid(rows, [5 * cm, 2.5 * cm, 2 * cm, 3 * cm, 2 * cm]))
+            rows.append([Paragraph(escape(m.name), cell), value, unit, _reference(m) or "—", m.flag or "—"])
+        out.append(_grid(rows, [7.5 * cm, 2.5 * cm, 2.2 * cm, 3.6 * cm, 2.2 * cm]))
     elif part.kind == "three_panel":
         for fig in part.figures:
             f = fig.ref
@@ -210,26 +226,25 @@ def _part_flowables(part: Any, figures: dict[int, ReportImage], styles: Any) -> 
             flows = [(_image(p, max_cm=_THUMB_CM), t) for p, t in panels]
             flows = [(fl, t) for fl, t in flows if fl is not None]
             if flows:
-                captions = [Paragraph(escape(t), styles["BodyText"]) for _, t in flows]
-                out += [_grid([[fl for fl, _ in flows], captions], header=False)]
+                out += _picture_grid([(fl, Paragraph(escape(t), styles["BodyText"])) for fl, t in flows])
                 out.append(Paragraph(escape(fig.caption), styles["BodyText"]))
     elif part.kind in ("overlays", "ecg_attribution"):
         wide = part.kind == "ecg_attribution"
-        cells, captions = [], []
+        cells = []
         for fig in part.figures:
             img = figures.get(id(fig.ref))
             flow = _image(img, max_cm=_SHEET_CM if wide else _THUMB_CM) if img is not None else None
             if flow is None:
                 continue
-            caption = fig.caption
+            caption = Paragraph(escape(fig.caption), styles["BodyText"])
             if wide:
-                out += [flow, Paragraph(escape(caption), styles["BodyText"])]
+                flow.keepWithNext = 1  # the sheet and its caption on one page
+                out += [flow, caption]
             else:
-                cells.append(flow)
-                captions.append(Paragraph(escape(caption), styles["BodyText"]))
-        for i in range(0, len(cells), 3):
-            out.append(_grid([cells[i : i + 3], captions[i : i + 3]], header=False))
+                cells.append((flow, caption))
+        out += _picture_grid(cells)
     else:  # classes, scores, table, entities: columns × rows
+        small = _cell_style(styles)
         rows = [list(part.columns)]
         for r, row in enumerate(part.rows):
             cells = []
@@ -237,13 +252,16 @@ def _part_flowables(part: Any, figures: dict[int, ReportImage], styles: Any) -> 
                 text = escape(cell)
                 if (r, c) in part.marked:
                     text = f"<b>{text} (most probable)</b>"
-                cells.append(Paragraph(text, styles["BodyText"]))
+                cells.append(Paragraph(text, small))
             rows.append(cells)
         out.append(_grid(rows))
     if part.note:
         out.append(Paragraph(escape(part.note), styles["BodyText"]))
     out.append(Spacer(1, 0.15 * cm))
-    return out
+    # a short part is never split (its title, table and note stay together); a long one flows on (moving it whole
+    # would leave most of a page empty), its title kept with what follows it by the heading style
+    height = sum(f.wrap(_SHEET_CM * cm, 1e6)[1] for f in out)
+    return [KeepTogether(out)] if height < _KEEP_CM * cm else out
 
 
 def _analysis_flowables(a: ReportAnalysis, styles: Any) -> list[Any]:
@@ -251,7 +269,7 @@ def _analysis_flowables(a: ReportAnalysis, styles: Any) -> list[Any]:
     from reportlab.lib.units import cm
     from reportlab.platypus import Paragraph, Spacer
 
-    from vitalens.reports.sections import Figure, analyzer_blocks, resolve_blocks, section_heading
+    from vitalens.reports.sections import Figure, analyzer_blocks, resolve_blocks, section_heading, slot_title
 
     out: list[Any] = []
     heading = section_heading(a.analyzer, a.model_name, a.model_version)
@@ -269,15 +287,16 @@ def _analysis_flowables(a: ReportAnalysis, styles: Any) -> list[Any]:
             styles["BodyText"],
         )
     )
+    for line in out[1:]:  # the title, its small type and the model line stay with what follows them
+        line.keepWithNext = 1
     if a.error:
         lead = "Not analysed" if a.error.startswith("refused by the quality gate") else "Failed"
         out.append(Paragraph(escape(f"{lead}: {a.error}"), styles["BodyText"]))
     for q in a.quality:
         if q.verdict != "pass":
-            out.append(
-                Paragraph(escape(f"Input quality — {q.slot} ({q.gate}), {q.verdict}: {q.message}"), styles["BodyText"])
-            )
-    checked = sorted({f"{q.slot} ({q.gate})" for q in a.quality if q.verdict == "pass"})
+            line = f"Input quality — {slot_title(q.slot)} ({q.gate}), {q.verdict}: {q.message}"
+            out.append(Paragraph(escape(line), styles["BodyText"]))
+    checked = sorted({f"{slot_title(q.slot)} ({q.gate})" for q in a.quality if q.verdict == "pass"})
     if checked:
         out.append(Paragraph(escape(f"Input quality passed: {', '.join(checked)}."), styles["BodyText"]))
     for w in a.warnings:
@@ -315,11 +334,13 @@ def build_study_report(report: StudyReport) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.lib.units import cm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     from vitalens.reports.sections import slot_title
 
     styles = getSampleStyleSheet()
+    for name in ("Heading2", "Heading3", "Heading4"):  # a heading never ends a page: it moves with what it heads
+        styles[name].keepWithNext = 1
     buf = io.BytesIO()
     doc = SimpleDocTemplate(
         buf,
@@ -374,29 +395,32 @@ def build_study_report(report: StudyReport) -> bytes:
     story += _summary_flowables(report, styles)
     if report.inputs:
         story.append(Paragraph("Inputs", styles["Heading2"]))
+        drawn_later = {f.slot for a in report.analyses for f in a.figures}
         for inp in report.inputs:
-            story.append(Paragraph(escape(f"{slot_title(inp.name)} — {inp.kind}"), styles["Heading4"]))
+            head = Paragraph(escape(f"{slot_title(inp.name)} — {inp.kind}"), styles["Heading4"])
             if inp.image is None and inp.overlays:
                 # a signal drawn as a sheet (the 12-lead ECG with its attribution): full width, or it is unreadable
-                for img in inp.overlays:
+                for k, img in enumerate(inp.overlays):
                     flow = _image(img, max_cm=_SHEET_CM)
                     if flow is not None:
                         caption = img.title + (f" — {img.caption}" if img.caption else "")
-                        story += [flow, Paragraph(escape(caption), styles["BodyText"])]
+                        story.append(
+                            KeepTogether(
+                                ([head] if k == 0 else []) + [flow, Paragraph(escape(caption), styles["BodyText"])]
+                            )
+                        )
                 continue
             cells = []
-            captions = []
             for img in ([inp.image] if inp.image else []) + inp.overlays:
                 flow = _image(img)
                 if flow is not None:
-                    cells.append(flow)
-                    captions.append(
-                        Paragraph(escape(img.title + (f" — {img.caption}" if img.caption else "")), styles["BodyText"])
-                    )
-            for i in range(0, len(cells), 3):
-                row = Table([cells[i : i + 3], captions[i : i + 3]])
-                row.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
-                story.append(row)
+                    text = img.title + (f" — {img.caption}" if img.caption else "")
+                    cells.append((flow, Paragraph(escape(text), styles["BodyText"])))
+            if not cells:
+                where = "drawn with its findings below" if inp.name in drawn_later else "not drawn in this report"
+                story.append(KeepTogether([head, Paragraph(escape(f"This input is {where}."), styles["BodyText"])]))
+                continue
+            story += [head, *_picture_grid(cells)]
 
     story += narrative_flowables(report, styles)
     story.append(Paragraph("Findings", styles["Heading2"]))
@@ -420,17 +444,7 @@ def build_study_report(report: StudyReport) -> bytes:
                     str(an.version),
                 ]
             )
-        table = Table(rows, colWidths=[2.6 * cm, 1.8 * cm, 3.5 * cm, 5 * cm, 2.6 * cm, 1.4 * cm], repeatRows=1)
-        table.setStyle(
-            TableStyle(
-                [
-                    ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
-                    ("FONTSIZE", (0, 0), (-1, -1), 8),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
-                ]
-            )
-        )
-        story.append(table)
+        story.append(_grid(rows, [2.6 * cm, 1.4 * cm, 3.4 * cm, 4.6 * cm, 4.6 * cm, 1.4 * cm]))
     else:
         story.append(Paragraph("No annotations.", styles["BodyText"]))
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vitalens.analyzers._contract import (
@@ -43,6 +43,7 @@ __all__ = [
     "Heading",
     "Part",
     "analyzer_blocks",
+    "method_title",
     "normal_conflict",
     "resolve_blocks",
     "section_heading",
@@ -88,11 +89,39 @@ class Figure:
     target: str
     method: str
     ref: Any = None
+    #: the explained finding's name (``Diabetic retinopathy``), filled by :func:`resolve_blocks` from the findings
+    label: str = ""
 
     @property
     def caption(self) -> str:
-        """``Left eye (OS): D (grad-cam)`` — the same words on the page and in the PDF."""
-        return f"{slot_title(self.slot)}: {self.target} ({self.method})"
+        """``Left eye (OS): Diabetic retinopathy — Grad-CAM`` — the same words on the page and in the PDF (the
+        finding's code where its name is not known)."""
+        return f"{slot_title(self.slot)}: {self.what} — {self.method_words}"
+
+    @property
+    def what(self) -> str:
+        """The explained finding's name (its code where the name is not known)."""
+        return self.label or self.target
+
+    @property
+    def method_words(self) -> str:
+        return method_title(self.method)
+
+
+#: what the explanation methods are called in a caption (an unknown method keeps its name, spaced)
+METHOD_TITLES: dict[str, str] = {
+    "grad-cam": "Grad-CAM",
+    "gradcam": "Grad-CAM",
+    "saliency": "saliency",
+    "integrated_gradients": "integrated gradients",
+    "input_x_gradient": "input × gradient",
+    "occlusion": "occlusion",
+}
+
+
+def method_title(method: str) -> str:
+    """The explanation method in words (``grad-cam`` → ``Grad-CAM``)."""
+    return METHOD_TITLES.get(method.lower(), method.replace("_", " "))
 
 
 @dataclass
@@ -219,17 +248,17 @@ def normal_conflict(findings: Sequence[Any], normal: str) -> str:
         if norm is None:
             continue
         abnormal = [f for f in group if f.code != normal and bool(f.positive)]
-        where = f"{slot_title(slot)}: " if slot else ""
+        where = f"{slot_title(slot)}: the" if slot else "The"
         if bool(norm.positive) and abnormal:
             names = ", ".join(_name(f) for f in abnormal)
             out.append(
-                f"{where}the scores disagree: “{_name(norm)}” is above its threshold ({_pct(norm.probability)}) while "
+                f"{where} scores disagree: “{_name(norm)}” is above its threshold ({_pct(norm.probability)}) while "
                 f"{names} {'is' if len(abnormal) == 1 else 'are'} positive. Normal means the absence of the abnormal "
                 "findings, so both cannot hold; review the positive findings."
             )
         elif not bool(norm.positive) and not abnormal:
             out.append(
-                f"{where}the scores disagree: no abnormal finding is positive, yet “{_name(norm)}” is below its "
+                f"{where} scores disagree: no abnormal finding is positive, yet “{_name(norm)}” is below its "
                 f"threshold ({_pct(norm.probability)})."
             )
     return " ".join(out)
@@ -325,6 +354,8 @@ def resolve_blocks(
         One :class:`Part` per block that has something to show.
     """
     claimed = _claimed_codes(blocks)
+    names = {str(f.code): _name(f) for f in findings}
+    figures = [replace(f, label=f.label or names.get(f.target, "")) for f in figures]
     parts: list[Part | None] = []
     for b in blocks:
         if isinstance(b, Summary):
