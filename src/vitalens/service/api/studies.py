@@ -9,6 +9,7 @@ column); size, type and content are checked by :func:`vitalens.service.ops.input
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
@@ -111,10 +112,21 @@ def _check_kinds(form: Any, slots: list[str]) -> None:
             raise InputError("must be a text field, not a file", field=key)
 
 
-async def _uploads(form: Any, settings: Any, slots: list[str]) -> list[Any]:
-    return [
+async def _slot_form(request: Request, settings: Any, *, fields: Collection[str] = ()) -> tuple[Any, list[Any]]:
+    """The multipart form of a study upload, read within the limits and checked: a file per slot (with its
+    ``<slot>.<hint>`` fields) and the text ``fields``; anything else is refused naming it. Returns (the form, the
+    uploads with their hints)."""
+    slots = file_slots()
+    form = await read_form(request, settings, n_files=len(slots), takes=slots)
+    hints = hint_fields(slots)
+    unknown = [k for k in form if k not in slots and k not in fields and k not in hints]
+    if unknown:
+        raise InputError(f"unknown form fields {unknown}; files go in fields named {slots}", field="form")
+    _check_kinds(form, slots)
+    uploads = [
         await read_part(k, v, settings, hints_of(form, k)) for k, v in form.multi_items() if isinstance(v, UploadFile)
     ]
+    return form, uploads
 
 
 def _multipart_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -165,13 +177,7 @@ async def create_study(
     With a ``submission_key`` the site has seen, the study it created is completed and returned with 200."""
     from starlette.concurrency import run_in_threadpool
 
-    slots = file_slots()
-    form = await read_form(request, settings, n_files=len(slots), takes=slots)
-    hints = hint_fields(slots)
-    unknown = [k for k in form if k not in slots and k not in _STUDY_FIELDS and k not in hints]
-    if unknown:
-        raise InputError(f"unknown form fields {unknown}; files go in fields named {slots}", field="form")
-    _check_kinds(form, slots)
+    form, uploads = await _slot_form(request, settings, fields=_STUDY_FIELDS)
     for required in ("patient_id", "study_date"):
         value = form.get(required)
         if value is None or not str(value).strip():
@@ -187,7 +193,6 @@ async def create_study(
         age = float(str(age_raw)) if age_raw not in (None, "") else None
     except ValueError:
         raise InputError(f"age_years {age_raw!r} is not a number", field="age_years") from None
-    uploads = await _uploads(form, settings, slots)
     key = form.get("submission_key")
     study, created = await run_in_threadpool(
         ops.submit_study,
@@ -278,14 +283,7 @@ async def add_inputs(
     """Add (or replace) inputs: multipart file fields named by slot."""
     from starlette.concurrency import run_in_threadpool
 
-    slots = file_slots()
-    form = await read_form(request, settings, n_files=len(slots), takes=slots)
-    hints = hint_fields(slots)
-    unknown = [k for k in form if k not in slots and k not in hints]
-    if unknown:
-        raise InputError(f"unknown input slots {unknown}; expected {slots}", field="slot")
-    _check_kinds(form, slots)
-    uploads = await _uploads(form, settings, slots)
+    _, uploads = await _slot_form(request, settings)
     rows = await run_in_threadpool(
         ops.add_inputs,
         session=session,
