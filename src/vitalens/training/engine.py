@@ -266,7 +266,7 @@ def train(
     from vitalens.training.callbacks import GradualUnfreezing
     from vitalens.training.module import ClassifierModule, monitor_mode
     from vitalens.training.predict import predict_dataset
-    from vitalens.training.report import evaluate_split, write_report
+    from vitalens.training.report import evaluate_split, report_head, write_report
     from vitalens.training.samplers import make_weighted_sampler
     from vitalens.training.tasks import get_task, get_task_class
 
@@ -470,16 +470,7 @@ def train(
     card = save_artifact(artifact, net.cpu().eval(), card)
 
     report = {
-        "analyzer": analyzer,
-        "artifact": str(artifact),
-        "data": str(data),
-        "demonstration": card.demonstration,
-        "labels": list(task.labels),
-        "label_names": dict(task.label_names),
-        "training_data": card.training_data.model_dump(mode="json"),
-        "thresholds": thresholds,
-        "threshold_method": threshold_method,
-        "calibration": calibration.model_dump(mode="json"),
+        **report_head(card, artifact=artifact, data=data),
         "output": card.output.model_dump(mode="json"),
         "derived": [d.model_dump(mode="json") for d in card.derived],
         "training": {

@@ -91,7 +91,7 @@ def train_fusion(task: RetinaFusionTask, *, data_root: Path, out: Path, resume: 
     from vitalens.training.calibration import fit_temperature
     from vitalens.training.engine import _card_metrics, build_card, choose_thresholds
     from vitalens.training.metrics import nan_to_none
-    from vitalens.training.report import evaluate_split, write_report
+    from vitalens.training.report import evaluate_split, report_head, write_report
 
     if resume:
         raise InputError(
@@ -169,16 +169,7 @@ def train_fusion(task: RetinaFusionTask, *, data_root: Path, out: Path, resume: 
     artifact = out / "artifact"
     card = save_artifact(artifact, fusion.cpu().eval(), card)
     report = {
-        "analyzer": task.name,
-        "artifact": str(artifact),
-        "data": str(data_root),
-        "demonstration": card.demonstration,
-        "labels": list(task.labels),
-        "label_names": dict(task.label_names),
-        "training_data": card.training_data.model_dump(mode="json"),
-        "thresholds": thresholds,
-        "threshold_method": threshold_method,
-        "calibration": card.calibration.model_dump(mode="json"),
+        **report_head(card, artifact=artifact, data=data_root),
         "virtual_pairs": card.extra["virtual_pairs"],
         "encoders": card.extra["encoders"],
         "comparison": results,

@@ -53,7 +53,7 @@ def train_frozen_odir(task: FundusOdirTask, *, data_root: Path, out: Path) -> Pa
     from vitalens.training.engine import _card_metrics, build_card, choose_thresholds
     from vitalens.training.odir_features import extract_features
     from vitalens.training.odir_heads import crossval_heads
-    from vitalens.training.report import evaluate_split, write_report
+    from vitalens.training.report import evaluate_split, report_head, write_report
     from vitalens.training.tasks._base import DataBundle
     from vitalens.training.tasks.fundus_odir import age_band
 
@@ -172,16 +172,7 @@ def train_frozen_odir(task: FundusOdirTask, *, data_root: Path, out: Path) -> Pa
     artifact = out / "artifact"
     card = save_artifact(artifact, net.cpu().eval(), card)
     report = {
-        "analyzer": task.name,
-        "artifact": str(artifact),
-        "data": str(data_root),
-        "demonstration": card.demonstration,
-        "labels": list(task.labels),
-        "label_names": dict(task.label_names),
-        "training_data": card.training_data.model_dump(mode="json"),
-        "thresholds": thresholds,
-        "threshold_method": threshold_method,
-        "calibration": calibration.model_dump(mode="json"),
+        **report_head(card, artifact=artifact, data=data_root),
         "training": {
             "mode": "frozen trunk, k-fold heads",
             "folds": k,

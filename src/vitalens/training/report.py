@@ -18,7 +18,15 @@ from vitalens import DECISION_SUPPORT_NOTICE
 from vitalens.training.calibration import expected_calibration_error, reliability_curve
 from vitalens.training.metrics import multilabel_metrics, nan_to_none, subgroup_metrics
 
-__all__ = ["evaluate_split", "write_report", "render_markdown", "plot_roc", "plot_pr", "plot_reliability"]
+__all__ = [
+    "evaluate_split",
+    "report_head",
+    "write_report",
+    "render_markdown",
+    "plot_roc",
+    "plot_pr",
+    "plot_reliability",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +245,23 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append("")
     lines += ["Plots: `roc.png`, `pr.png`, `reliability.png`.", ""]
     return "\n".join(lines)
+
+
+def report_head(card: Any, *, artifact: Path, data: Path | str) -> dict[str, Any]:
+    """The fields every training report opens with, read from the saved card (``ModelCard``), so that the report
+    cannot disagree with the artifact it describes; each trainer adds its own ``training``, ``splits``, ``recipe``."""
+    return {
+        "analyzer": card.analyzer,
+        "artifact": str(artifact),
+        "data": str(data),
+        "demonstration": card.demonstration,
+        "labels": list(card.labels),
+        "label_names": dict(card.label_names),
+        "training_data": card.training_data.model_dump(mode="json"),
+        "thresholds": dict(card.thresholds),
+        "threshold_method": card.threshold_method,
+        "calibration": card.calibration.model_dump(mode="json"),
+    }
 
 
 def write_report(

@@ -422,7 +422,7 @@ def train_anomaly(task: CxrAnomalyTask, *, data_root: Path, out: Path, resume: b
     from vitalens.training.bootstrap import bootstrap_metric, sensitivity_specificity
     from vitalens.training.engine import _card_metrics, build_card, choose_thresholds
     from vitalens.training.metrics import nan_to_none
-    from vitalens.training.report import evaluate_split, write_report
+    from vitalens.training.report import evaluate_split, report_head, write_report
 
     if resume:
         raise InputError(
@@ -517,16 +517,7 @@ def train_anomaly(task: CxrAnomalyTask, *, data_root: Path, out: Path, resume: b
     artifact = out / "artifact"
     card = save_artifact(artifact, net.cpu().eval(), card)
     report = {
-        "analyzer": task.name,
-        "artifact": str(artifact),
-        "data": str(data_root),
-        "demonstration": card.demonstration,
-        "labels": labels,
-        "label_names": dict(task.label_names),
-        "training_data": card.training_data.model_dump(mode="json"),
-        "thresholds": thresholds,
-        "threshold_method": card.threshold_method,
-        "calibration": card.calibration.model_dump(mode="json"),
+        **report_head(card, artifact=artifact, data=data_root),
         "shipped_score": chosen,
         "selection": selection,
         "components": comps,
