@@ -186,7 +186,8 @@ def submit_study(
         InputError: a malformed key, or any of :func:`create_study`'s input errors.
         Conflict: the key belongs to a study of another patient, or the study is signed off.
     """
-    if submission_key is None:
+
+    def create(key: str | None = None) -> Study:  # the new study, with or without its key
         return create_study(
             session=session,
             blobs=blobs,
@@ -199,37 +200,24 @@ def submit_study(
             uploads=uploads,
             registry=registry,
             notes=notes,
-        ), True
+            submission_key=key,
+        )
+
+    if submission_key is None:
+        return create(), True
     if not _KEY_RE.match(submission_key):
         raise InputError("submission_key must be 8-64 letters, digits, '-' or '_'", field="submission_key")
     require(user, "study.create")
-    existing = session.scalar(
-        select(Study).where(Study.site_id == user.site_id, Study.submission_key == submission_key)
-    )
+    by_key = select(Study).where(Study.site_id == user.site_id, Study.submission_key == submission_key)
+    existing = session.scalar(by_key)
     if existing is None:
         from sqlalchemy.exc import IntegrityError
 
         try:
-            study = create_study(
-                session=session,
-                blobs=blobs,
-                settings=settings,
-                user=user,
-                patient_id=patient_id,
-                study_date=study_date,
-                description=description,
-                age_years=age_years,
-                uploads=uploads,
-                registry=registry,
-                notes=notes,
-                submission_key=submission_key,
-            )
-            return study, True
+            return create(submission_key), True
         except IntegrityError:  # a concurrent submission with this key won the race: complete its study
             session.rollback()
-            existing = session.scalar(
-                select(Study).where(Study.site_id == user.site_id, Study.submission_key == submission_key)
-            )
+            existing = session.scalar(by_key)
             if existing is None:
                 raise
     study = visible_study(session=session, user=user, study_id=existing.id)
