@@ -341,6 +341,19 @@ def test_pages_accessible_and_screenshots(
             page.wait_for_selector(".annotator[data-loaded=true]")
         if name == "timeline":
             problems += [f"timeline: {p}" for p in _timeline_problems(page)]
+        if name == "new-study":
+            # an API error names its input by the field ("fundus_left: …"); the page says what the clinician sees
+            said = page.evaluate(
+                """async () => { const m = await import('/static/js/api.js');
+                return [m.inWords('fundus_left: image is 50×50 px', 'fundus_left'),
+                        m.inWords('age_years: age 300 years is outside 0-120', 'age_years'),
+                        m.inWords('x_y: unchanged', 'x_y')]; }"""
+            )
+            assert said == [
+                "Left eye (OS): image is 50×50 px",
+                "Age: age 300 years is outside 0-120",
+                "x_y: unchanged",
+            ], said
         if name == "worklist":
             assert page.locator("table.reflow td[data-label=Risk] .badge").count() >= 1
             assert page.locator("table.reflow td[data-label=Review] .badge").count() >= 1

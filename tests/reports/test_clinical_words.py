@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from vitalens.reports.card_text import card_summary_items
-from vitalens.reports.sections import normal_conflict
+from vitalens.reports.sections import method_title, normal_conflict, stage_title, warning_text
 from vitalens.risk.cardio import band_definition
 from vitalens.risk.ecg_tiers import tier_definition
 from vitalens.web.charts import Bar, probability_bars_svg
@@ -117,3 +117,17 @@ def test_card_summary_is_readable_rows_not_json() -> None:
     demo = dict(card_summary_items({"name": "x", "demonstration": True}))
     assert demo == {"Model": "x — demonstration model, not for clinical use"}
     assert card_summary_items({}) == []
+
+
+def test_stages_and_explanation_methods_in_words() -> None:
+    assert stage_title("validate") == "Checking the inputs" and stage_title("report") == "Writing the report"
+    assert stage_title("ecg.ptbxl", "ecg.ptbxl") == "12-lead ECG"
+    assert stage_title("something.else") == "something.else"  # an unknown stage keeps its name
+    assert method_title("grad-cam") == "Grad-CAM" and method_title("integrated_gradients") == "integrated gradients"
+    assert method_title("Sato filter (classical)") == "Sato filter (classical)"
+
+
+def test_quality_warnings_name_the_eye_not_the_slot() -> None:
+    w = "input quality (fundus_left, fundus.gradable): image quality not checked: no gate"
+    assert warning_text(w) == "Input quality, Left eye (OS) (fundus.gradable): image quality not checked: no gate"
+    assert warning_text("resampled from 250 Hz to 100 Hz") == "resampled from 250 Hz to 100 Hz"

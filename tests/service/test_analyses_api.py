@@ -78,6 +78,15 @@ def test_analysis_lifecycle_review_signoff_and_report(client, app, db, world) ->
     a = _run(client, app, study.id, h, ["test.echo", "test.boom"])
     assert a["status"] == "PARTIAL" and "test.boom failed: RuntimeError: model exploded" in a["error"]
     assert [s["name"] for s in a["stages"]] == ["validate", "test.echo", "test.boom", "report"]
+    # each stage in words for the page (an analyzer stage by its section title, from its contract)
+    from vitalens.reports.sections import section_heading
+
+    assert [s["title"] for s in a["stages"]] == [
+        "Checking the inputs",
+        section_heading("test.echo").title,
+        section_heading("test.boom").title,
+        "Writing the report",
+    ]
     assert all(s["duration_ms"] is not None for s in a["stages"])
     assert a["stages"][1]["model_version"] == "0.0.1" and a["stages"][1]["demonstration"] is True
     assert a["notice"] == DECISION_SUPPORT_NOTICE

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,6 +49,8 @@ __all__ = [
     "resolve_blocks",
     "section_heading",
     "slot_title",
+    "stage_title",
+    "warning_text",
 ]
 
 logger = logging.getLogger(__name__)
@@ -167,6 +170,30 @@ def section_heading(analyzer: str, model_name: str | None = None, model_version:
     contract = _contract(analyzer)
     model = " ".join(x for x in (model_name, f"version {model_version}" if model_version else None) if x)
     return Heading(title=contract.title if contract is not None else analyzer, analyzer=analyzer, model=model)
+
+
+_QUALITY_WARNING = re.compile(r"^input quality \((?P<slot>[\w.-]+), (?P<gate>[^)]+)\): (?P<message>.*)$", re.S)
+
+
+def warning_text(warning: str) -> str:
+    """A stored warning in clinical words: the quality gate's ``input quality (fundus_left, fundus.gradable): …``
+    becomes ``Input quality, Left eye (OS) (fundus.gradable): …``; any other warning is shown as written."""
+    m = _QUALITY_WARNING.match(warning)
+    if m is None:
+        return warning
+    return f"Input quality, {slot_title(m['slot'])} ({m['gate']}): {m['message']}"
+
+
+#: the analysis stages that are not an analyzer, in words (``validate`` and ``report``, see service/jobs)
+STAGE_TITLES: dict[str, str] = {"validate": "Checking the inputs", "report": "Writing the report"}
+
+
+def stage_title(name: str, analyzer: str | None = None) -> str:
+    """What an analysis stage is in words: an analyzer stage by its section title ("Eyes → heart"), the others
+    by :data:`STAGE_TITLES`; an unknown stage keeps its name."""
+    if analyzer:
+        return section_heading(analyzer).title
+    return STAGE_TITLES.get(name, name)
 
 
 def analyzer_blocks(analyzer: str) -> tuple[Block, ...]:

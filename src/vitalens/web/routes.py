@@ -24,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
 from vitalens import DECISION_SUPPORT_NOTICE, __version__
-from vitalens.reports.sections import method_title, slot_title
+from vitalens.reports.sections import method_title, slot_title, stage_title, warning_text
 from vitalens.service.deps import SessionDep, SettingsDep, get_auth, rate_limit
 from vitalens.service.ops import Forbidden, NotFound, OpsError, can, instance_wide
 from vitalens.service.ops.oidc import oidc_enabled
@@ -49,6 +49,8 @@ templates.env.globals.update(
     findings_chart=views.findings_chart_svg,
     slot_title=slot_title,
     method_title=method_title,
+    stage_title=stage_title,
+    warning_text=warning_text,
 )
 
 

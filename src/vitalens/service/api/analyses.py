@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from vitalens import DECISION_SUPPORT_NOTICE
 from vitalens.service.api._access import permission
@@ -81,6 +81,14 @@ class StagePublic(BaseModel):
     finished_at: datetime | None
     duration_ms: float | None
     error: str | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def title(self) -> str:
+        """The stage in words ("Checking the inputs", an analyzer's section title such as "12-lead ECG")."""
+        from vitalens.reports.sections import stage_title
+
+        return stage_title(self.name, self.analyzer)
 
 
 class FindingPublic(BaseModel):

@@ -192,7 +192,7 @@ async def create_study(
     try:
         age = float(str(age_raw)) if age_raw not in (None, "") else None
     except ValueError:
-        raise InputError(f"age_years {age_raw!r} is not a number", field="age_years") from None
+        raise InputError(f"age {age_raw!r} is not a number of years", field="age_years") from None
     key = form.get("submission_key")
     study, created = await run_in_threadpool(
         ops.submit_study,

@@ -14,6 +14,25 @@ export function csrfToken() {
   return m ? decodeURIComponent(m.slice('vitalens_csrf='.length)) : '';
 }
 
+// The API names the input an error concerns by its field ("fundus_left: image is 50×50 px…"); on a page the message
+// starts with what the clinician sees instead: the field's label ("Left eye (OS)"), or its aria-label.
+export function fieldTitle(field) {
+  if (!field || typeof field !== 'string') return '';
+  // the input itself, or one that stands for the field under another id (data-field="age_years")
+  const input = document.getElementById(field) || document.querySelector(`[data-field="${CSS.escape(field)}"]`);
+  if (input && input.dataset.title) return input.dataset.title;
+  const label = input && input.id && document.querySelector(`label[for="${CSS.escape(input.id)}"]`);
+  if (label && label.textContent.trim()) return label.textContent.trim();
+  return (input && input.getAttribute('aria-label')) || '';
+}
+
+export function inWords(message, field) {
+  const title = fieldTitle(field);
+  if (!title || !field) return message;
+  const prefix = `${field}: `;
+  return `${title}: ${message.startsWith(prefix) ? message.slice(prefix.length) : message}`;
+}
+
 function describe(status, body) {
   if (body && typeof body.detail === 'string' && Array.isArray(body.errors)) {
     const first = body.errors[0] || {};
@@ -25,7 +44,7 @@ function describe(status, body) {
     const loc = (first.loc || []).filter((x) => x !== 'body');
     return { message: body.detail.map((d) => `${(d.loc || []).slice(-1)[0]}: ${d.msg}`).join('; '), field: loc.slice(-1)[0] };
   }
-  if (body && body.detail) return { message: String(body.detail), field: body.field };
+  if (body && body.detail) return { message: inWords(String(body.detail), body.field), field: body.field };
   const generic = { 401: 'Your session has ended: please sign in again.', 403: 'Not allowed.', 404: 'Not found.',
     413: 'The file is too large.', 429: 'Too many requests: wait a moment and retry.' };
   return { message: generic[status] || `The server answered ${status}.`, field: null };

@@ -207,7 +207,7 @@ async function follow(analysisId, studyId) {
       const li = document.createElement('li');
       li.className = `stage ${s.status.toLowerCase()}`;
       const ms = s.duration_ms != null ? ` · ${(s.duration_ms / 1000).toFixed(1)} s` : '';
-      li.textContent = `${s.name}: ${s.status.toLowerCase()}${ms}${s.error ? ` — ${s.error}` : ''}`;
+      li.textContent = `${s.title || s.name}: ${s.status.toLowerCase()}${ms}${s.error ? ` — ${s.error}` : ''}`;
       return li;
     }));
     status.textContent = `Analysis ${a.status.toLowerCase()}`;

@@ -90,7 +90,7 @@ if (root.dataset.running === 'true' && root.dataset.analysisId) {
       const a = await api(`/api/v1/analyses/${root.dataset.analysisId}`);
       list.replaceChildren(...a.stages.map((s) => {
         const li = document.createElement('li');
-        li.textContent = `${s.name}: ${s.status.toLowerCase()}${s.error ? ` — ${s.error}` : ''}`;
+        li.textContent = `${s.title || s.name}: ${s.status.toLowerCase()}${s.error ? ` — ${s.error}` : ''}`;
         return li;
       }));
       if (['COMPLETE', 'PARTIAL', 'FAILED'].includes(a.status)) { window.location.reload(); return; }
