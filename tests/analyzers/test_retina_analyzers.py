@@ -58,6 +58,7 @@ def test_fundus_dr_grades_each_eye_present(dr_artifact: Path) -> None:
     rec = result.extras["recommendations"][0]
     assert rec["source"] == ICO_2017 and rec["eye"] == "right eye (OD)"
     assert rec["code"] in DR_RECOMMENDATIONS and "decision support" in result.explanation
+    assert result.explanation.startswith("Right eye (OD): most probable grade")  # not "(od)"
     assert result.demonstration and any("Demonstration model" in w for w in result.warnings)
     for e in result.explanations:
         assert e.input_name == "fundus_right" and e.heatmap.shape == right.shape[:2] and e.overlay_png
@@ -141,6 +142,27 @@ def test_onnx_runtime_forward_matches_pytorch(oct_artifact: Path, tmp_path: Path
     result = ort(StudyInputs(oct=scan), explain=False)
     assert ort.backend == "onnxruntime" and result.extras["backend"] == "onnxruntime"
     np.testing.assert_allclose([f.probability for f in result.findings], p_eager, atol=1e-4)
+
+
+def test_onnx_runtime_matches_pytorch_for_the_corn_fundus_and_the_c8_heads(dr_artifact: Path, tmp_path: Path) -> None:
+    """Every single-image analyzer's ONNX forward: the CORN ordinal head (fundus.dr) and the 8-class OCT head."""
+    import shutil
+
+    from vitalens.artifacts.onnx import export_onnx
+
+    c8 = train_oct(tmp_path / "c8", "oct.c8")
+    cases = [
+        ("fundus.dr", dr_artifact, StudyInputs(fundus_right=_fundus(3, seed=5), fundus_left=_fundus(1, seed=6))),
+        ("oct.c8", c8, StudyInputs(oct=render_bscan(np.random.default_rng(2), "MH", 160, 160))),
+    ]
+    for name, artifact, inputs in cases:
+        folder = Path(shutil.copytree(artifact, tmp_path / f"{name}-onnx"))
+        eager = create_analyzer(name, artifact=folder)
+        p_eager = [f.probability for f in eager(inputs, explain=False).findings]
+        export_onnx(folder)
+        ort = create_analyzer(name, artifact=folder)
+        assert ort.backend == "onnxruntime", name
+        np.testing.assert_allclose([f.probability for f in ort(inputs, explain=False).findings], p_eager, atol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------------------ oct.c8

@@ -158,3 +158,65 @@ def test_real_fundus_and_oct_through_the_fusion() -> None:
     scan = _first("**/*.jpeg", SHARED / "oct")
     body = _json("retina.fusion", "--input", f"fundus_right={image}", "--input", f"oct={scan}")
     assert body["findings"] and "virtual" in json.dumps(body).lower()
+
+
+# ------------------------------------------- bad real input through the bundled models: refused, never a label
+def _refused(*args: str) -> str:
+    result = _analyze(*args, "--json")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith("error:") and "probabilities" not in result.output
+    return str(result.output)
+
+
+def _kermany_scan() -> Path:
+    return _first("**/DME-*.jpeg", SHARED / "oct")
+
+
+def test_real_raw_odir_photograph_is_graded() -> None:
+    """A raw clinic photograph (not Ben-Graham filtered like APTOS) passes the gates and gets five grades."""
+    _bundled("fundus-dr")
+    image = _first("images/*_right.jpg", SHARED / "fundus" / "odir")
+    body = _json("fundus.dr", "--input", f"fundus_right={image}")
+    grades = {k: v for k, v in body["probabilities"].items() if k != "RDR"}  # type: ignore[attr-defined]
+    assert sorted(grades) == ["0", "1", "2", "3", "4"] and sum(grades.values()) == pytest.approx(1.0, abs=1e-6)
+    assert str(body["explanation"]).startswith("Right eye (OD):")
+
+
+def test_real_fundus_photograph_as_oct_is_refused() -> None:
+    _bundled("oct-kermany4")
+    image = _first("images/*_right.jpg", SHARED / "fundus" / "odir")
+    assert "does not look like an OCT B-scan" in _refused("oct.kermany4", "--input", f"oct={image}")
+
+
+def test_real_colour_photograph_as_oct_is_refused(tmp_path: Path) -> None:
+    from skimage import data
+
+    _bundled("oct-kermany4")
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(data.astronaut()).save(photo)
+    assert "does not look like an OCT B-scan" in _refused("oct.kermany4", "--input", f"oct={photo}")
+
+
+def test_real_oct_as_fundus_is_refused_grey_or_saved_as_rgb(tmp_path: Path) -> None:
+    _bundled("fundus-dr")
+    scan = _kermany_scan()
+    assert "a colour (RGB) fundus photograph is required" in _refused("fundus.dr", "--input", f"fundus_right={scan}")
+    as_rgb = tmp_path / "oct-rgb.jpg"
+    Image.open(scan).convert("RGB").save(as_rgb)
+    out = _refused("fundus.dr", "--input", f"fundus_left={as_rgb}")
+    assert "fundus_left: refused" in out and ("fundus photograph" in out)
+
+
+@pytest.mark.parametrize("analyzer", ["fundus.dr", "oct.kermany4"])
+def test_real_tiny_and_blank_images_are_refused(analyzer: str, tmp_path: Path) -> None:
+    _bundled("fundus-dr" if analyzer == "fundus.dr" else "oct-kermany4")
+    slot, mode = ("fundus_right", "RGB") if analyzer == "fundus.dr" else ("oct", "L")
+    source = _first("images/*_right.jpg", SHARED / "fundus" / "odir") if mode == "RGB" else _kermany_scan()
+    tiny = tmp_path / "tiny.png"
+    Image.open(source).convert(mode).resize((100, 100)).save(tiny)
+    assert "image is 100×100 px; the shorter side must be at least 128 px" in _refused(
+        analyzer, "--input", f"{slot}={tiny}"
+    )
+    blank = tmp_path / "blank.png"
+    Image.new(mode, (256, 256), 120 if mode == "L" else (120, 60, 30)).save(blank)
+    assert f"{slot}: refused" in _refused(analyzer, "--input", f"{slot}={blank}")
