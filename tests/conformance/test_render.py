@@ -23,7 +23,7 @@ from tests.conformance._inputs import synthetic_upload
 from tests.service.conftest import TEST_SECRET
 from vitalens.analyzers import create_analyzer, get_contract, list_analyzers
 from vitalens.config import Settings
-from vitalens.reports.sections import slot_title
+from vitalens.reports.sections import Figure
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -145,8 +145,10 @@ def test_analyzer_renders_on_page_pdf_and_fhir(name: str, client, app, world, db
     assert contract.title in text and name in text
     for f in findings:
         assert _norm(f["label"]) in text, f["label"]
-    for e in explained:
-        assert f"{slot_title(e['input_name'])}: {e['target']} ({e['method']})" in text, e
+    labels = {f["code"]: f["label"] for f in findings}
+    for e in explained:  # the caption the report code writes (Figure.caption), with the explained finding's name
+        figure = Figure(slot=e["input_name"], target=e["target"], method=e["method"], label=labels.get(e["target"], ""))
+        assert _norm(figure.caption) in text, e
 
     # FHIR: a Device naming the title, one Observation per finding under the title
     fhir = client.get(f"/api/v1/studies/{study['id']}/report.fhir.json", headers=h)
