@@ -56,7 +56,7 @@ class StudyRow:
 
     study: Any
     status: str
-    bands: list[tuple[str, str, str]]  # (analyzer, kind "band"/"tier", value)
+    bands: list[tuple[str, str, str]]  # (section title, kind "band"/"tier", value)
     signed: bool
     needs_review: bool
 
@@ -107,7 +107,8 @@ def worklist_rows(
         review = latest is not None and latest.status in _FINISHED and not signed
         if needs_review and not review:
             continue
-        rows.append(StudyRow(study=study, status=status, bands=_badges(latest), signed=signed, needs_review=review))
+        bands = [(section_heading(n).title, kind, value) for n, kind, value in _badges(latest)]
+        rows.append(StudyRow(study=study, status=status, bands=bands, signed=signed, needs_review=review))
     return rows
 
 
