@@ -16,6 +16,7 @@ import pytest
 from tests.service.conftest import TEST_SECRET
 from tests.service.test_studies import ecg_csv
 from vitalens.config import Settings
+from vitalens.reports.sections import Figure
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 FS, N = 250.0, 2750  # 11 s: resampled to 100 Hz and cropped to the card's central 10 s
@@ -48,6 +49,11 @@ def test_ecg_map_is_on_the_records_axis_and_drawn_on_page_and_pdf(client, app, w
     assert analysis["status"] == "COMPLETE", analysis["error"]
     explanations = [e for e in analysis["explanations"] if e["input_name"] == "ecg"]
     assert explanations, "ecg.ptbxl explains at least its most probable abnormal class"
+    # Normal is the absence of the abnormal classes: stored without a tier (the API, FHIR and DICOM read it), while
+    # each abnormal class keeps its own tier rather than the record's overall one
+    tiers = {f["code"]: f["tier"] for f in analysis["findings"] if f["analyzer"] == "ecg.ptbxl"}
+    assert tiers.pop("NORM") is None
+    assert set(tiers) == {"MI", "STTC", "CD", "HYP"} and all(t in ("Low", "Moderate", "High") for t in tiers.values())
 
     from vitalens.store.models import Explanation
 
@@ -77,5 +83,7 @@ def test_ecg_map_is_on_the_records_axis_and_drawn_on_page_and_pdf(client, app, w
     assert len(images) >= len(explanations)  # one attributed 12-lead sheet per explained class
     text = " ".join(" ".join(p.extract_text() for p in reader.pages).split())
     assert "12-lead ECG" in text and "ecg.ptbxl" in text  # the contract's title, the name beneath
-    for e in explanations:
-        assert f"12-lead ECG: {e['target']} ({e['method']})" in text  # drawn by the ecg_attribution block
+    labels = {f["code"]: f["label"] for f in analysis["findings"]}
+    for e in explanations:  # drawn by the ecg_attribution block, captioned as the report captions maps
+        caption = Figure(slot="ecg", target=e["target"], method=e["method"], label=labels[e["target"]]).caption
+        assert " ".join(caption.split()) in text

@@ -295,7 +295,12 @@ def _finish(
                 "demonstration": r.demonstration,
                 "sha256": (r.card or {}).get("sha256"),
             }
+            # An analyzer that tiers its findings one by one (the ECG: abnormal classes only) has said which carry
+            # none (Normal is the absence of findings, not a risk); only an analyzer with no per-finding tiers
+            # lends its overall tier to each finding.
+            per_finding_tiers = any(f.tier is not None for f in r.findings)
             for f in r.findings:
+                tier = f.tier if per_finding_tiers else r.tier
                 session.add(
                     Finding(
                         analysis_id=analysis_id,
@@ -309,7 +314,7 @@ def _finish(
                         positive=f.positive,
                         calibrated=f.calibrated,
                         band=r.band.value if r.band else None,
-                        tier=tier.value if (tier := f.tier or r.tier) is not None else None,
+                        tier=tier.value if tier is not None else None,
                     )
                 )
             for m in r.measurements:
