@@ -77,6 +77,25 @@ def test_one_analysis(analyzer) -> None:  # type: ignore[no-untyped-def]
     assert "not a diagnosis" in result.explanation
 
 
+def test_the_normal_only_claim_follows_the_card(analyzer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The claim of normal-only fitting is made where the card makes it, and never for the labelled variant."""
+    image = render_cxr(160, "Normal", np.random.default_rng(2))
+    said = analyzer(StudyInputs(cxr=image), explain=False).explanation
+    assert "fitted on 48 normal radiographs only." in said and "not a normal-only" not in said
+    seen = {"vae": 0, "scorer": 30, "threshold_and_selection": 60}
+    folder = make_tiny_cxr_artifact(
+        tmp_path / "labelled", extra={"trained_on_normal_images_only": False, "labelled_images_seen": seen}
+    )
+    labelled = create_analyzer("cxr.anomaly", artifact=folder, cache=ModelCache(budget_bytes=2**30), device="cpu")
+    result = labelled(StudyInputs(cxr=image), explain=False)
+    assert result.extras["trained_on_normal_images_only"] is False
+    assert "its scorer also on 30 labelled abnormal radiographs" in result.explanation
+    assert "not a normal-only model" in result.explanation and "only;" not in result.explanation
+    assert "60 labelled abnormal validation radiographs (never trained on) chose the operating threshold" in (
+        result.explanation
+    )
+
+
 def test_rgb_radiograph_with_equal_channels_is_accepted(analyzer) -> None:  # type: ignore[no-untyped-def]
     gray = render_cxr(128, "Normal", np.random.default_rng(1))
     result = analyzer(StudyInputs(cxr=np.repeat(gray[..., None], 3, axis=2)), explain=False)

@@ -28,8 +28,11 @@ def _uploaded(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     )
 
 
-def make_tiny_cxr_artifact(folder: Path, *, seed: int = 0, output: str = "fusion") -> Path:
-    """Write ``folder`` as a cxr.anomaly artifact fitted on synthetic normals; returns the folder."""
+def make_tiny_cxr_artifact(
+    folder: Path, *, seed: int = 0, output: str = "fusion", extra: dict[str, object] | None = None
+) -> Path:
+    """Write ``folder`` as a cxr.anomaly artifact fitted on synthetic normals (``extra`` updates the card's extra);
+    returns the folder."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = create_net("cxr_anomaly_test", knn_bank_size=N_NORMALS, output=output).eval()
@@ -73,6 +76,7 @@ def make_tiny_cxr_artifact(folder: Path, *, seed: int = 0, output: str = "fusion
             "trained_on_normal_images_only": True,
             "labelled_images_seen": {"vae": 0, "scorer": 0},
             "ood": {"flag_above": top, "refuse_above": med + 3.0 * (top - med), "statistic": "mahalanobis_distance"},
+            **(extra or {}),
         },
     )
     save_artifact(folder, net, card)

@@ -102,7 +102,9 @@ def colour_spread(image: np.ndarray) -> float:
     dataset="covid19_radiography",
     quality_gates={"cxr": ("cxr.gradable",)},
     render=(
-        Findings(title="Anomaly score (trained on normal radiographs only; a score, not a probability)", chart=True),
+        # What the model was fitted on is the card's to say (the narrative reads it): a design-variant card whose
+        # scorer saw labelled anomalies must not sit under a "normal radiographs only" heading.
+        Findings(title="Anomaly score against normal radiographs (a score, not a probability)", chart=True),
         Scores(
             title="Score components (0–1)",
             key="components",
@@ -279,10 +281,24 @@ class CxrAnomalyAnalyzer(Analyzer):
             (td.splits.get("class_counts", {}).get("train") or {}).values()
         )
         verdict = "above" if finding.positive else "below"
+        seen = card.extra.get("labelled_images_seen") or {}
+        chose = int(seen.get("threshold_and_selection") or 0)
+        chose_text = (
+            f"; {chose} labelled abnormal validation radiographs (never trained on) chose the operating threshold"
+            if chose
+            else ""
+        )
+        if card.extra.get("trained_on_normal_images_only"):
+            fitted = f"The model was fitted on {n_normals} normal radiographs only{chose_text}"
+        else:
+            fitted = (
+                f"The model was fitted on {n_normals} normal radiographs and its scorer also on "
+                f"{int(seen.get('scorer') or 0)} labelled abnormal radiographs (the design's variant: not a "
+                f"normal-only model){chose_text}"
+            )
         return (
             f"Anomaly score {finding.probability:.2f} ({COMPONENT_NAMES.get(shipped, shipped)}), {verdict} the "
-            f"operating threshold {finding.threshold:.2f} ({card.threshold_method}). The model was fitted on "
-            f"{n_normals} normal radiographs only and scores how unlike them this radiograph is; a high score "
-            "means 'review first', not a diagnosis, and it does not say which condition. The heat map shows where "
-            "the encoder's features drove the score."
+            f"operating threshold {finding.threshold:.2f} ({card.threshold_method}). {fitted}. It scores how unlike "
+            "the normals this radiograph is; a high score means 'review first', not a diagnosis, and it does not "
+            "say which condition. The heat map shows where the encoder's features drove the score."
         )

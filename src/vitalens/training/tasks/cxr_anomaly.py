@@ -312,16 +312,19 @@ class CxrAnomalyTask(TrainingTask):
         counts = bundle.meta["class_counts"]
         train_n = sum(counts["train"].values())
         val_abn = {c: n for c, n in counts["val"].items() if c.lower() != "normal"}
+        labelled = self.options.scorer.anomalies == "labelled"
+        fitted = (
+            f"Fitted on {train_n} NORMAL radiographs only (no abnormal image in training)"
+            if not labelled
+            else f"VAE and statistics fitted on {train_n} NORMAL radiographs; the latent scorer (design variant) "
+            f"ALSO trained on half of the validation anomalies {val_abn}, so this is not a normal-only model"
+        )
         described = (
             f"{'Synthetic twin of ' if bundle.provenance == 'synthetic' else ''}{', '.join(bundle.datasets)}. "
-            f"Fitted on {train_n} NORMAL radiographs only (no abnormal image in training). Validation "
-            f"{counts['val']} chose the threshold{' and the shipped score' if self.options.output == 'auto' else ''}; "
-            f"test {counts['test']} was scored once. Splits are image-level."
+            f"{fitted}. Validation {counts['val']} chose the threshold"
+            f"{' and the shipped score' if self.options.output == 'auto' else ''}; test {counts['test']} was scored "
+            "once. Splits are image-level."
         )
-        if self.options.scorer.anomalies == "labelled":
-            described += (
-                f" The latent scorer (design variant) was ALSO trained on half of the validation anomalies {val_abn}."
-            )
         return TrainingData(
             datasets=bundle.datasets,
             provenance=bundle.provenance,
