@@ -31,6 +31,7 @@ class TestMeasures:
         img = render_fundus(np.random.default_rng(1), 256, "right", EyeFindings())
         base = measure_image(img)
         assert measure_image(degrade(img, "blurred")).sharpness < 0.5 * base.sharpness
+        assert measure_image(degrade(img, "blurred")).fine_detail < 0.5 * base.fine_detail
         assert measure_image(degrade(img, "dark")).luminance < 0.3 * base.luminance
         assert measure_image(degrade(img, "overexposed")).clipped_fraction > base.clipped_fraction + 0.3
 
@@ -71,7 +72,12 @@ class TestCalibratedGate:
         assert card.calibration["foreign_images_used"] == 0
         assert card.reference["n_fit"] + card.calibration["n_images"] <= 160
         assert card.measures["min_side_native_px"].refuse_below == 64
-        assert card.measures["sharpness"].refuse_below < card.measures["sharpness"].flag_below
+        detail = card.measures["fine_detail"]
+        assert detail.refuse_below is not None
+        assert detail.flag_below is None or detail.refuse_below < detail.flag_below
+        assert card.measures["luminance"].refuse_above is not None
+        outside = card.calibration["outside_share"]
+        assert outside["passed"] + outside["flagged"] + outside["refused"] == pytest.approx(1.0)
 
     def test_verdicts(self, synthetic_gate: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         import vitalens.quality.embedding as embedding
@@ -85,6 +91,10 @@ class TestCalibratedGate:
         assert refused.verdict == "refuse"
         assert any("greyscale" in r for r in refused.reasons)
         assert gate.assess(degrade(genuine, "dark")).verdict == "refuse"
+        blurred = gate.assess(degrade(genuine, "blurred"))
+        assert blurred.verdict == "refuse" and any(r.startswith("out of focus") for r in blurred.reasons)
+        burnt = gate.assess(degrade(genuine, "overexposed"))
+        assert burnt.verdict == "refuse" and any(r.startswith("burnt-out") for r in burnt.reasons)
         tiny = gate.assess(genuine[:40, :40])
         assert tiny.verdict == "refuse" and "too small" in tiny.reasons[0]
         assert "embedding_distance" not in tiny.metrics  # no embedding of a thumbnail

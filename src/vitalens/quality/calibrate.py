@@ -8,10 +8,11 @@
 * each image is assigned by a hash of its *patient* (ODIR patient, Kermany patient, else the image) to ``fit``
   (50 %: the embedding reference), ``calib`` (25 %: the limits) or ``report`` (25 %: never used here; the bench
   reports on it), so no patient is on two sides;
-* classical limits are quantiles of the calibration images' measures, pushed outwards by a tenth of their
-  distance to the median (refuse) — e.g. sharpness refuses below the 0.5 % quantile less that margin and flags
-  below the 1 % quantile; the embedding distance flags above the 99 % quantile and refuses above the 99.5 %
-  quantile plus a quarter of its distance to the median.
+* classical limits come from the calibration images' measures: refuse beyond the 0.5 %/99.5 % quantile pushed
+  outwards by a quarter of its distance to the median (e.g. the fundus fine-detail ratio), flag beyond the most
+  extreme calibration value; the embedding distance flags above the largest calibration distance and refuses
+  above the 99.5 % quantile plus a quarter of its distance to the median. The card says which share of the
+  calibration images the limits flag and refuse (``calibration.outside_share``).
 
 No foreign image is used to choose any limit: the gates are one-class, and ``bench/quality.py`` measures how
 they fare on foreign images they never saw.
@@ -119,7 +120,12 @@ def _dark(image: np.ndarray) -> np.ndarray:
 
 
 def _overexposed(image: np.ndarray) -> np.ndarray:
-    return np.clip(image.astype(np.float32) * 2.2 + 70.0, 0, 255).astype(np.uint8)
+    x = image.astype(np.float32)
+    luma = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    lit = luma > 0.1 * float(luma.max())
+    median = float(np.median(luma[lit])) if lit.any() else 128.0
+    gain = max(2.2, (255.0 - 70.0) / max(median, 1.0))
+    return np.clip(x * gain + 70.0, 0, 255).astype(np.uint8)
 
 
 #: Ungradable versions of a genuine image (the bench's "degraded" foreign sets).
@@ -132,7 +138,8 @@ DEGRADATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 def degrade(image: np.ndarray, kind: str) -> np.ndarray:
     """``image`` made ungradable: ``blurred`` (Gaussian σ = 1.2 % of its longer side), ``dark`` (× 0.12) or
-    ``overexposed`` (× 2.2 + 70, clipped)."""
+    ``overexposed`` (× g + 70, clipped, with g ≥ 2.2 and large enough to lift the lit area's median luma to full
+    scale — a fixed × 2.2 + 70 turns an *underexposed* photograph into a well-exposed one, not an ungradable one)."""
     if kind not in DEGRADATIONS:
         from vitalens._naming import unknown_name_error
 
@@ -150,7 +157,7 @@ MEASURE_RULES: dict[str, dict[str, tuple[tuple[str, ...], bool]]] = {
         "luminance": (("low", "high"), True),
         "dark_fraction": (("high",), False),
         "clipped_fraction": (("high",), True),
-        "sharpness": (("low",), True),
+        "fine_detail": (("low",), True),
         "bright_fraction": (("low",), False),
     },
     "oct": {
@@ -167,6 +174,9 @@ MEASURE_RULES: dict[str, dict[str, tuple[tuple[str, ...], bool]]] = {
     },
 }
 
+#: Version written into the gate cards (0.2.0: fine-detail ratio for the fundus, surround-aware field of view,
+#: refuse limits a quarter beyond the 0.5 % quantile, flags beyond the calibration range).
+GATE_VERSION = "0.2.0"
 #: Smallest shorter side any gate accepts, pixels (fixed, not calibrated: below it there is nothing to grade).
 MIN_SIDE_PX = 64
 #: Absolute floors of the colourfulness limit of greyscale modalities (JPEG chroma noise of a grey scan ≈ 1–3).
@@ -182,28 +192,71 @@ MIN_MARGIN: dict[str, float] = {
     "dark_fraction": 0.05,
     "clipped_fraction": 0.05,
     "sharpness": 0.02,
+    "fine_detail": 0.02,
     "bright_fraction": 0.05,
 }
 
 
+#: How far beyond the 0.5 %/99.5 % calibration quantile a refuse limit lies, as a share of that quantile's distance
+#: to the median (at least the measure's :data:`MIN_MARGIN`). A quarter, not less: public datasets hold genuinely
+#: poor photographs (a hazy cataract eye has little fine detail, a red fundus burns out its red channel), which the
+#: fundus analyzer must still see — flagged, not refused — while ungradable inputs lie far beyond.
+REFUSE_SPREAD = 0.25
+
+
 def _limit(values: np.ndarray, sides: tuple[str, ...], flaggable: bool, min_margin: float = 0.0) -> MeasureLimit:
+    """Refuse beyond the 0.5 %/99.5 % quantile by :data:`REFUSE_SPREAD` of its distance to the median (at least
+    ``min_margin``); flag (when ``flaggable``) beyond the most extreme calibration value by half ``min_margin``.
+
+    Why flags at the extremes and not at a 1 % tail: a gate checks seven or eight measures and the embedding, so
+    a 1 % tail each would flag several percent of genuine images; flagged at the calibration range, the image
+    that is flagged is one unlike every calibration image. Where that lies beyond the refuse limit there is no
+    flag band (``None``).
+    """
     v = np.asarray(values, dtype=float)
     med = float(np.median(v))
     lim = MeasureLimit(
-        method=f"quantiles of {len(v)} calibration images: refuse beyond 0.5 %/99.5 % by a tenth of the distance to "
-        f"the median (at least {min_margin:g}); flag beyond 1 %/99 % (by at least half that)"
+        method=f"{len(v)} calibration images: refuse beyond the 0.5 %/99.5 % quantile by {REFUSE_SPREAD:g} of its "
+        f"distance to the median (at least {min_margin:g}); flag beyond the calibration range by {min_margin / 2:g}"
     )
     if "low" in sides:
         q = float(np.quantile(v, 0.005))
-        lim.refuse_below = q - max(0.1 * abs(med - q), min_margin)
+        lim.refuse_below = q - max(REFUSE_SPREAD * abs(med - q), min_margin)
         if flaggable:
-            lim.flag_below = min(float(np.quantile(v, 0.01)), q - 0.5 * min_margin)
+            flag = float(v.min()) - 0.5 * min_margin
+            lim.flag_below = flag if flag > lim.refuse_below else None
     if "high" in sides:
         q = float(np.quantile(v, 0.995))
-        lim.refuse_above = q + max(0.1 * abs(q - med), min_margin)
+        lim.refuse_above = q + max(REFUSE_SPREAD * abs(q - med), min_margin)
         if flaggable:
-            lim.flag_above = max(float(np.quantile(v, 0.99)), q + 0.5 * min_margin)
+            flag = float(v.max()) + 0.5 * min_margin
+            lim.flag_above = flag if flag < lim.refuse_above else None
     return lim
+
+
+def _outside_share(
+    measures: list[dict[str, float]], dist: np.ndarray, limits: dict[str, MeasureLimit], distance: DistanceLimit
+) -> dict[str, float]:
+    """Shares of the calibration images the limits would flag or refuse (said in the card, not tuned on)."""
+    refuse = flag = 0
+    for m, d in zip(measures, dist, strict=True):
+        r = f = False
+        for name, lim in limits.items():
+            v = m[name]
+            if (lim.refuse_below is not None and v < lim.refuse_below) or (
+                lim.refuse_above is not None and v > lim.refuse_above
+            ):
+                r = True
+            elif (lim.flag_below is not None and v < lim.flag_below) or (
+                lim.flag_above is not None and v > lim.flag_above
+            ):
+                f = True
+        r = r or bool(d > distance.refuse_above)
+        f = f or bool(d > distance.flag_above)
+        refuse += r
+        flag += f and not r
+    n = max(1, len(measures))
+    return {"refused": refuse / n, "flagged": flag / n, "passed": 1 - (refuse + flag) / n}
 
 
 def calibrate_gate(
@@ -252,13 +305,15 @@ def calibrate_gate(
         c.refuse_above = max(c.refuse_above or 0.0, _GREY_COLOUR_REFUSE)
         c.flag_above = max(c.flag_above or 0.0, _GREY_COLOUR_FLAG)
         c.method += f"; floors {_GREY_COLOUR_REFUSE:g} (refuse) and {_GREY_COLOUR_FLAG:g} (flag)"
-    med, q99, q995 = (float(np.quantile(dist, q)) for q in (0.5, 0.99, 0.995))
+    med, q995 = (float(np.quantile(dist, q)) for q in (0.5, 0.995))
+    refuse_d = q995 + 0.25 * (q995 - med)
     distance = DistanceLimit(
-        flag_above=q99,
-        refuse_above=q995 + 0.25 * (q995 - med),
-        method=f"quantiles of {len(dist)} calibration images: flag above 99 %, refuse above 99.5 % plus a quarter "
-        "of its distance to the median",
+        flag_above=min(float(dist.max()), refuse_d),
+        refuse_above=refuse_d,
+        method=f"{len(dist)} calibration images: flag above the largest, refuse above the 99.5 % quantile plus a "
+        "quarter of its distance to the median",
     )
+    outside = _outside_share(measures, dist, limits, distance)
     datasets = sorted({im.dataset for im in images})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -266,6 +321,7 @@ def calibrate_gate(
     card = GateCard(
         name=f"quality-{modality}",
         modality=modality,  # type: ignore[arg-type]
+        version=GATE_VERSION,
         description=f"Input quality and out-of-distribution gate for {modality} images: classical measures and the "
         "Mahalanobis distance of an ImageNet EfficientNet-Lite0 embedding to genuine images.",
         measures=limits,
@@ -276,6 +332,7 @@ def calibrate_gate(
             "split": "calib (25 % of patients, hash of the patient id)",
             "datasets": {d: sum(im.dataset == d for im in calib) for d in datasets},
             "distance_median": med,
+            "outside_share": outside,
             "foreign_images_used": 0,
         },
         intended_use="Decides before an analyzer runs whether an upload is a gradable image of the kind the "

@@ -59,6 +59,7 @@ MEASURE_LABELS: dict[str, str] = {
     "dark_fraction": "share of dark pixels",
     "clipped_fraction": "share of burnt-out pixels",
     "sharpness": "sharpness",
+    "fine_detail": "fine-detail ratio",
     "bright_fraction": "share of the image inside the field of view",
     "bright_circularity": "roundness of the field of view",
 }
@@ -75,6 +76,7 @@ _MEANING: dict[tuple[str, str], str] = {
     ("clipped_fraction", "high"): "burnt-out (saturated) areas",
     ("sharpness", "low"): "blurred or out of focus",
     ("sharpness", "high"): "unusually noisy or textured",
+    ("fine_detail", "low"): "out of focus (no fine detail)",
     ("bright_fraction", "low"): "no fundus field of view",
     ("bright_circularity", "low"): "field of view not round",
 }
