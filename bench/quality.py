@@ -7,20 +7,26 @@ Every image gate (fundus, OCT, chest X-ray) is scored on images it never saw whi
 * foreign — scikit-image's sample photographs (its two retinal images excepted), pydicom's sample DICOM images,
   each modality's report images sent to the other modalities' gates, MedMNIST images of other modalities
   (28 px: refused as too small to grade — counted, and said), and blurred / dark / overexposed versions of the
-  gate's own genuine report images.
+  gate's own genuine report images (``vitalens.quality.calibrate.degrade``).
 
-A genuine image "passes" when it is not refused (a flag is reported separately); a foreign image counts when it
-is refused. Rates with Wilson 95 % intervals and n. The ECG gate is scored on real PTB-XL records and on
+A genuine image "passes" when its verdict is pass (neither flagged nor refused); "not refused" counts the flagged
+too. The genuine ODIR-5K report images of cataract eyes are also scored on their own (hazy photographs the
+fundus analyzer must still see). A foreign image counts when it is refused. Rates with Wilson 95 % intervals and
+n. The earlier fixed "overexposed" transform (× 2.2 + 70), which turns an underexposed photograph into a
+well-exposed one, is still scored but not counted as foreign. The ECG gate is scored on real PTB-XL records and on
 corrupted copies of them (flat line, disconnected leads, clipping, noise).
 
 Run:
     .venv/bin/python bench/quality.py            # bundled gates in models/quality-*
+    .venv/bin/python bench/quality.py --embedding-cache var/quality-embeddings.npz   # reruns skip the encoder
 Prints a table and writes ``bench/results/quality.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import hashlib
 import json
 import logging
 import math
@@ -62,7 +68,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return centre - half, centre + half
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def rate(k: int, n: int) -> dict[str, float]:
@@ -146,6 +152,31 @@ def pydicom_samples() -> list[tuple[str, np.ndarray]]:
     return out
 
 
+def cataract_ids(shared: Path) -> set[str]:
+    """ODIR-5K image ids (``<patient>_<eye>``) of eyes whose diagnostic keywords or folder say cataract."""
+    root = shared / "fundus" / "odir"
+    out: set[str] = set()
+    labels = root / "labels.csv"
+    if labels.is_file():
+        with open(labels, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                for eye in ("Left", "Right"):
+                    if "cataract" in row.get(f"{eye}-Diagnostic Keywords", "").lower():
+                        out.add(f"{row['ID']}_{eye.lower()}")
+    out.update(p.stem for p in (root / "fullres" / "cataract").glob("*.jpg"))
+    return out
+
+
+def brightened_fixed(image: np.ndarray) -> np.ndarray:
+    """The earlier fixed "overexposed" transform, × 2.2 + 70 (well exposed when the original was dark)."""
+    return np.clip(np.asarray(image, dtype=np.float32) * 2.2 + 70.0, 0, 255).astype(np.uint8)
+
+
+def _image_key(image: np.ndarray) -> str:
+    a = np.ascontiguousarray(image)
+    return hashlib.sha1(a.tobytes() + str(a.shape).encode()).hexdigest()
+
+
 def medmnist_samples(shared: Path, flag: str, n: int) -> list[tuple[str, np.ndarray]]:
     path = shared / "medmnist" / f"{flag}.npz"
     if not path.is_file():
@@ -201,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ecg-n", type=int, default=200)
     parser.add_argument("--degraded-n", type=int, default=60, help="report images degraded per kind and modality")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quality.json")
+    parser.add_argument(
+        "--embedding-cache", type=Path, default=None, help="npz of encoder embeddings by image hash, read and updated"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from vitalens.quality.embedding import embed_images
@@ -221,25 +255,40 @@ def main(argv: list[str] | None = None) -> int:
         "pneumoniamnist": medmnist_samples(args.shared, "pneumoniamnist", args.medmnist_n),
     }
     pick = np.random.default_rng(0)
-    degraded = {
+    picks = {  # the same draws, in the same order, as before: each kind its own sample of report images
         m: {
-            k: [
-                (f"{report[m][i][0]}:{k}", degrade(report[m][i][1], k))
-                for i in sorted(pick.choice(len(report[m]), size=min(args.degraded_n, len(report[m])), replace=False))
-            ]
+            k: sorted(pick.choice(len(report[m]), size=min(args.degraded_n, len(report[m])), replace=False))
             for k in DEGRADATIONS
         }
         for m in MODALITIES
     }
+    degraded = {
+        m: {k: [(f"{report[m][i][0]}:{k}", degrade(report[m][i][1], k)) for i in idx] for k, idx in kinds.items()}
+        for m, kinds in picks.items()
+    }
+    brightened = {  # the overexposed set's images under the earlier fixed transform (reported, not counted)
+        m: [(f"{report[m][i][0]}:brightened", brightened_fixed(report[m][i][1])) for i in picks[m]["overexposed"]]
+        for m in MODALITIES
+    }
+    cataract = cataract_ids(args.shared)
 
+    disk: dict[str, np.ndarray] = {}
+    if args.embedding_cache is not None and args.embedding_cache.is_file():
+        with np.load(args.embedding_cache) as data:
+            disk = {k: data[k] for k in data.files}
+        logger.info("%d cached embeddings from %s", len(disk), args.embedding_cache)
     cache: dict[str, np.ndarray] = {}
 
     def embeddings(items: list[tuple[str, np.ndarray]]) -> list[np.ndarray | None]:
         """Embeddings, computed once per image; none for thumbnails, which the size check refuses first."""
+        for n, im in items:
+            if n not in cache and min(im.shape[:2]) >= MIN_SIDE_PX and _image_key(im) in disk:
+                cache[n] = disk[_image_key(im)]
         todo = [(n, im) for n, im in items if n not in cache and min(im.shape[:2]) >= MIN_SIDE_PX]
         if todo:
-            for (n, _), e in zip(todo, embed_images([im for _, im in todo]), strict=True):
+            for (n, im), e in zip(todo, embed_images([im for _, im in todo]), strict=True):
                 cache[n] = e
+                disk[_image_key(im)] = e
         return [cache.get(n) for n, _ in items]
 
     def score(gate_modality: str, items: list[tuple[str, np.ndarray]]) -> dict[str, Any]:
@@ -248,9 +297,12 @@ def main(argv: list[str] | None = None) -> int:
             items = [(f"{n}:grey", as_grey(im)) for n, im in items]
         verdicts, reasons = Counter(), Counter()
         examples = []
+        sub: dict[str, Counter[str]] = {"cataract": Counter()}
         for (name, img), emb in zip(items, embeddings(items), strict=True):
             a = gate.assess(img, embedding=emb)
             verdicts[a.verdict] += 1
+            if name.startswith("ODIR-5K:") and name.split(":")[1] in cataract:
+                sub["cataract"][a.verdict] += 1
             for r in a.reasons:
                 reasons[r.split(" (")[0]] += 1
             if a.verdict != "refuse" and len(examples) < 5:
@@ -264,9 +316,19 @@ def main(argv: list[str] | None = None) -> int:
             "not_refused": rate(n - verdicts["refuse"], n),
             "reasons": dict(reasons.most_common()),
             "not_refused_examples": examples,
+            **{
+                f"{k} (ODIR-5K keyword)": {
+                    "n": sum(c.values()),
+                    "passed": rate(c["pass"], sum(c.values())),
+                    "flagged": rate(c["flag"], sum(c.values())),
+                    "refused": rate(c["refuse"], sum(c.values())),
+                }
+                for k, c in sub.items()
+                if sum(c.values())
+            },
         }
 
-    results: dict[str, Any] = {"genuine": {}, "foreign": {}}
+    results: dict[str, Any] = {"genuine": {}, "foreign": {}, "not_counted": {}}
     for m in MODALITIES:
         logger.info("gate %s: genuine report images", m)
         results["genuine"][m] = score(m, report[m])
@@ -288,13 +350,19 @@ def main(argv: list[str] | None = None) -> int:
         tot = sum(v["refused"]["k"] for v in f.values())
         n = sum(v["n"] for v in f.values())
         results["foreign"][m]["_all"] = {"n": n, "refused": rate(tot, n)}
+        results["not_counted"][m] = {
+            "own report images, brightened × 2.2 + 70 (the earlier 'overexposed')": score(m, brightened[m])
+        }
+    if args.embedding_cache is not None:
+        args.embedding_cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(args.embedding_cache, **disk)
 
     ecg = bench_ecg_gate(args.shared, n=args.ecg_n)
     results["ecg"] = ecg
     out = {
         "bench": "quality",
         "notice": DECISION_SUPPORT_NOTICE,
-        "protocol": __doc__.split("\n\n")[1],
+        "protocol": __doc__.split("\nRun:")[0].split("\n\n", 1)[1].strip(),
         "gates": {m: {"card": gates[m].card.name, "calibration": gates[m].card.calibration} for m in MODALITIES},
         "results": results,
         "wall_s": time.time() - start,
@@ -305,14 +373,19 @@ def main(argv: list[str] | None = None) -> int:
     def pct(r: dict[str, float]) -> str:
         return f"{100 * r['rate']:5.1f} % [{100 * r['low']:5.1f}, {100 * r['high']:5.1f}] (n={r['n']})"
 
-    print("Image gates — genuine images passing (not refused), foreign images refused; Wilson 95 % CI")
+    print("Image gates — genuine images passed (neither flagged nor refused), foreign images refused; Wilson 95 % CI")
     for m in MODALITIES:
         g = results["genuine"][m]
-        print(f"\n[{m}] genuine passed {pct(g['not_refused'])}; of them flagged {pct(g['flagged'])}")
+        print(f"\n[{m}] genuine passed {pct(g['passed'])}; not refused {pct(g['not_refused'])}")
+        for key, v in g.items():
+            if key.endswith("(ODIR-5K keyword)"):
+                print(f"  {key}: passed {pct(v['passed'])}, flagged {pct(v['flagged'])}, refused {pct(v['refused'])}")
         for name, v in results["foreign"][m].items():
             if name != "_all":
                 print(f"  refused  {pct(v['refused'])}  {name}")
         print(f"  refused  {pct(results['foreign'][m]['_all']['refused'])}  ALL FOREIGN")
+        for name, v in results["not_counted"][m].items():
+            print(f"  (not counted) refused {pct(v['refused'])}, flagged {pct(v['flagged'])}  {name}")
     if ecg:
         print(f"\n[ecg] genuine passed {pct(ecg['genuine']['not_refused'])}")
         for name, v in ecg["corrupted"].items():

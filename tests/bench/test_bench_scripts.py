@@ -136,3 +136,30 @@ def test_intervals_leave_one_out_chooses_without_the_record_it_scores() -> None:
     assert [f["QT_ms"] for f in loo["folds"]] == [0, 5, 5, -30]
     assert loo["summary"]["QT_ms"] == {"n": 4, "mean_abs_diff_ms": 10.0, "max_abs_diff_ms": 30.0}
     assert loo["summary"]["PR_ms"]["n"] == 3  # c measured no PR on r1
+
+
+def test_quality_bench_interval_and_transforms_exact_values() -> None:
+    import numpy as np
+
+    quality = _module("quality")
+    lo, hi = quality.wilson(0, 60)  # k = 0: [0, z²/(n + z²)], never below 0
+    assert lo == 0.0 and hi == pytest.approx(1.96**2 / (60 + 1.96**2))
+    lo, hi = quality.wilson(60, 60)
+    assert hi == pytest.approx(1.0) and hi <= 1.0 and lo == pytest.approx(60 / (60 + 1.96**2))
+    img = np.array([[[0, 50, 100], [90, 120, 200]]], np.uint8)
+    assert quality.brightened_fixed(img).tolist() == [[[70, 180, 255], [255, 255, 255]]]  # × 2.2 + 70, clipped
+
+
+def test_quality_bench_finds_cataract_eyes(tmp_path: Path) -> None:
+    quality = _module("quality")
+    odir = tmp_path / "fundus" / "odir"
+    (odir / "fullres" / "cataract").mkdir(parents=True)
+    (odir / "fullres" / "cataract" / "2155_right.jpg").write_bytes(b"")
+    (odir / "labels.csv").write_text(
+        "ID,Left-Diagnostic Keywords,Right-Diagnostic Keywords\n"
+        "0,cataract,normal fundus\n"
+        "7,moderate non proliferative retinopathy,Cataract，drusen\n",
+        encoding="utf-8",
+    )
+    assert quality.cataract_ids(tmp_path) == {"0_left", "7_right", "2155_right"}
+    assert quality.cataract_ids(tmp_path / "absent") == set()
