@@ -51,7 +51,8 @@ def test_plugin_blocks_render_on_page_and_pdf(client, app, db, world) -> None:
     assert len(np.unique(np.asarray(img).reshape(-1, 3), axis=0)) == 1
     text = " ".join(" ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages).split())
     assert "Brightness → panels" in text and "test.panels · test.echo-tiny version 0.0.1" in text
-    assert "Three panels" in text and "Left eye (OS): D (constant)" in text
+    # the caption in clinical words: the eye, the explained finding's name, the method
+    assert "Three panels" in text and "Left eye (OS): Diabetic retinopathy — constant" in text
     assert "Original Heat map Overlay" in text  # the three panels side by side, captioned
     images = [img for page in pypdf.PdfReader(io.BytesIO(pdf.content)).pages for img in page.images]
     # ReportLab stores a picture once however often it is drawn: the input (both thumbnails, the original panel),
