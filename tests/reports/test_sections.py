@@ -111,6 +111,7 @@ def test_measurements_render_with_four_significant_digits_and_no_unit_one() -> N
     (part,) = resolve_blocks((Measurements(),), result={}, measurements=ms)
     html = templates.env.from_string('{% from "_results.html" import measurements_part %}{{ measurements_part(p) }}')
     text = " ".join(html.render(p=part).split())
-    assert "<td>0.4544</td> <td>0.6–0.8</td>" in text
-    assert "<td>452 ms</td> <td>≤ 450 ms</td>" in text and "High (out of range)" in text
+    # each cell carries its column's name (the phone layout reflows rows into labelled cards)
+    assert '<td data-label="Value">0.4544</td> <td data-label="Reference">0.6–0.8</td>' in text
+    assert '<td data-label="Value">452 ms</td> <td data-label="Reference">≤ 450 ms</td>' in text and "High (out of range)" in text
     assert "not measured" in text
