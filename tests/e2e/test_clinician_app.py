@@ -388,6 +388,13 @@ _TEXT_BOXES_JS = """() => {
     const st = getComputedStyle(el);
     if (st.visibility === 'hidden' || el.closest('[hidden], .sr-only, .skip, title, desc')) continue;
     if (el.checkVisibility && !el.checkVisibility({visibilityProperty: true})) continue;  // a closed <details>
+    // text inside a box clipped to nothing (a reflowed table's header kept for screen readers) is not drawn
+    let clipped = false;
+    for (let a = el; a && a !== document.body; a = a.parentElement) {
+      const s = getComputedStyle(a), b = a.getBoundingClientRect();
+      if (s.overflow !== 'visible' && (b.width <= 1 || b.height <= 1)) { clipped = true; break; }
+    }
+    if (clipped) continue;
     const range = document.createRange();
     range.selectNodeContents(n);
     for (const r of range.getClientRects()) {
