@@ -160,4 +160,4 @@ def test_count_phrase_names_each_modality_by_its_unit() -> None:
     task = get_task("retina.fusion", resolve_recipe("retina.fusion"))
     counted = {"fundus": {"n": 150, "patients": False}, "oct": {"n": 85, "patients": True}}
     bundle = DataBundle(None, None, None, {}, "real", [], 235, meta={"counted": counted})
-    assert task.count_phrase(bundle) == "150 fundus images (no patient ids) and 85 OCT patients"
+    assert task.count_phrase(bundle) == "150 fundus images without patient ids and 85 OCT patients"

@@ -8,6 +8,7 @@ Skips with a reason while a bundled model or the shared images are absent.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 from pathlib import Path
@@ -72,6 +73,13 @@ def test_fundus_and_oct_study_gets_the_fusion_beside_each_modality(client, app, 
     assert {"0", "1", "2", "3", "4", "RDR"} <= {str(f["code"]) for f in by_analyzer["fundus.dr"]}
     for f in analysis["findings"]:
         assert 0.0 <= float(f["probability"]) <= 1.0  # type: ignore[arg-type]
+
+    # The virtual-pairs statement in the API result and on the results page (the card says it too).
+    from vitalens.training.tasks.retina_fusion import VIRTUAL_PAIRS_NOTICE
+
+    assert VIRTUAL_PAIRS_NOTICE in json.dumps(analysis), "the analysis JSON does not state the virtual pairs"
+    page = client.get(f"/studies/{study['id']}", headers=h).text
+    assert "Trained and tested on VIRTUAL pairs" in page
 
     r = client.get(f"/api/v1/studies/{study['id']}/report.pdf", headers=h)
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"

@@ -250,9 +250,10 @@ class RetinaFusionTask(TrainingTask):
         )
 
     def _embed(
-        self, ref: EncoderRef, net: Any, ds: Any, targets: np.ndarray
+        self, ref: EncoderRef, net: Any, ds: Any, targets: np.ndarray, ids: np.ndarray | None = None
     ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        """One modality's split: pooled embeddings, sample ids and the binary normal/disease label of each image."""
+        """One modality's split: pooled embeddings, sample ids (``ids``, else the dataset's) and the binary
+        normal/disease label of each image."""
         from vitalens.data.virtual_pairs import fundus_disease, oct_disease
         from vitalens.training.anomaly.features import extract_features
 
@@ -261,17 +262,19 @@ class RetinaFusionTask(TrainingTask):
         binary = np.asarray(
             [fundus_disease(int(n)) if ref.modality == "fundus" else oct_disease(n) for n in names], dtype=int
         )
-        return emb, np.asarray(_sample_ids(ds)), binary
+        return emb, np.asarray(_sample_ids(ds)) if ids is None else np.asarray(ids), binary
 
     def build_eval_split(self, data_root: Path, card: ModelCard, split: str) -> EvalSplit:
-        """The virtual pairs the card recorded for ``split``, each image read by its encoder's recorded split.
+        """The virtual pairs the card recorded for ``split``: the same fundus and OCT images, paired the same way.
 
-        Each modality's images of the split are chosen by its encoder task's own ``build_eval_split`` from the
-        encoder's card (so a test image is one neither encoder fitted on), embedded with the frozen encoder, and
-        paired exactly as the card lists (``extra.records``: fundus id, OCT id); a pair whose image is not in the
-        folder is left out and counted. A card from before the pairs were recorded falls back on the base rebuild.
+        The card lists each split's pairs by image id (``extra.records``: fundus id, OCT id), and those ids were
+        drawn from each encoder's own split at training time (the test pairs hold no image either encoder or the
+        head fitted on). Here each modality's folder is read through its encoder task with the encoder card's
+        preprocessing, only the listed images are kept and embedded by the frozen encoder, and the listed pairs are
+        rebuilt; a pair whose image is not in the folder is left out and counted. A card from before the pairs were
+        recorded falls back on the base rebuild.
         """
-        import torch
+        from torch.utils.data import Subset
 
         from vitalens.data.virtual_pairs import VirtualPair
 
@@ -280,6 +283,8 @@ class RetinaFusionTask(TrainingTask):
             return super().build_eval_split(data_root, card, split)
         roots = dict(zip(("fundus", "oct"), self._roots(data_root), strict=True))
         names = ("train", "val", "test") if split == "all" else (split,)
+        listed = [(str(f), str(o)) for n in names for f, o in records[n]]
+        wanted = {"fundus": {f for f, _ in listed}, "oct": {o for _, o in listed}}
         emb: dict[str, torch.Tensor] = {}
         index: dict[str, dict[str, int]] = {}
         all_ids: dict[str, np.ndarray] = {}
@@ -288,19 +293,16 @@ class RetinaFusionTask(TrainingTask):
         provenance: set[str] = set()
         for m in ("fundus", "oct"):
             ref = self.encoder(m)  # type: ignore[arg-type]
-            net, encoder_task = _encoder_net(ref), _encoder_task(ref)
-            parts = []
-            for n in names:
-                chosen = encoder_task.build_eval_split(roots[m], ref.card, n)
-                warnings += [f"{ref.analyzer} encoder: {w}" for w in chosen.warnings]
-                provenance.add(chosen.provenance)
-                parts.append(self._embed(ref, net, chosen.dataset, chosen.targets))
-            emb[m] = torch.cat([p[0] for p in parts])
-            ids = np.concatenate([p[1] for p in parts])
-            binary[m] = np.concatenate([p[2] for p in parts])
-            all_ids[m] = ids
-            index[m] = {str(i): k for k, i in enumerate(ids)}
-        listed = [(str(f), str(o)) for n in names for f, o in records[n]]
+            chosen = _encoder_task(ref).build_eval_split(roots[m], ref.card, "all")
+            provenance.add(chosen.provenance)
+            ids = np.asarray(_sample_ids(chosen.dataset))
+            keep = np.flatnonzero(np.isin(ids, sorted(wanted[m])))
+            if np.unique(ids[keep]).size != keep.size:
+                warnings.append(f"{ref.analyzer}: an image id of the recorded pairs occurs twice in {roots[m]}")
+            emb[m], all_ids[m], binary[m] = self._embed(
+                ref, _encoder_net(ref), Subset(chosen.dataset, keep.tolist()), chosen.targets[keep], ids[keep]
+            )
+            index[m] = {str(i): k for k, i in enumerate(all_ids[m])}
         pairs = [
             VirtualPair(fundus=index["fundus"][f], oct=index["oct"][o], label=int(binary["fundus"][index["fundus"][f]]))
             for f, o in listed
@@ -317,21 +319,22 @@ class RetinaFusionTask(TrainingTask):
             groups={},
             provenance=prov,
             n_patients=len(pairs),  # the unit is the virtual pair (two people's images)
-            selection=f"the {len(pairs)} virtual pairs the card lists as {split}, each image by its encoder's "
-            "recorded split; VIRTUAL pairs (fundus and OCT of different people, paired by label)",
+            selection=f"the {len(pairs)} virtual pairs the card lists as {split} (fundus and OCT images by id, "
+            "through each encoder card's preprocessing); VIRTUAL pairs: fundus and OCT of different people, paired "
+            "by label",
             n_excluded=len(listed) - len(pairs),
             warnings=warnings,
         )
 
     def count_phrase(self, bundle: DataBundle) -> str:
-        """The two datasets' counts, each named by its unit ("150 fundus images (no patient ids) and 85 OCT
+        """The two datasets' counts, each named by its unit ("150 fundus images without patient ids and 85 OCT
         patients"), never their sum as "patients"."""
         counted = bundle.meta.get("counted") or {}
         if not counted:
             return super().count_phrase(bundle)
         words = {
             m: f"{c['n']} {m.upper() if m == 'oct' else m} "
-            + ("patients" if c["patients"] else "images (no patient ids)")
+            + ("patients" if c["patients"] else "images without patient ids")
             for m, c in counted.items()
         }
         return " and ".join(words[m] for m in ("fundus", "oct") if m in words)
