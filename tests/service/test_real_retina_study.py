@@ -8,7 +8,6 @@ Skips with a reason while a bundled model or the shared images are absent.
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 from pathlib import Path
@@ -77,7 +76,8 @@ def test_fundus_and_oct_study_gets_the_fusion_beside_each_modality(client, app, 
     # The virtual-pairs statement in the API result and on the results page (the card says it too).
     from vitalens.training.tasks.retina_fusion import VIRTUAL_PAIRS_NOTICE
 
-    assert VIRTUAL_PAIRS_NOTICE in json.dumps(analysis), "the analysis JSON does not state the virtual pairs"
+    fusion_stage = next(s for s in analysis["stages"] if s["analyzer"] == "retina.fusion")
+    assert VIRTUAL_PAIRS_NOTICE in fusion_stage["warnings"], fusion_stage
     page = client.get(f"/studies/{study['id']}", headers=h).text
     assert "Trained and tested on VIRTUAL pairs" in page
 

@@ -81,6 +81,11 @@ class StagePublic(BaseModel):
     finished_at: datetime | None
     duration_ms: float | None
     error: str | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What must be read with this stage's findings, as the analyzer said it (demonstration model, "
+        "an input-quality flag, a model's own caveat).",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -166,7 +171,10 @@ def _public(a: Any) -> AnalysisPublic:
         started_at=a.started_at,
         finished_at=a.finished_at,
         duration_ms=duration,
-        stages=[StagePublic.model_validate(s) for s in a.stages],
+        stages=[
+            StagePublic.model_validate(s).model_copy(update={"warnings": list((s.result or {}).get("warnings") or [])})
+            for s in a.stages
+        ],
         findings=[FindingPublic.model_validate(f) for f in a.findings],
         measurements=[MeasurementPublic.model_validate(m) for m in a.measurements],
         explanations=[
