@@ -100,3 +100,4 @@ model-retina-fusion: install
 	$(VENV)/bin/vitalens train retina.fusion --data $(SHARED) --out runs/retina-fusion \
 		--set task.fundus_data=$(SHARED)/fundus/aptos2019 --set task.oct_data=$(SHARED)/oct
 	bash scripts/bundle_model.sh runs/retina-fusion models/retina-fusion
+	$(VENV)/bin/vitalens export models/retina-fusion --onnx

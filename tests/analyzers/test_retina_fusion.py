@@ -161,3 +161,33 @@ def test_count_phrase_names_each_modality_by_its_unit() -> None:
     counted = {"fundus": {"n": 150, "patients": False}, "oct": {"n": 85, "patients": True}}
     bundle = DataBundle(None, None, None, {}, "real", [], 235, meta={"counted": counted})
     assert task.count_phrase(bundle) == "150 fundus images without patient ids and 85 OCT patients"
+
+
+def test_onnx_export_of_the_two_embedding_head(models: Path, tmp_path: Path) -> None:
+    """The head takes one embedding per encoder: exported with both as named inputs, verified, sha256 recorded."""
+    import onnxruntime as ort
+
+    from vitalens.artifacts import ONNX_FILE, load_model, sha256_file, verify_artifact
+    from vitalens.artifacts.onnx import example_inputs, export_onnx, onnx_parity
+
+    folder = tmp_path / "retina-fusion"
+    shutil.copytree(models / "retina-fusion", folder)
+    path = export_onnx(folder)
+    card = verify_artifact(folder, expected_analyzer="retina.fusion")
+    assert card.files[ONNX_FILE] == sha256_file(path)
+    dims = card.input.extra["embeddings"]
+    assert example_inputs(card, 5) == {"fundus": (5, dims["fundus"]), "oct": (5, dims["oct"])}
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["fundus", "oct"]
+    net, _ = load_model(folder)
+    assert onnx_parity(net, path, example_inputs(card, 7), seed=3) <= 1e-4  # a batch size not used at export
+    # on embeddings like the encoders' (the head's own standardisation statistics), the logits agree absolutely
+    rng = np.random.default_rng(0)
+    xs = [
+        (net.mean[a:b] + net.std[a:b] * torch.from_numpy(rng.standard_normal((3, b - a)).astype(np.float32)))
+        for a, b in ((0, dims["fundus"]), (dims["fundus"], dims["fundus"] + dims["oct"]))
+    ]
+    with torch.no_grad():
+        expected = net(*xs).numpy()
+    actual = session.run(None, {"fundus": xs[0].numpy(), "oct": xs[1].numpy()})[0]
+    assert np.abs(actual - expected).max() <= 1e-4

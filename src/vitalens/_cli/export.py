@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
         artifact: Path = typer.Argument(..., help="Model artifact folder (card.json + model.safetensors)."),
         onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export ONNX (the only format for now)."),
         opset: int = typer.Option(17, "--opset", help="ONNX opset version."),
-        atol: float = typer.Option(1e-4, "--atol", help="Largest accepted |PyTorch - onnxruntime| difference."),
+        atol: float = typer.Option(
+            1e-4, "--atol", help="Largest accepted |PyTorch - onnxruntime| difference (relative beyond |logit| 1)."
+        ),
     ) -> None:
         """Export ARTIFACT to ONNX, verified with onnxruntime, and record its sha256 in the card."""
         from vitalens.artifacts.onnx import export_onnx
