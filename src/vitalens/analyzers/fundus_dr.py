@@ -206,7 +206,8 @@ class FundusDrAnalyzer(SingleImageAnalyzer):
                     )
                 )
             line = (
-                f"{_EYE_NAME[slot][0].upper()}{_EYE_NAME[slot][1:]}: most probable grade {grades[k]} ({card.name_of(grades[k])}, "
+                f"{_EYE_NAME[slot][0].upper()}{_EYE_NAME[slot][1:]}: most probable grade {grades[k]} "
+                f"({card.name_of(grades[k])}, "
                 f"p = {p[k]:.2f}); expected grade {expected[slot]:.1f}"
             )
             severity = k
