@@ -62,3 +62,40 @@ def test_cross_validate_pools_every_sample_once(tmp_path: Path) -> None:
     assert sorted(oof.sample_ids) == sorted(p.stem for p in (root / "train_images").glob("*.png"))
     assert oof.probs.shape == (20, 5) and np.allclose(oof.probs.sum(1), 1.0)
     assert oof.derived == {"RDR": ["2", "3", "4"]} and len(oof.folds) == 2
+
+
+def test_cross_validate_flips_and_encoder_init_from_a_fold_artifact(tmp_path: Path) -> None:
+    """Test-time flips give other (still normalised) probabilities from the same models; ``net.init_encoder``
+    starts a new run from a trained artifact's encoder, exactly (a missing folder is a clear error)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from vitalens.errors import ArtifactError
+    from vitalens.nets import create_net
+    from vitalens.nets.pretrained import load_encoder_from_artifact
+    from vitalens.training.recipe import Recipe
+    from vitalens.training.tasks import get_task
+
+    root = write_aptos_synth(tmp_path / "aptos", n_per_grade=4, image_size=64)
+    recipe = {
+        "analyzer": "fundus.dr",
+        "net": {"name": "image_classifier_test", "pretrained": False},
+        "train": {"max_epochs": 1, "batch_size": 8, "unfreeze_after": 0},
+        "task": {"image_size": 32, "augment": False},
+        "loss": {"name": "corn"},
+    }
+    oof = cross_validate("fundus.dr", data=root, recipe=recipe, folds=2, work=tmp_path / "cv", flips=True)
+    assert oof.probs_flips is not None and oof.probs_flips.shape == oof.probs.shape
+    assert np.allclose(oof.probs_flips.sum(1), 1.0) and not np.allclose(oof.probs_flips, oof.probs)
+    assert len(oof.to_dict()["probs_flips"]) == 20
+
+    artifact = tmp_path / "cv" / "fold0" / "artifact"
+    saved = {k.removeprefix("encoder."): v for k, v in load_file(str(artifact / "model.safetensors")).items()}
+    cfg = Recipe.load({**recipe, "net": {**recipe["net"], "init_encoder": str(artifact)}})
+    net = get_task("fundus.dr", cfg).build_net(None)  # type: ignore[arg-type]
+    for key, value in net.encoder.state_dict().items():
+        assert torch.equal(value, saved[key]), key
+    with pytest.raises(ArtifactError, match="does not exist"):
+        load_encoder_from_artifact(create_net("image_classifier_test", num_classes=4), tmp_path / "nowhere")
+    with pytest.raises(ArtifactError, match="does not fit"):
+        load_encoder_from_artifact(create_net("image_classifier_lite0", num_classes=4), artifact)

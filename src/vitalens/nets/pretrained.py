@@ -48,6 +48,7 @@ __all__ = [
     "map_state_dict_ordered",
     "lite0_state_dict_for_timm",
     "load_lite0_imagenet",
+    "load_encoder_from_artifact",
     "resolve_pretrained",
     "create_backbone",
     "normalization_for",
@@ -331,3 +332,43 @@ def normalization_for(backbone: str, pretrained: bool | str = False) -> tuple[tu
         if cfg is not None:
             return tuple(cfg.mean), tuple(cfg.std)
     return IMAGENET_MEAN, IMAGENET_STD
+
+
+def load_encoder_from_artifact(net: nn.Module, artifact: Path | str) -> nn.Module:
+    """Initialise ``net.encoder`` from the ``encoder.*`` tensors of a trained artifact (in place; returns ``net``).
+
+    Why: an in-domain encoder (e.g. the bundled ODIR fundus model's) may start a small fundus task better than
+    ImageNet. Every encoder tensor must be present under the same name and with the same shape (the two nets must
+    share the backbone): anything else stops the load with the first mismatch named, never a silent partial load.
+    The head keeps its own init. The caller must normalise inputs as the artifact did (its card's mean/std).
+
+    Raises:
+        ArtifactError: no weights file, no ``encoder`` on ``net``, or tensors that do not fit.
+    """
+    from safetensors.torch import load_file
+
+    from vitalens.artifacts._card import WEIGHTS_FILE
+
+    weights = Path(artifact) / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ArtifactError(f"init_encoder: {weights} does not exist (give a model artifact folder)")
+    encoder = getattr(net, "encoder", None)
+    if encoder is None:
+        raise ArtifactError(f"init_encoder: net {type(net).__name__} has no 'encoder' to initialise")
+    source = {k.removeprefix("encoder."): v for k, v in load_file(str(weights)).items() if k.startswith("encoder.")}
+    target = encoder.state_dict()
+    missing = [k for k in target if k not in source]
+    unexpected = [k for k in source if k not in target]
+    if missing or unexpected:
+        raise ArtifactError(
+            f"init_encoder: the encoder of {artifact} does not fit: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for key, value in target.items():
+        if tuple(source[key].shape) != tuple(value.shape):
+            raise ArtifactError(
+                f"init_encoder: '{key}' has shape {tuple(source[key].shape)} in {artifact}, "
+                f"{tuple(value.shape)} in the net"
+            )
+    encoder.load_state_dict(source, strict=True)
+    logger.info("encoder initialised from %s (%d tensors)", artifact, len(source))
+    return net

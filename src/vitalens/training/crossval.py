@@ -34,6 +34,7 @@ class OutOfFold:
     patient_ids: list[str]
     folds: list[dict[str, Any]] = field(default_factory=list)
     derived: dict[str, list[str]] = field(default_factory=dict)
+    probs_flips: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,11 +44,43 @@ class OutOfFold:
             "sample_ids": self.sample_ids,
             "patient_ids": self.patient_ids,
             "folds": self.folds,
+            **({"probs_flips": self.probs_flips.round(6).tolist()} if self.probs_flips is not None else {}),
         }
 
 
-def predict_split(artifact: Path, data: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray, dict[str, list]]:
-    """Calibrated probabilities ``(N, K)``, one-hot truth and ids of ``split`` scored through the card."""
+class _Flipped:
+    """``net`` applied to the input flipped along ``dims`` (test-time augmentation of an image net)."""
+
+    def __init__(self, net: Any, dims: tuple[int, ...]) -> None:
+        self.net, self.dims = net, dims
+
+    def __call__(self, x: Any) -> Any:
+        import torch
+
+        return self.net(torch.flip(x, self.dims))
+
+    def eval(self) -> _Flipped:
+        self.net.eval()
+        return self
+
+    def to(self, device: Any) -> _Flipped:
+        self.net.to(device)
+        return self
+
+
+#: Test-time flips of a fundus photograph: none, horizontal, vertical, both (a fundus has no canonical up/down
+#: once left and right eyes are pooled; the recipes train with both flips).
+FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
+
+
+def predict_split(
+    artifact: Path, data: Path, split: str = "test", *, flips: bool = False
+) -> tuple[np.ndarray, np.ndarray, dict[str, list[Any]]]:
+    """Calibrated probabilities ``(N, K)``, one-hot truth and ids of ``split`` scored through the card.
+
+    ``flips``: the mean of the calibrated probabilities over the four flips of :data:`FLIPS` (test-time
+    augmentation; averaged after the card's link, so an ordinal CORN head stays a distribution).
+    """
     import torch
 
     from vitalens.artifacts import load_model, predict_probabilities
@@ -59,9 +92,19 @@ def predict_split(artifact: Path, data: Path, split: str = "test") -> tuple[np.n
     recipe = Recipe.load(dict(card.recipe), overrides={"task.augment": False})
     task = get_task(card.analyzer, recipe)
     bundle = task.build_data(Path(data))
+    runs: list[np.ndarray] = []
     with torch.inference_mode():
-        raw, y, meta = predict_dataset(net, task, bundle.split(split), "cpu", batch_size=recipe.train.batch_size)
-    return predict_probabilities(card, raw), y, meta
+        for dims in FLIPS if flips else ((),):
+            model = _Flipped(net, dims) if dims else net
+            raw, y, meta = predict_dataset(
+                model,  # type: ignore[arg-type]
+                task,
+                bundle.split(split),
+                "cpu",
+                batch_size=recipe.train.batch_size,
+            )
+            runs.append(predict_probabilities(card, raw))
+    return np.mean(runs, axis=0), y, meta
 
 
 def cross_validate(
@@ -72,12 +115,18 @@ def cross_validate(
     folds: int,
     work: Path,
     overrides: dict[str, Any] | None = None,
+    flips: bool = False,
 ) -> OutOfFold:
-    """Train ``recipe`` on each of ``folds`` patient-level folds and pool the held-out predictions."""
+    """Train ``recipe`` on each of ``folds`` patient-level folds and pool the held-out predictions.
+
+    ``flips``: also score each held-out fold with test-time flips (:func:`predict_split`), pooled in
+    :attr:`OutOfFold.probs_flips`, from the same trained models.
+    """
     from vitalens.artifacts import ModelCard
     from vitalens.training.engine import train
 
-    parts: list[tuple[np.ndarray, np.ndarray, dict[str, list]]] = []
+    parts: list[tuple[np.ndarray, np.ndarray, dict[str, list[Any]]]] = []
+    flipped: list[np.ndarray] = []
     records: list[dict[str, Any]] = []
     card = None
     for fold in range(folds):
@@ -89,6 +138,8 @@ def cross_validate(
         card = ModelCard.read(artifact)
         probs, y, meta = predict_split(artifact, data, "test")
         parts.append((probs, y, meta))
+        if flips:
+            flipped.append(predict_split(artifact, data, "test", flips=True)[0])
         report = json.loads((out / "report.json").read_text())
         records.append(
             {
@@ -111,6 +162,7 @@ def cross_validate(
         patient_ids=[s for p in parts for s in p[2].get("patient_id", [])],
         folds=records,
         derived={d.code: list(d.classes) for d in card.derived},
+        probs_flips=np.concatenate(flipped) if flips else None,
     )
 
 

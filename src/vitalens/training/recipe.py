@@ -83,6 +83,12 @@ class NetSection(_Closed):
     name: str
     pretrained: bool | str = False
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    init_encoder: str | None = Field(
+        default=None,
+        description="A model artifact folder (absolute, or relative to the working directory, else to the "
+        "repository) whose encoder tensors replace the starting weights after `pretrained`, e.g. models/fundus-odir "
+        "for an in-domain start; its backbone must match.",
+    )
 
 
 class TrainSection(_Closed):

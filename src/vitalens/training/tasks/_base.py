@@ -221,10 +221,19 @@ class TrainingTask(ABC):
         return {"num_classes": n, **self.recipe.net.kwargs}
 
     def build_net(self, bundle: DataBundle) -> torch.nn.Module:
-        """Build the recipe's net (pretrained weights per the recipe)."""
+        """Build the recipe's net (pretrained weights per the recipe, then ``net.init_encoder`` where given)."""
         from vitalens.nets import create_net
 
-        return create_net(self.recipe.net.name, pretrained=self.recipe.net.pretrained, **self.net_kwargs())
+        net = create_net(self.recipe.net.name, pretrained=self.recipe.net.pretrained, **self.net_kwargs())
+        if self.recipe.net.init_encoder:
+            from vitalens.nets.pretrained import load_encoder_from_artifact
+            from vitalens.training.recipe import RECIPES_DIR
+
+            path = Path(self.recipe.net.init_encoder).expanduser()
+            if not path.is_absolute() and not path.exists():
+                path = RECIPES_DIR.parent / path
+            load_encoder_from_artifact(net, path)
+        return net
 
     @abstractmethod
     def forward(self, net: torch.nn.Module, batch: Any) -> torch.Tensor:
