@@ -368,12 +368,15 @@ class Decoded:
 @dataclass(frozen=True)
 class DecodeOptions:
     """What a decoder may use besides the bytes: the client's file name (its suffix picks an ECG reader), the
-    upload limits and the parsed hints."""
+    upload limits, the parsed hints, and the limits of the one analyzer the value is decoded for (``limits``: a
+    decoder that refuses early, such as an image below its floor, then names that analyzer's floor rather than the
+    slot's looser one)."""
 
     filename: str = ""
     max_bytes: int | None = None
     max_pixels: int = 40_000_000
     hints: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    limits: Any | None = None
 
 
 #: ``decoder(spec, data, options) -> Decoded``: how one slot turns uploaded bytes (or a form field's text) into its
@@ -468,14 +471,18 @@ class SlotSpec:
         max_bytes: int | None = None,
         max_pixels: int = 40_000_000,
         hints: Mapping[str, Any] | None = None,
+        limits: SlotLimits | None = None,
     ) -> Decoded:
         """Decode an upload of this slot with its decoder (limits are **not** checked here, see :meth:`check`).
 
         ``hints`` are values already parsed (:meth:`parse_hints`) or raw strings; each is checked against its
-        declaration. The hints used are recorded in ``meta["hints"]``.
+        declaration. The hints used are recorded in ``meta["hints"]``. ``limits`` are those of the one analyzer
+        the value is for (``contract.limits_for(slot)``), so that a refusal during decoding names its floor.
         """
         parsed = {k: self.hint(k).parse(v, slot=self.name) for k, v in (hints or {}).items() if v is not None}
-        options = DecodeOptions(filename=filename, max_bytes=max_bytes, max_pixels=max_pixels, hints=parsed)
+        options = DecodeOptions(
+            filename=filename, max_bytes=max_bytes, max_pixels=max_pixels, hints=parsed, limits=limits
+        )
         decoder = self.decoder or DEFAULT_DECODERS[SlotKind(self.kind)]
         decoded = decoder(self, data, options)
         if parsed:
@@ -489,6 +496,7 @@ class SlotSpec:
         max_bytes: int | None = None,
         max_pixels: int = 40_000_000,
         hints: Mapping[str, Any] | None = None,
+        limits: SlotLimits | None = None,
     ) -> Decoded:
         """Read a local file of this slot (the CLI): the slot's reader, else :meth:`decode` on the file's bytes.
 
@@ -502,9 +510,16 @@ class SlotSpec:
         reader = self.reader or DEFAULT_READERS.get(SlotKind(self.kind))
         if reader is None:
             return self.decode(
-                path.read_bytes(), filename=path.name, max_bytes=max_bytes, max_pixels=max_pixels, hints=parsed
+                path.read_bytes(),
+                filename=path.name,
+                max_bytes=max_bytes,
+                max_pixels=max_pixels,
+                hints=parsed,
+                limits=limits,
             )
-        options = DecodeOptions(filename=path.name, max_bytes=max_bytes, max_pixels=max_pixels, hints=parsed)
+        options = DecodeOptions(
+            filename=path.name, max_bytes=max_bytes, max_pixels=max_pixels, hints=parsed, limits=limits
+        )
         decoded = reader(self, path, options)
         if parsed:
             decoded.meta.setdefault("hints", dict(parsed))
@@ -611,7 +626,8 @@ def decode_image_slot(spec: SlotSpec, data: bytes | str, options: DecodeOptions)
     from vitalens.io.images import decode_image, sniff_image_type
 
     raw = _raw(data)
-    limits = spec.limits if isinstance(spec.limits, ImageLimits) else ImageLimits()
+    own = options.limits if isinstance(options.limits, ImageLimits) else spec.limits
+    limits = own if isinstance(own, ImageLimits) else ImageLimits()
     min_side = limits.min_side or 1
     if is_dicom(raw):
         kind = spec.modality if spec.modality in get_args(ImageKind) else None

@@ -199,3 +199,45 @@ def test_the_predict_limit_is_shared_by_replicas_through_redis(tmp_path: Path) -
             codes = [c.post(f"/api/v1/predict/{NAME}", data={"age": "60"}).status_code for c in (one, two, one, two)]
         assert codes == [200, 200, 200, 429]
         assert any(":limits" in k for k in space.keys())  # the windows live in the shared Redis
+
+
+FLOOR = "test.floor128"
+
+
+@pytest.fixture
+def floor_analyzer() -> Iterator[None]:
+    """An analyzer of the right fundus asking for 128 px (the slot's own floor is 64), registered before the app."""
+    from vitalens.slots import ImageLimits
+
+    register_analyzer(
+        FLOOR,
+        modality="test",
+        inputs=("fundus_right",),
+        limits={"fundus_right": ImageLimits(min_side=128)},
+        render=(Findings(), Narrative()),
+        title="Floor 128",
+    )(type("Floor128", (_AgeAnalyzer,), {}))
+    try:
+        yield
+    finally:
+        ANALYZERS.unregister(FLOOR)
+
+
+def test_a_small_image_is_told_the_analyzers_own_floor(floor_analyzer: None, client: TestClient, world: World) -> None:
+    """A 40 px and a 100 px photograph are both told the analyzer's 128 px, neither the slot's 64 px: the decoder
+    refuses with the contract's limits."""
+    import io
+
+    from PIL import Image
+
+    for side in (40, 100):
+        buf = io.BytesIO()
+        Image.new("RGB", (side, side), (120, 40, 20)).save(buf, format="PNG")
+        r = client.post(
+            f"/api/v1/predict/{FLOOR}",
+            files={"fundus_right": ("eye.png", buf.getvalue(), "image/png")},
+            headers=world.a.headers["clinician"],
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"].endswith(f"image is {side}×{side} px; the shorter side must be at least 128 px")
+        assert GATE.calls == 0

@@ -132,7 +132,11 @@ def run_named(
         if not spec.is_file:
             raise InputError(f"takes a value, not a file: --input {slot}=VALUE", field=slot)
         decoded[spec.attribute] = spec.read(
-            path, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels, hints=hints.get(slot)
+            path,
+            max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_image_pixels,
+            hints=hints.get(slot),
+            limits=contract.limits_for(slot),
         ).value
     for slot, text in values.items():
         spec = get_slot(slot)

@@ -120,6 +120,7 @@ def decode_inputs(contract: Any, raw: Mapping[str, RawInput], *, max_bytes: int,
             max_bytes=max_bytes,
             max_pixels=max_pixels,
             hints=spec.parse_hints(item.hints),
+            limits=contract.limits_for(slot),
         )
         if not spec.is_file:  # values: before StudyInputs; files: by the analyzer with its card's tighter limits
             spec.check(decoded.value)
