@@ -150,6 +150,10 @@ def test_real_covid_radiograph() -> None:
     findings = body["findings"]
     assert isinstance(findings, list) and findings
     assert all(0.0 <= f["probability"] <= 1.0 for f in findings)
+    table = runner.invoke(app, ["analyze", "cxr.anomaly", "--input", f"cxr={image}"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    header = next(line for line in table.output.splitlines() if "condition" in line)
+    assert "anomaly score" in header and "probability" not in header  # a score, not a chance of disease
 
 
 def test_real_fundus_and_oct_through_the_fusion() -> None:

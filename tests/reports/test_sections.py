@@ -116,3 +116,22 @@ def test_measurements_render_with_four_significant_digits_and_no_unit_one() -> N
     assert '<td data-label="Value">452 ms</td> <td data-label="Reference">≤ 450 ms</td>' in text
     assert "High (out of range)" in text
     assert "not measured" in text
+
+
+def test_a_score_is_headed_by_its_name_in_the_page_the_pdf_and_the_cli() -> None:
+    """cxr.anomaly's number is a distance-based score in [0, 1], not a probability: its findings block says so and
+    each renderer heads the column with that name; a probability analyzer keeps "Probability"."""
+    from reportlab.lib.styles import getSampleStyleSheet
+
+    from vitalens._cli.analyze import findings_value
+    from vitalens.reports.pdf import _findings_table
+
+    row = SimpleNamespace(**vars(_f("anomaly", 0.7, positive=True)), review=None, review_note=None)
+    score = resolve_blocks(analyzer_blocks("cxr.anomaly"), result={}, findings=[row])
+    part = next(p for p in score if p.kind == "findings")
+    assert part.value == "Anomaly score"
+    assert _findings_table(part, getSampleStyleSheet())._cellvalues[0][2] == "Anomaly score"
+    assert findings_value("cxr.anomaly") == "Anomaly score"
+    odir = resolve_blocks(analyzer_blocks("fundus.odir"), result={}, findings=[_f("D", 0.7, positive=True)])
+    assert next(p for p in odir if p.kind == "findings").value == "Probability"
+    assert findings_value("fundus.odir") == "Probability" and findings_value("retired.analyzer") == "Probability"

@@ -95,6 +95,7 @@ def test_a_study_shows_the_three_panels_on_the_page_and_in_the_pdf(client, app, 
     page = client.get(f"/studies/{study['id']}", headers=h).text
     assert 'class="pair three-panel"' in page and "Grad-CAM over the CLAHE-enhanced radiograph" in page
     assert "normal radiographs only" in page
+    assert '<th scope="col">Anomaly score</th>' in page and '<th scope="col">Probability</th>' not in page
 
     r = client.get(f"/api/v1/studies/{study['id']}/report.pdf", headers=h)
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"

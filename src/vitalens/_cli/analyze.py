@@ -152,6 +152,17 @@ def run_named(
     return analyzer(StudyInputs(**decoded), explain=explain)
 
 
+def findings_value(analyzer: str) -> str:
+    """What the analyzer's findings' numbers are, from its contract's findings blocks (``Probability``, or a
+    score's name such as ``Anomaly score``); ``Probability or score`` where its blocks differ."""
+    from vitalens.analyzers import Findings, get_contract, is_analyzer
+
+    if not is_analyzer(analyzer):
+        return "Probability"
+    values = {b.value for b in get_contract(analyzer).blocks if isinstance(b, Findings)}
+    return values.pop() if len(values) == 1 else "Probability" if not values else "Probability or score"
+
+
 def print_result(result: object, console: Console | None = None) -> None:
     """Human-readable table of a result: findings, proxies, band, measurements, provenance, notice."""
     from vitalens.domain import AnalysisResult
@@ -164,7 +175,7 @@ def print_result(result: object, console: Console | None = None) -> None:
     if result.findings:
         table = Table(title=f"{result.analyzer} · {result.model.name} {result.model.version}")
         per_input = any(f.input_name for f in result.findings)
-        columns = ("input", "code", "condition", "probability", "threshold", "positive")
+        columns = ("input", "code", "condition", findings_value(result.analyzer).lower(), "threshold", "positive")
         for col in columns if per_input else columns[1:]:
             table.add_column(col)
         for f in sorted(result.findings, key=lambda f: (f.input_name or "", -f.probability)):

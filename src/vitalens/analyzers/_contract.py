@@ -103,6 +103,9 @@ class Findings(Block):
         tiers: show each finding's risk tier.
         normal: the code meaning "no abnormal finding" (e.g. ``N``, ``NORM``): shown as the absence of the others,
             never coloured as a finding.
+        value: what each finding's number is, as its column is headed in the page, the PDF and the CLI:
+            ``Probability``, or a score's name (``Anomaly score``) where the number lies in [0, 1] but is not a
+            probability — a reader must not take a distance-based score for a chance of disease.
     """
 
     kind: Literal["findings"] = "findings"
@@ -111,6 +114,7 @@ class Findings(Block):
     chart: bool = True
     tiers: bool = False
     normal: str | None = None
+    value: str = "Probability"
 
 
 class Classes(Block):

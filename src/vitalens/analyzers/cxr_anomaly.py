@@ -104,7 +104,11 @@ def colour_spread(image: np.ndarray) -> float:
     render=(
         # What the model was fitted on is the card's to say (the narrative reads it): a design-variant card whose
         # scorer saw labelled anomalies must not sit under a "normal radiographs only" heading.
-        Findings(title="Anomaly score against normal radiographs (a score, not a probability)", chart=True),
+        Findings(
+            title="Anomaly score against normal radiographs (a score, not a probability)",
+            chart=True,
+            value="Anomaly score",
+        ),
         Scores(
             title="Score components (0–1)",
             key="components",

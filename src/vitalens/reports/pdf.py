@@ -172,7 +172,7 @@ def _findings_table(part: Any, styles: Any) -> Any:
     from reportlab.platypus import Paragraph
 
     per_input = any(getattr(f, "input_name", None) for f in part.findings)
-    head = ["Code", "Finding"] + (["Input"] if per_input else []) + ["Probability", "Threshold", "Result"]
+    head = ["Code", "Finding"] + (["Input"] if per_input else []) + [part.value, "Threshold", "Result"]
     head += (["Tier"] if part.tiers or any(f.tier for f in part.findings) else []) + ["Clinician review"]
     from vitalens.reports.sections import slot_title
 
@@ -190,7 +190,7 @@ def _findings_table(part: Any, styles: Any) -> Any:
             row.append("—" if f.code == part.normal else f.tier or "—")
         row.append(Paragraph(escape(_review_text(f)), cell))
         rows.append(row)
-    fixed = {"Code": 1.3, "Input": 2.2, "Probability": 1.9, "Threshold": 1.9, "Result": 2.2, "Tier": 1.6}
+    fixed = {"Code": 1.3, "Input": 2.2, part.value: 1.9, "Threshold": 1.9, "Result": 2.2, "Tier": 1.6}
     free = 18.0 - sum(fixed.get(h, 0.0) for h in head)
     widths = [fixed.get(h, free / 2) * cm for h in head]
     return _grid(rows, widths)

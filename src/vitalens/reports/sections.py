@@ -146,6 +146,7 @@ class Part:
     normal: str | None = None
     tiers: bool = False
     chart: bool = False
+    value: str = "Probability"
     columns: list[str] = field(default_factory=list)
     rows: list[list[str]] = field(default_factory=list)
     marked: set[tuple[int, int]] = field(default_factory=set)
@@ -255,6 +256,7 @@ def _findings_part(b: Findings, findings: Sequence[Any], claimed: set[str]) -> P
         normal=b.normal,
         tiers=b.tiers,
         chart=b.chart,
+        value=b.value,
         note=note,
     )
 

@@ -147,7 +147,9 @@ def _clip01(x: float) -> float:
     return min(1.0, max(0.0, float(x)))
 
 
-def probability_bars_svg(bars: list[Bar], *, width: int = 600, row_h: int = 26, label_w: int = 250) -> str:
+def probability_bars_svg(
+    bars: list[Bar], *, width: int = 600, row_h: int = 26, label_w: int = 250, value: str = "Probability"
+) -> str:
     """A horizontal bar chart, highest probability first, each threshold drawn as a dark tick.
 
     Args:
@@ -155,6 +157,8 @@ def probability_bars_svg(bars: list[Bar], *, width: int = 600, row_h: int = 26, 
         width: SVG width in user units (px); the chart scales with its container.
         row_h: height of one row, px.
         label_w: width of the label column, px.
+        value: what the numbers are (the findings block's ``value``: ``Probability``, ``Anomaly score``), for the
+            chart's accessible title.
 
     Returns:
         An ``<svg>`` element as text (``role="img"`` with a textual summary in ``<title>``/``<desc>``).
@@ -170,7 +174,7 @@ def probability_bars_svg(bars: list[Bar], *, width: int = 600, row_h: int = 26, 
     out = [
         f'<svg class="chart bars" viewBox="0 0 {width} {height}" width="100%" role="img" '
         f'aria-labelledby="bars-title bars-desc" xmlns="http://www.w3.org/2000/svg">',
-        '<title id="bars-title">Finding probabilities, highest first, with decision thresholds</title>',
+        f'<title id="bars-title">{escape(value)} of each finding, highest first, with decision thresholds</title>',
         f'<desc id="bars-desc">{escape(summary)}</desc>',
     ]
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):

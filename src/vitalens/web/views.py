@@ -138,13 +138,14 @@ class AnalyzerView:
     chart_svg: str | None
 
 
-def findings_chart_svg(findings: list[Any], normal: str | None = None) -> str | None:
-    """The probability bars of a findings part (threshold tick per bar), or None without findings; the ``normal``
-    code's bar is drawn neutral (the absence of findings is not itself a finding)."""
+def findings_chart_svg(findings: list[Any], normal: str | None = None, value: str = "Probability") -> str | None:
+    """The bars of a findings part (threshold tick per bar), or None without findings; the ``normal`` code's bar is
+    drawn neutral (the absence of findings is not itself a finding); ``value`` names the numbers (the block's)."""
     if not findings:
         return None
     return probability_bars_svg(
-        [Bar(_finding_label(f), f.probability, f.threshold, f.positive, normal=f.code == normal) for f in findings]
+        [Bar(_finding_label(f), f.probability, f.threshold, f.positive, normal=f.code == normal) for f in findings],
+        value=value,
     )
 
 
