@@ -5,17 +5,20 @@ export is worth deploying, and how far each net is from what this CPU can do at 
 process, so its peak memory is its own):
 
 * latency per input (batch time / batch size), p50 and p95 over ``--repeats`` runs after warm-up, batch 1 and 16,
-  eager PyTorch and ONNX Runtime (the artifact's verified ``model.onnx``, else a temporary export; nets with several
-  inputs, the bilateral fundus net, run eager only);
+  eager PyTorch and ONNX Runtime (the artifact's verified ``model.onnx``, else a temporary export). The inputs are
+  the net's ONNX signature (:func:`vitalens.artifacts.onnx.example_inputs`): both eyes and the age for the bilateral
+  fundus net, one embedding per encoder for a fusion head, one image at the reference field-of-view width
+  (540 × 540 px) for the any-size vessel U-Net (whose analyzer runs it twice per eye: image and mirror);
 * peak resident memory of the process after its runs (``ru_maxrss``);
 * roofline: the net's forward FLOPs at batch 1 (``torch.utils.flop_counter``) over this CPU's measured fp32 matmul
   throughput with the same threads (a 1024³ GEMM), i.e. the fastest this net could run here if it were pure GEMM;
   ``efficiency`` = that bound / the measured eager p50 at batch 16.
 
 Run (from the repository root):
-    .venv/bin/python bench/inference.py [--threads 1] [--analyzers fundus.dr oct.kermany4 ...]
+    .venv/bin/python bench/inference.py [--threads 1] [--analyzers fundus.dr oct.kermany4 ...] [--merge]
 
-Prints a table and writes ``bench/results/inference.json``.
+Prints a table and writes ``bench/results/inference.json``; ``--merge`` replaces only the analyzers measured now in
+an existing JSON (the other rows, and the runs that measured them, are kept).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import resource
 import shutil
@@ -66,26 +70,15 @@ def matmul_gflops(threads: int, n: int = 1024, repeats: int = 10) -> float:
     return 2.0 * n**3 / best / 1e9
 
 
-def _inputs(card: Any, batch: int) -> tuple[Any, ...]:
-    """Random inputs of the net's forward for ``batch`` items (the bilateral fundus net takes left, right, age; a
-    fusion head takes one embedding per encoder, so its row is the head alone: its encoders have their own rows)."""
+def _inputs(card: Any, net: Any, batch: int) -> tuple[Any, ...]:
+    """Seeded random inputs of the net's forward for ``batch`` items, in order (the net's ONNX signature; a fusion
+    head takes one embedding per encoder, so its row is the head alone: its encoders have their own rows)."""
     import torch
 
-    from vitalens.artifacts.onnx import example_input_shape
+    from vitalens.artifacts.onnx import example_inputs
 
     gen = torch.Generator().manual_seed(batch)
-    names = card.input.extra.get("inputs") or []
-    embeddings = card.input.extra.get("embeddings")
-    if isinstance(embeddings, dict) and embeddings:  # a head on frozen encoders' embeddings (retina.fusion)
-        return tuple(torch.randn(batch, int(d), generator=gen) for d in embeddings.values())
-    if len([n for n in names if str(n).startswith("fundus_")]) == 2:
-        h, w = card.input.size
-        return (
-            torch.randn(batch, 3, h, w, generator=gen),
-            torch.randn(batch, 3, h, w, generator=gen),
-            torch.zeros(batch, 1),
-        )
-    return (torch.randn(example_input_shape(card, batch), generator=gen),)
+    return tuple(torch.randn(shape, generator=gen) for shape in example_inputs(card, batch, net).values())
 
 
 def measure_one(name: str, threads: int, repeats: int) -> dict[str, Any]:
@@ -107,7 +100,7 @@ def measure_one(name: str, threads: int, repeats: int) -> dict[str, Any]:
     artifact = Path(analyzer.artifact)
     net, card = load_model(artifact, device="cpu")
     net.eval()
-    x1 = _inputs(card, 1)
+    x1 = _inputs(card, net, 1)
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         net(*x1)
     flops = int(counter.get_total_flops())
@@ -121,29 +114,29 @@ def measure_one(name: str, threads: int, repeats: int) -> dict[str, Any]:
         return run
 
     engines["eager"] = eager_fn
+    import onnxruntime as ort
+
     tmp = None
-    if len(x1) == 1:
-        import onnxruntime as ort
+    onnx_file = artifact / ONNX_FILE
+    bundled = onnx_file.is_file()
+    if not bundled:
+        tmp = Path(tempfile.mkdtemp())
+        shutil.copytree(artifact, tmp / "a")
+        onnx_file = export_onnx(tmp / "a")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
+    in_names = [i.name for i in session.get_inputs()]
 
-        onnx_file = artifact / ONNX_FILE
-        if not onnx_file.is_file():
-            tmp = Path(tempfile.mkdtemp())
-            shutil.copytree(artifact, tmp / "a")
-            onnx_file = export_onnx(tmp / "a")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
-        in_name = session.get_inputs()[0].name
+    def ort_fn(x: tuple[Any, ...]) -> Any:
+        feed = {name: t.numpy() for name, t in zip(in_names, x, strict=True)}
+        return lambda: session.run(None, feed)
 
-        def ort_fn(x: tuple[Any, ...]) -> Any:
-            arr = x[0].numpy()
-            return lambda: session.run(None, {in_name: arr})
-
-        engines["onnxruntime"] = ort_fn
+    engines["onnxruntime"] = ort_fn
     rows = []
     for engine, make in engines.items():
         for batch in BATCHES:
-            ms = _time(make(_inputs(card, batch)), batch, repeats if batch == 1 else max(5, repeats // 3))
+            ms = _time(make(_inputs(card, net, batch)), batch, repeats if batch == 1 else max(5, repeats // 3))
             rows.append(
                 {
                     "engine": engine,
@@ -162,7 +155,37 @@ def measure_one(name: str, threads: int, repeats: int) -> dict[str, Any]:
         "rows": rows,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "onnx": "onnxruntime" in engines,
+        "onnx_bundled": bundled,
+        "onnx_inputs": list(in_names),
     }
+
+
+NOTE = (
+    "latency per input (batch time / batch); roofline bound = forward FLOPs / measured GEMM throughput of the run "
+    "that measured the row (runs[].matmul_gflops; the shared machine's throughput varies with its load)"
+)
+
+
+def merge_results(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with the analyzers of ``new`` replaced (or added) and ``new``'s run recorded; the others kept.
+
+    Why: a whole-bench run takes long on the shared CPU; re-measuring some analyzers must not drop the others'
+    rows or the record of which run (and GEMM throughput) measured them.
+    """
+    measured = {r["analyzer"] for r in new["analyzers"]}
+    kept = [r for r in old.get("analyzers", []) if r["analyzer"] not in measured]
+    order = [r["analyzer"] for r in old.get("analyzers", [])]
+    rows = sorted(
+        kept + new["analyzers"],
+        key=lambda r: order.index(r["analyzer"]) if r["analyzer"] in order else len(order),
+    )
+    runs = [
+        {**run, "analyzers": [a for a in run.get("analyzers", []) if a not in measured]} for run in old.get("runs", [])
+    ]
+    if not old.get("runs") and kept:  # a single-run file: its rows were measured by its own run
+        runs = [{"analyzers": [r["analyzer"] for r in kept], "matmul_gflops": old.get("matmul_gflops")}]
+    runs = [run for run in runs if run["analyzers"]] + new["runs"]
+    return {**old, **{k: v for k, v in new.items() if k not in ("analyzers", "runs")}, "analyzers": rows, "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--analyzers", nargs="*", default=None, help="default: every registered analyzer")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process: measure one analyzer
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "inference.json")
+    parser.add_argument("--note", default="", help="run conditions recorded with this run (e.g. the machine's load)")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the other analyzers' rows of an existing --out (replace these)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.one:
@@ -195,33 +222,44 @@ def main(argv: list[str] | None = None) -> int:
             row["roofline"] = {"bound_ms": bound_ms, "efficiency_eager_b16": bound_ms / eager16}
         results.append(row)
     header = (
-        f"{'analyzer':<14}{'engine':<13}{'batch':>6}{'p50 ms':>9}{'p95 ms':>9}{'GFLOP':>8}{'bound ms':>10}{'RSS MB':>8}"
+        f"{'analyzer':<16}{'engine':<13}{'batch':>6}{'p50 ms':>9}{'p95 ms':>9}{'GFLOP':>8}{'bound ms':>10}{'RSS MB':>8}"
     )
     lines = [f"fp32 GEMM throughput with {args.threads} thread(s): {peak:.1f} GFLOP/s", header, "-" * len(header)]
     for res in results:
         if "rows" not in res:
-            lines.append(f"{res['analyzer']:<14}{res.get('skipped') or res.get('error')}")
+            lines.append(f"{res['analyzer']:<16}{res.get('skipped') or res.get('error')}")
             continue
         for r in res["rows"]:
             lines.append(
-                f"{res['analyzer']:<14}{r['engine']:<13}{r['batch']:>6}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}"
+                f"{res['analyzer']:<16}{r['engine']:<13}{r['batch']:>6}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}"
                 f"{res['gflops_per_input']:>8.3f}{res['roofline']['bound_ms']:>10.2f}{res['peak_rss_mb']:>8.0f}"
             )
     sys.stdout.write("\n".join(lines) + "\n")
     import onnxruntime as ort
     import torch
 
-    payload = {
+    run = {
+        "analyzers": [r["analyzer"] for r in results],
+        "matmul_gflops": peak,
+        "repeats": args.repeats,
+        "load_avg_1min": os.getloadavg()[0],
+        **({"note": args.note} if args.note else {}),
+    }
+    payload: dict[str, Any] = {
         "bench": "inference",
         "threads": args.threads,
         "matmul_gflops": peak,
+        "repeats": args.repeats,
         "analyzers": results,
+        "runs": [run],
         "torch": torch.__version__,
         "onnxruntime": ort.__version__,
         "platform": platform.platform(),
         "processor": platform.processor(),
-        "note": "latency per input (batch time / batch); roofline bound = forward FLOPs / measured GEMM throughput",
+        "note": NOTE,
     }
+    if args.merge and args.out.is_file():
+        payload = merge_results(json.loads(args.out.read_text(encoding="utf-8")), payload)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -163,3 +163,18 @@ def test_quality_bench_finds_cataract_eyes(tmp_path: Path) -> None:
     )
     assert quality.cataract_ids(tmp_path) == {"0_left", "7_right", "2155_right"}
     assert quality.cataract_ids(tmp_path / "absent") == set()
+
+
+def test_inference_merge_keeps_other_rows_and_their_runs() -> None:
+    inference = _module("inference")
+    old = {
+        "analyzers": [{"analyzer": "a", "v": 1}, {"analyzer": "b", "v": 1}, {"analyzer": "c", "v": 1}],
+        "runs": [{"analyzers": ["a", "b"], "matmul_gflops": 10.0}, {"analyzers": ["c"], "matmul_gflops": 20.0}],
+        "note": "old",
+    }
+    new = {"analyzers": [{"analyzer": "c", "v": 2}, {"analyzer": "d", "v": 2}], "runs": [{"analyzers": ["c", "d"]}]}
+    merged = inference.merge_results(old, new)
+    assert [(r["analyzer"], r["v"]) for r in merged["analyzers"]] == [("a", 1), ("b", 1), ("c", 2), ("d", 2)]
+    assert merged["runs"] == [{"analyzers": ["a", "b"], "matmul_gflops": 10.0}, {"analyzers": ["c", "d"]}]
+    single = inference.merge_results({"analyzers": [{"analyzer": "a"}], "matmul_gflops": 5.0}, new)
+    assert single["runs"][0] == {"analyzers": ["a"], "matmul_gflops": 5.0}

@@ -4,6 +4,11 @@ quality gates, analyses.
 Why a base: every analyzer shares artifact resolution, the model cache, the input checks (presence and limits from
 the contract, tightened by the card) and the quality-gate hook, so a new task is only its preprocessing, its
 forward pass and its result.
+
+The forward pass (:meth:`Analyzer.forward_outputs`) runs on ONNX Runtime when the artifact holds a verified
+``model.onnx`` (listed in the card, so its sha256 was checked), onnxruntime is installed and the device is the CPU;
+else on PyTorch. :attr:`Analyzer.backend` says which, for the result's ``extras["backend"]``. Explanations that need
+gradients (Grad-CAM) always use the PyTorch net.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
 
 from vitalens.artifacts import ModelCache, ModelCard, load_model, verify_artifact
 from vitalens.config import get_settings
@@ -133,6 +140,58 @@ class Analyzer(ABC):
 
         return self.cache.get(key, _load)
 
+    def _ort_session(self) -> Any | None:
+        """An ONNX Runtime session on the artifact's verified ``model.onnx``, or None (then PyTorch runs)."""
+        from vitalens.artifacts import ONNX_FILE
+
+        if self.artifact is None or not (Path(self.artifact) / "card.json").is_file():
+            return None
+        if ONNX_FILE not in self.card.files:
+            return None
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return None
+        key = str((Path(self.artifact) / ONNX_FILE).resolve())
+        with _ORT_LOCK:
+            session = _ORT_SESSIONS.get(key)
+            if session is None:
+                options = ort.SessionOptions()
+                options.log_severity_level = 3
+                session = ort.InferenceSession(key, options, providers=["CPUExecutionProvider"])
+                _ORT_SESSIONS[key] = session
+        return session
+
+    def onnx_session(self) -> Any | None:
+        """The ONNX Runtime session the forward pass uses here, or None where PyTorch runs it (no verified
+        ``model.onnx``, no onnxruntime, or a device other than the CPU)."""
+        return self._ort_session() if str(self.device) == "cpu" else None
+
+    @property
+    def backend(self) -> str:
+        """``onnxruntime`` or ``pytorch``: what :meth:`forward_outputs` runs on here."""
+        return "onnxruntime" if self.onnx_session() is not None else "pytorch"
+
+    def forward_outputs(self, *inputs: torch.Tensor | np.ndarray) -> np.ndarray:
+        """The net's raw output (float32 numpy) for ``inputs`` in ``forward`` order, on :attr:`backend`.
+
+        ONNX Runtime gets the inputs by the graph's input order (the net's ``onnx_signature``, which follows its
+        ``forward``), so the same call serves single- and multi-input nets.
+        """
+        session = self.onnx_session()
+        if session is not None:
+            arrays = [_as_float32(x) for x in inputs]
+            names = [i.name for i in session.get_inputs()]
+            if len(names) != len(arrays):
+                raise ArtifactError(f"{self.name}: model.onnx takes {len(names)} inputs, got {len(arrays)}")
+            return np.asarray(session.run(None, dict(zip(names, arrays, strict=True)))[0], dtype=np.float32)
+        import torch
+
+        net = self.model()
+        tensors = [torch.as_tensor(x).to(self.device) for x in inputs]
+        with torch.inference_mode():
+            return np.asarray(net(*tensors).float().cpu().numpy(), dtype=np.float32)
+
     def labels(self) -> list[tuple[str, str]]:
         """(code, name) of each output label: the card's when a card exists, else the contract's."""
         if self.artifact is not None and (Path(self.artifact) / "card.json").is_file():
@@ -223,3 +282,13 @@ class Analyzer(ABC):
             demonstration=card.demonstration,
             **fields,
         )
+
+
+def _as_float32(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+_ORT_SESSIONS: dict[str, Any] = {}
+_ORT_LOCK = threading.Lock()

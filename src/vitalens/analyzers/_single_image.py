@@ -15,9 +15,7 @@ gates of ``vitalens.quality`` (embedding distance to genuine images) run as well
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -114,41 +112,10 @@ class SingleImageAnalyzer(Analyzer):
             raise InputError(f"the card of {self.card.name} has no preprocessing config", field="card")
         return ImagePreprocess.from_config(config)
 
-    def _ort_session(self) -> Any | None:
-        """An ONNX Runtime session on the artifact's verified ``model.onnx``, or None (then PyTorch runs)."""
-        from vitalens.artifacts import ONNX_FILE
-
-        if self.artifact is None or ONNX_FILE not in self.card.files:
-            return None
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            return None
-        key = str((Path(self.artifact) / ONNX_FILE).resolve())
-        with _ORT_LOCK:
-            session = _ORT_SESSIONS.get(key)
-            if session is None:
-                options = ort.SessionOptions()
-                options.log_severity_level = 3
-                session = ort.InferenceSession(key, options, providers=["CPUExecutionProvider"])
-                _ORT_SESSIONS[key] = session
-        return session
-
     def raw_outputs(self, batch: torch.Tensor) -> np.ndarray:
-        """Raw net outputs ``(B, n_outputs)`` of a preprocessed batch: ONNX Runtime when available, else PyTorch."""
-        import torch
-
-        session = self._ort_session()
-        if session is not None and str(self.device) == "cpu":
-            x = batch.detach().cpu().numpy().astype(np.float32)
-            return np.asarray(session.run(None, {session.get_inputs()[0].name: x})[0], dtype=np.float64)
-        net = self.model()
-        with torch.inference_mode():
-            return net(batch.to(self.device)).float().cpu().numpy().astype(np.float64)
-
-    @property
-    def backend(self) -> str:
-        return "onnxruntime" if self._ort_session() is not None and str(self.device) == "cpu" else "pytorch"
+        """Raw net outputs ``(B, n_outputs)`` of a preprocessed batch: ONNX Runtime when available, else PyTorch
+        (:meth:`~vitalens.analyzers._base.Analyzer.forward_outputs`)."""
+        return self.forward_outputs(batch).astype(np.float64)
 
     def classify(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[ImageGeometry], Any]:
         """Probabilities ``(N, K)`` in the card's label order, the geometries, and the input batch."""
@@ -220,7 +187,3 @@ class SingleImageAnalyzer(Analyzer):
             if isinstance(value, np.ndarray):
                 results.append(self.plausibility(slot, value))
         return results
-
-
-_ORT_SESSIONS: dict[str, Any] = {}
-_ORT_LOCK = threading.Lock()

@@ -4,6 +4,10 @@ The EYE HEART CONNECTION design: one shared encoder sees the left and the right 
 patient's age, a fusion head gives the 8 ODIR labels (N, D, G, C, A, H, M, O); the probabilities of
 hypertensive retinopathy, diabetic retinopathy and AMD then feed the cardiovascular proxies of
 ``vitalens.risk.cardio``. Labels, preprocessing, thresholds and calibration all come from the model card.
+
+The forward pass runs on ONNX Runtime when the artifact holds a verified ``model.onnx`` (three inputs: both eyes and
+the age) and the device is the CPU, else on PyTorch (``extras["backend"]`` says which); Grad-CAM always uses the
+PyTorch net, which is loaded only when a map is drawn.
 """
 
 from __future__ import annotations
@@ -142,13 +146,9 @@ class FundusOdirAnalyzer(Analyzer):
         return tensors[0], tensors[1], age, geometries
 
     def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
-        import torch
-
         card = self.card
-        net = self.model()
         left, right, age, geometries = self._tensors(inputs)
-        with torch.inference_mode():
-            logits = net(left, right, age).float().cpu().numpy()
+        logits = self.forward_outputs(left, right, age).astype(np.float64)
         probs = apply_calibration(card.calibration, logits)[0]
         findings = []
         for j, code in enumerate(card.labels):
@@ -173,14 +173,14 @@ class FundusOdirAnalyzer(Analyzer):
             proxies=proxies.as_dict(),
             band=band,
             explanation=explain_proxies(prob_map, proxies, band),
-            extras={"band_definition": band_definition()},
+            extras={"band_definition": band_definition(), "backend": self.backend},
         )
         if card.demonstration:
             result.warnings.append(
                 f"Demonstration model trained on {card.trained_on}: not validated, not for clinical use."
             )
-        if explain:
-            result.explanations.extend(self._explain(net, inputs, left, right, age, geometries, findings))
+        if explain and any(f.positive for f in findings):
+            result.explanations.extend(self._explain(self.model(), inputs, left, right, age, geometries, findings))
         return result
 
     def _explain(

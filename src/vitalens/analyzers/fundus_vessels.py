@@ -11,6 +11,10 @@ overlay in the uploaded image's coordinates.
 Every biomarker is a research measurement: the micrometre scale assumes an average optic disc, artery/vein
 labels come from a colour heuristic that is unmeasured on real photographs, and none of the values is
 calibrated against the grading software of the cohorts whose reference values are shown beside them.
+
+The U-Net runs on ONNX Runtime when the artifact holds a verified ``model.onnx`` (one image of any size; the graph
+pads and crops as the net does) and the device is the CPU, else on PyTorch; ``extras["backend"]`` says which
+(``classical`` for the Sato fallback).
 """
 
 from __future__ import annotations
@@ -132,7 +136,11 @@ class FundusVesselsAnalyzer(Analyzer):
         if self.has_model:
             from vitalens.vessels.segment import net_vessel_probability
 
-            prob = net_vessel_probability(self.model(), channel, device=str(self.device), flip_average=s["flip"])
+            session = self.onnx_session()
+            net = None if session is not None else self.model()
+            prob = net_vessel_probability(
+                net, channel, device=str(self.device), flip_average=s["flip"], session=session
+            )
             return scaled, np.where(scaled.fov, prob, 0.0), float(s["threshold"]), "vessel U-Net"
         score = classical_vesselness(channel, scaled.fov, method="sato")
         threshold = float(np.quantile(score[scaled.fov], 1.0 - CLASSICAL_VESSEL_SHARE))
@@ -198,7 +206,11 @@ class FundusVesselsAnalyzer(Analyzer):
         fields: dict[str, Any] = {
             "measurements": measurements,
             "explanations": explanations,
-            "extras": {"eyes": per_eye, "zone_vessels": zone_rows},
+            "extras": {
+                "eyes": per_eye,
+                "zone_vessels": zone_rows,
+                "backend": self.backend if self.has_model else "classical",
+            },
             "warnings": warnings,
             "explanation": self._narrative(per_eye, method),
         }

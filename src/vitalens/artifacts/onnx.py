@@ -4,7 +4,11 @@ Why verify: an exported graph that silently differs from the PyTorch net (an uns
 dropout left in training mode) would give different probabilities in a deployment than the card's metrics
 promise; the export is only written into the artifact (and its sha256 into the card) when onnxruntime's outputs
 match PyTorch's within ``atol`` (relative beyond |logit| 1, see :func:`onnx_parity`) on random inputs of two batch
-sizes.
+sizes (and, for a graph with free image sides, two image sizes).
+
+What the graph takes comes from :func:`onnx_signature`: the net's own ``onnx_signature(card)`` where it declares
+one (several named inputs, free axes besides the batch; :mod:`vitalens.nets._onnx`), else one input per embedding
+for a head on frozen encoders' embeddings, else the single ``input`` sized by the card.
 
 Example:
     >>> export_onnx(Path("models/ecg-ptbxl"))        # doctest: +SKIP
@@ -21,8 +25,9 @@ import numpy as np
 from vitalens.artifacts._card import ONNX_FILE, ModelCard
 from vitalens.artifacts._io import add_file_to_artifact, load_model
 from vitalens.errors import ArtifactError
+from vitalens.nets._onnx import OnnxInput, OnnxSignature
 
-__all__ = ["export_onnx", "example_input_shape", "example_inputs", "onnx_parity"]
+__all__ = ["export_onnx", "example_input_shape", "example_inputs", "onnx_parity", "onnx_signature"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +36,8 @@ def example_input_shape(card: ModelCard, batch: int = 1) -> tuple[int, ...]:
     """The net's input shape from the card: ``(B, leads, fs·duration)`` for signals, ``(B, C, H, W)`` for images.
 
     Raises:
-        ArtifactError: the card does not say the input size, or the net takes several inputs (fundus pairs).
+        ArtifactError: the card does not say the input size, or the net takes several inputs (fundus pairs: their
+            nets declare them, see :func:`onnx_signature`).
     """
     spec = card.input
     if spec.modality == "ecg":
@@ -39,23 +45,43 @@ def example_input_shape(card: ModelCard, batch: int = 1) -> tuple[int, ...]:
             raise ArtifactError(f"card {card.name} has no fs_hz; cannot size an ECG input")
         return (batch, spec.channels, int(round(spec.fs_hz * (spec.duration_s or 10.0))))
     if spec.extra.get("inputs") and len(spec.extra["inputs"]) > 1:
-        raise ArtifactError(f"{card.name} takes several inputs {spec.extra['inputs']}; ONNX export supports one")
+        raise ArtifactError(
+            f"{card.name} takes several inputs {spec.extra['inputs']}; its net declares them (onnx_signature)"
+        )
     if spec.size is None:
         raise ArtifactError(f"card {card.name} has no input size; cannot size an image input")
     return (batch, spec.channels, *spec.size)
 
 
-def example_inputs(card: ModelCard, batch: int = 1) -> dict[str, tuple[int, ...]]:
-    """Input name → shape of the net's forward, in argument order.
+def onnx_signature(card: ModelCard, net: object | None = None) -> OnnxSignature:
+    """What the exported graph of ``net`` (built from ``card``) takes: named inputs and their free axes.
 
-    One input (``input``) sized by :func:`example_input_shape`, or, for a head on frozen encoders' embeddings (the
-    card's ``input.extra.embeddings``: name → width, e.g. retina.fusion's ``{"fundus": 1280, "oct": 1280}``), one
-    ``(B, width)`` input per embedding, in the card's order (the order the task's forward passes them).
+    The net's own ``onnx_signature(card)`` when it has one (the bilateral fundus net: both eyes and the age; the
+    vessel U-Net: one image of any size); else, for a head on frozen encoders' embeddings (the card's
+    ``input.extra.embeddings``: name → width, e.g. retina.fusion's ``{"fundus": 1280, "oct": 1280}``), one
+    ``(B, width)`` input per embedding in the card's order (the order the task's forward passes them); else one
+    ``input`` sized by :func:`example_input_shape`. The batch axis is always free.
     """
+    declared = getattr(net, "onnx_signature", None)
+    if callable(declared):
+        signature = declared(card)
+        if not isinstance(signature, OnnxSignature):
+            raise ArtifactError(f"{type(net).__name__}.onnx_signature returned {type(signature).__name__}")
+        return signature
     embeddings = card.input.extra.get("embeddings")
     if isinstance(embeddings, dict) and embeddings:
-        return {str(name): (batch, int(width)) for name, width in embeddings.items()}
-    return {"input": example_input_shape(card, batch)}
+        return OnnxSignature(inputs=tuple(OnnxInput(str(n), (1, int(w))) for n, w in embeddings.items()))
+    return OnnxSignature(inputs=(OnnxInput("input", example_input_shape(card, 1)),))
+
+
+def example_inputs(
+    card: ModelCard, batch: int = 1, net: object | None = None, *, probe: int = 0
+) -> dict[str, tuple[int, ...]]:
+    """Input name → shape of the net's forward for ``batch`` items, in argument order (:func:`onnx_signature`).
+
+    ``probe`` > 0 moves free image sides off the example size (:meth:`OnnxInput.sized`).
+    """
+    return onnx_signature(card, net).shapes(batch, probe)
 
 
 def onnx_parity(
@@ -84,8 +110,10 @@ def onnx_parity(
 def export_onnx(folder: Path, *, opset: int = 17, atol: float = 1e-4) -> Path:
     """Export the artifact in ``folder`` to ``folder/model.onnx`` (dynamic batch), verify it, record its sha256.
 
-    A single-input net gets one input ``input``; a head on frozen encoders' embeddings one input per embedding,
-    named as in the card (:func:`example_inputs`).
+    The inputs, their names and free axes are the net's :func:`onnx_signature` (a single-input net: one input
+    ``input``; a head on frozen encoders' embeddings: one per embedding, named as in the card; the bilateral fundus
+    net: both eyes and the age; the vessel U-Net: one image whose height and width are free too). Parity is checked
+    at batch 1 on the example shape and at batch 4 with every free image side moved off it.
 
     Args:
         folder: a model artifact (weights + card).
@@ -101,7 +129,8 @@ def export_onnx(folder: Path, *, opset: int = 17, atol: float = 1e-4) -> Path:
     folder = Path(folder)
     net, card = load_model(folder, device="cpu")
     net.eval()
-    shapes = example_inputs(card, batch=1)
+    signature = onnx_signature(card, net)
+    shapes = signature.shapes(1)
     out = folder / ONNX_FILE
     tmp = folder / (ONNX_FILE + ".tmp")
     try:
@@ -111,14 +140,14 @@ def export_onnx(folder: Path, *, opset: int = 17, atol: float = 1e-4) -> Path:
             str(tmp),
             input_names=list(shapes),
             output_names=["logits"],
-            dynamic_axes={**{name: {0: "batch"} for name in shapes}, "logits": {0: "batch"}},
+            dynamic_axes=signature.dynamic_axes(),
             opset_version=opset,
             dynamo=False,
         )
     except Exception as exc:  # noqa: BLE001 - any exporter failure becomes one clear artifact error
         tmp.unlink(missing_ok=True)
         raise ArtifactError(f"ONNX export of {card.name} failed: {exc}") from exc
-    diffs = [onnx_parity(net, tmp, {n: (b, *s[1:]) for n, s in shapes.items()}, seed=b) for b in (1, 4)]
+    diffs = [onnx_parity(net, tmp, signature.shapes(b, probe), seed=b) for b, probe in ((1, 0), (4, 1))]
     if max(diffs) > atol:
         tmp.unlink(missing_ok=True)
         raise ArtifactError(f"ONNX outputs differ from PyTorch by {max(diffs):.2e} > {atol:g}; not written")

@@ -18,8 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from vitalens.errors import ArtifactError
 from vitalens.nets._encoder import TimmEncoderMixin, find_feature_map_layer
 from vitalens.nets._layers import get_act
+from vitalens.nets._onnx import OnnxInput, OnnxSignature
 from vitalens.nets._registry import register_net
 from vitalens.nets.pretrained import LITE0_BACKBONE, create_backbone
 
@@ -189,11 +191,24 @@ class BilateralFusionNet(TimmEncoderMixin, nn.Module):
         if both is None:
             left_feat, right_feat = self.encode(left), self.encode(right)
         else:
-            left_feat, right_feat = both.split(left.shape[0], dim=0)
+            # halves, not split(left.shape[0]): a traced split bakes the export batch into the ONNX graph
+            left_feat, right_feat = both.chunk(2, dim=0)
         return self.forward_head(left_feat, right_feat, age)
 
     def get_classifier(self) -> nn.Module:
         return self.classifier
+
+    def onnx_signature(self, card: Any) -> OnnxSignature:
+        """Three inputs in ``forward`` order: both eyes ``(B, in_chans, H, W)`` at the card's size and the
+        normalised age ``(B, 1)``, named as the card's ``input.extra.inputs`` (``fundus_left``, ``fundus_right``,
+        ``age``); only the batch is free (the encoder runs both eyes as one batch, so they share one size)."""
+        if card.input.size is None:
+            raise ArtifactError(f"card {card.name} has no input size; cannot size the fundus inputs")
+        names = [str(n) for n in card.input.extra.get("inputs") or ()]
+        if len(names) != 3:
+            names = ["left", "right", "age"]
+        eye = (1, self.in_chans, *(int(s) for s in card.input.size))
+        return OnnxSignature(inputs=(OnnxInput(names[0], eye), OnnxInput(names[1], eye), OnnxInput(names[2], (1, 1))))
 
     def reset_classifier(self, num_classes: int) -> None:
         """A fresh final layer with ``num_classes`` outputs (the encoder, age MLP and hidden layers are kept)."""

@@ -9,7 +9,8 @@ The surface matches the classifier nets' so shared tooling never special-cases: 
 the last decoder feature map ``(B, C0, H, W)``, ``forward_head(features)`` the per-pixel logits
 ``(B, num_classes, H, W)``, ``get_classifier()`` the 1×1 output convolution and ``target_layer`` the decoder's last
 block. Inputs whose sides are not multiples of ``2 ** (levels - 1)`` are padded by reflection and the output is
-cropped back, so any image size works.
+cropped back, so any image size works, in the exported ONNX graph as well (``onnx_signature``: batch, height and
+width free; while tracing, the pad and crop are computed from the traced shape instead of Python integers).
 
 Variants (argument sets passed to one builder): ``unet`` (generic), ``vessel_unet_small`` (16-32-64-128, for a
 GPU or a free CPU), ``vessel_unet_lite`` (8-16-32-64, the bundled model: a quarter of the compute, trained on a
@@ -26,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vitalens.errors import InputError
+from vitalens.errors import ArtifactError, InputError
 from vitalens.nets._layers import get_act, get_conv, get_norm
+from vitalens.nets._onnx import OnnxInput, OnnxSignature
 from vitalens.nets._registry import register_net
 
 __all__ = ["UNet", "ConvBlock", "unet", "vessel_unet_small", "vessel_unet_lite", "vessel_unet_test"]
@@ -99,6 +101,7 @@ class UNet(nn.Module):
                 f"in_chans and num_classes must be ≥ 1, got {in_chans}, {num_classes}", field="num_classes"
             )
         self.spatial_dims = spatial_dims
+        self.in_chans = in_chans
         self.num_classes = num_classes
         self.widths = widths
         kw: dict[str, Any] = {"spatial_dims": spatial_dims, "act": act, "norm": norm, "dropout": dropout}
@@ -134,9 +137,41 @@ class UNet(nn.Module):
             x = F.pad(x, pads, mode=mode)
         return x, pads
 
+    def _traced_pad(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """:meth:`_pad` for a traced graph: pads computed as tensors from the input's shape, so they follow it.
+
+        Always reflection (by 0 where a side is already a multiple): the eager path's replicate fallback only
+        applies to sides shorter than the padding (under 8 px for the 4-level nets), far below any image input.
+        """
+        shape = torch._shape_as_tensor(x)
+        sizes = [shape[2 + d] for d in range(self.spatial_dims)]
+        pads: list[torch.Tensor] = []
+        for s in reversed(sizes):
+            extra = (self.multiple - s % self.multiple) % self.multiple
+            pads += [extra // 2, extra - extra // 2]
+        return F.pad(x, pads, mode="reflect"), pads, sizes  # type: ignore[arg-type]
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_chans, *spatial)`` → the last decoder map ``(B, widths[0], *spatial)`` (padding removed)."""
+        if torch.jit.is_tracing():  # type: ignore[attr-defined, no-untyped-call]
+            x, traced_pads, sizes = self._traced_pad(x)
+            x = self._body(x)
+            for d in range(self.spatial_dims):
+                start = traced_pads[2 * (self.spatial_dims - 1 - d)]
+                x = x.index_select(2 + d, torch.arange(sizes[d]) + start)  # type: ignore[call-overload]
+            return x
         x, pads = self._pad(x)
+        x = self._body(x)
+        if any(pads):
+            index = [slice(None), slice(None)]
+            for d in range(self.spatial_dims):
+                lo, hi = pads[2 * (self.spatial_dims - 1 - d)], pads[2 * (self.spatial_dims - 1 - d) + 1]
+                index.append(slice(lo, x.shape[2 + d] - hi))
+            x = x[tuple(index)]
+        return x
+
+    def _body(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder and decoder on an input whose sides are multiples of :attr:`multiple`."""
         skips: list[torch.Tensor] = []
         pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[self.spatial_dims - 1]
         for i, block in enumerate(self.down):
@@ -146,12 +181,6 @@ class UNet(nn.Module):
                 x = pool(x, 2)
         for up, dec in zip(self.up, self.dec, strict=True):
             x = dec(torch.cat([up(x), skips.pop()], dim=1))
-        if any(pads):
-            index = [slice(None), slice(None)]
-            for d in range(self.spatial_dims):
-                lo, hi = pads[2 * (self.spatial_dims - 1 - d)], pads[2 * (self.spatial_dims - 1 - d) + 1]
-                index.append(slice(lo, x.shape[2 + d] - hi))
-            x = x[tuple(index)]
         return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -163,6 +192,23 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def onnx_signature(self, card: Any) -> OnnxSignature:
+        """One image ``input`` ``(B, in_chans, H, W)`` with batch, H and W free; the logits map has the same.
+
+        The example size is the card's ``input.size``, else a square as wide as the card's reference field of view
+        (``input.extra.fov_diameter_px``: the vessel model's photographs are resampled to it), else 64 px.
+        """
+        spec = card.input
+        if spec.size is not None:
+            size = tuple(int(s) for s in spec.size)
+        else:
+            side = int(round(float(spec.extra.get("fov_diameter_px") or 64)))
+            size = (side,) * self.spatial_dims
+        if len(size) != self.spatial_dims:
+            raise ArtifactError(f"card {card.name} input size {list(size)} is not {self.spatial_dims}-D")
+        free = tuple(range(2, 2 + self.spatial_dims))
+        return OnnxSignature(inputs=(OnnxInput("input", (1, self.in_chans, *size), free),), output_dynamic=free)
 
 
 def _create(pretrained: bool | str, defaults: dict[str, Any], kwargs: dict[str, Any]) -> UNet:
