@@ -125,7 +125,9 @@ def _overexposed(image: np.ndarray) -> np.ndarray:
     lit = luma > 0.1 * float(luma.max())
     median = float(np.median(luma[lit])) if lit.any() else 128.0
     gain = max(2.2, (255.0 - 70.0) / max(median, 1.0))
-    return np.clip(x * gain + 70.0, 0, 255).astype(np.uint8)
+    # rounded, not truncated: the median luma's float32 rounding (BLAS summation order differs between machines)
+    # would otherwise leave a field meant to reach full scale at 254
+    return np.clip(np.rint(x * gain + 70.0), 0, 255).astype(np.uint8)
 
 
 #: Ungradable versions of a genuine image (the bench's "degraded" foreign sets).
