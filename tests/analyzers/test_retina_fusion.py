@@ -191,3 +191,209 @@ def test_onnx_export_of_the_two_embedding_head(models: Path, tmp_path: Path) -> 
         expected = net(*xs).numpy()
     actual = session.run(None, {"fundus": xs[0].numpy(), "oct": xs[1].numpy()})[0]
     assert np.abs(actual - expected).max() <= 1e-4
+
+
+# -- the multiclass head (DR grade × OCT class) ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def multiclass(models: Path) -> Path:
+    """The multiclass head trained on the same synthetic twins' encoders and pairs as the binary one."""
+    overrides = {
+        "net.name": "retina_fusion_test",
+        "net.kwargs": {},
+        "task.fundus_artifact": str(models / "fundus-dr"),
+        "task.oct_artifact": str(models / "oct-kermany4"),
+        "task.head.kind": "multiclass",
+        "task.head.max_epochs": 5,
+        "task.n_boot": 200,
+    }
+    artifact = train(
+        "retina.fusion", data=models.parent / "data", out=models.parent / "run-multiclass", overrides=overrides
+    )
+    folder = models.parent / "multiclass-models" / "retina-fusion-multiclass"
+    shutil.copytree(artifact, folder)
+    for encoder in ("fundus-dr", "oct-kermany4"):
+        (folder.parent / encoder).symlink_to(models / encoder)
+    return folder
+
+
+def _group_sums(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return probs[:, :5].sum(axis=1), probs[:, 5:].sum(axis=1)
+
+
+def test_multiclass_head_trains_on_the_same_pairs_and_says_so(models: Path, multiclass: Path) -> None:
+    from vitalens.artifacts import load_model, predict_probabilities
+
+    card = ModelCard.read(multiclass)
+    binary = ModelCard.read(models / "retina-fusion")
+    assert card.labels == ["0", "1", "2", "3", "4", "CNV", "DME", "DRUSEN", "NORMAL"]
+    assert card.output.problem == "multiclass" and card.output.params["groups"] == {"dr_grade": 5, "oct_class": 4}
+    assert card.architecture.kwargs["groups"] == [5, 4] and card.architecture.kwargs["std_floor"] == 0.5
+    assert "std_floor" not in binary.architecture.kwargs  # the binary head is fitted as before
+    assert card.extra["head"] == "multiclass" and binary.extra["head"] == "binary"
+    assert card.extra["records"] == binary.extra["records"]  # the same virtual pairs as the binary head
+    assert VIRTUAL_PAIRS_NOTICE in card.limitations and card.extra["virtual_pairs"] == VIRTUAL_PAIRS_NOTICE
+    assert card.demonstration and "virtual pair" in card.trained_on
+    temps = card.calibration.params["group_temperatures"]
+    assert set(temps) == {"dr_grade", "oct_class"} and all(0.05 <= t <= 20 for t in temps.values())
+    comp = card.extra["comparison_multiclass_test"]
+    n_test = card.training_data.splits["pairs"]["test"]["pairs"]
+    assert comp["dr_grade"]["alone"]["analyzer"] == "fundus.dr"
+    assert comp["oct_class"]["alone"]["analyzer"] == "oct.kermany4"
+    for group, keys in (("dr_grade", {"accuracy", "quadratic_kappa"}), ("oct_class", {"accuracy", "macro_auroc"})):
+        for who in ("fusion", "alone"):
+            part = comp[group][who]
+            assert part["metrics"]["n"] == n_test and {"top_label_ece", "reliability"} <= set(part)
+            for key in keys:
+                m = part[key]
+                assert m["n"] == n_test
+                if m["ci_low"] is not None:
+                    assert m["ci_low"] <= m["value"] <= m["ci_high"]
+        assert keys <= set(comp[group]["delta_fusion_minus_alone"])
+    # proper distributions per group, whatever the input
+    net, _ = load_model(multiclass)
+    dims = card.input.extra["embeddings"]
+    with torch.no_grad():
+        raw = net(torch.randn(6, dims["fundus"]) * 3, torch.randn(6, dims["oct"]) * 3).numpy()
+    probs = predict_probabilities(card, raw)
+    assert probs.shape == (6, 9) and (probs >= 0).all()
+    for sums in _group_sums(probs):
+        np.testing.assert_allclose(sums, 1.0, atol=1e-9)
+    report = json.loads((multiclass.parent.parent / "run-multiclass" / "report.json").read_text())
+    assert report["head"] == "multiclass" and set(report["comparison_multiclass"]) == {"dr_grade", "oct_class"}
+
+
+def test_multiclass_analyzer_renders_its_classes_through_the_generic_blocks(models: Path, multiclass: Path) -> None:
+    from vitalens.reports.sections import analyzer_blocks, resolve_blocks
+
+    analyzer = create_analyzer("retina.fusion", artifact=multiclass, cache=ModelCache(budget_bytes=2**30), device="cpu")
+    result = analyzer(_study())
+    assert [f.code for f in result.findings[:9]] == ["0", "1", "2", "3", "4", "CNV", "DME", "DRUSEN", "NORMAL"]
+    for eye in ("fundus_right", "fundus_left"):
+        mine = [f for f in result.findings if f.input_name == eye]
+        dr, oct_ = mine[:5], mine[5:]
+        assert len(mine) == 9 and all(f.calibrated for f in mine)
+        for group in (dr, oct_):
+            assert sum(f.probability for f in group) == pytest.approx(1.0, abs=1e-6)
+            (top,) = [f for f in group if f.positive]
+            assert top.probability == max(f.probability for f in group)
+        assert result.extras["expected_grade"][eye] == pytest.approx(sum(int(f.code) * f.probability for f in dr))
+    assert VIRTUAL_PAIRS_NOTICE in result.warnings and "Decision support" in result.explanation
+    assert {e.input_name for e in result.explanations} == {"fundus_right", "fundus_left", "oct"}
+    stored = result.model_dump(mode="json")
+    parts = resolve_blocks(analyzer_blocks("retina.fusion"), result=stored, findings=result.findings)
+    kinds = [p.kind for p in parts]
+    assert kinds.count("classes") == 2 and "findings" not in kinds
+    grade, oct_part = (p for p in parts if p.kind == "classes")
+    assert grade.columns == ["Class", "Right eye (OD)", "Left eye (OS)"] and len(grade.rows) == 6  # + expected grade
+    assert [r[0].split(" · ")[0] for r in oct_part.rows] == ["CNV", "DME", "DRUSEN", "NORMAL"]
+    table = next(p for p in parts if p.kind == "table" and "Multiclass" in p.title)
+    assert {r[1] for r in table.rows} == {"Fundus + OCT (fusion)", "fundus.dr alone", "oct.kermany4 alone"}
+    # the binary artifact renders its finding and no class table
+    binary = create_analyzer(
+        "retina.fusion", artifact=models / "retina-fusion", cache=ModelCache(budget_bytes=2**30), device="cpu"
+    )
+    b = binary(_study(), explain=False)
+    kinds = [
+        p.kind
+        for p in resolve_blocks(analyzer_blocks("retina.fusion"), result=b.model_dump(mode="json"), findings=b.findings)
+    ]
+    assert "findings" in kinds and "classes" not in kinds
+
+
+def test_a_bad_head_option_is_a_clear_error() -> None:
+    from vitalens.training.engine import resolve_recipe
+    from vitalens.training.recipe import Recipe
+    from vitalens.training.tasks import get_task
+
+    with pytest.raises(InputError, match=r"task\.head\.kind.*'binary' or 'multiclass'"):
+        Recipe.load("recipes/retina.fusion.yaml", overrides=["task.head.kind=trinary"])
+    with pytest.raises(InputError, match=r"task\.head"):
+        Recipe.load("recipes/retina.fusion.yaml", overrides=["task.head=joint"])
+    task = get_task("retina.fusion", Recipe.load("recipes/retina.fusion.yaml", overrides=["task.head=multiclass"]))
+    assert task.multiclass and len(task.labels) == 9
+    assert not get_task("retina.fusion", resolve_recipe("retina.fusion")).multiclass
+
+
+def test_evaluate_refuses_the_multiclass_head_clearly(multiclass: Path, tmp_path: Path) -> None:
+    from vitalens.training.evaluate import evaluate
+
+    with pytest.raises(InputError, match="multiclass"):
+        evaluate(multiclass, data=multiclass.parent.parent / "data", out=tmp_path / "eval", device="cpu")
+
+
+def test_onnx_export_of_the_multiclass_head(multiclass: Path, tmp_path: Path) -> None:
+    from vitalens.artifacts import load_model, predict_probabilities, verify_artifact
+    from vitalens.artifacts.onnx import example_inputs, export_onnx, onnx_parity
+
+    folder = tmp_path / "retina-fusion-multiclass"
+    shutil.copytree(multiclass, folder)
+    path = export_onnx(folder)
+    card = verify_artifact(folder, expected_analyzer="retina.fusion")
+    net, _ = load_model(folder)
+    assert onnx_parity(net, path, example_inputs(card, 4), seed=1) <= 1e-4
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    shapes = example_inputs(card, 3)
+    feeds = {name: np.random.default_rng(0).standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
+    (raw,) = session.run(None, feeds)
+    assert raw.shape == (3, 9)
+    for sums in _group_sums(predict_probabilities(card, raw)):
+        np.testing.assert_allclose(sums, 1.0, atol=1e-9)
+
+
+def test_grouped_softmax_output() -> None:
+    from vitalens.artifacts import CalibrationSpec, OutputSpec
+    from vitalens.artifacts.outputs import output_probabilities, softmax
+
+    z = np.random.default_rng(0).standard_normal((4, 5))
+    spec = OutputSpec(problem="multiclass", head="softmax", params={"groups": {"a": 2, "b": 3}})
+    cal = CalibrationSpec(method="temperature", params={"group_temperatures": {"a": 2.0, "b": 0.5}})
+    p = output_probabilities(spec, cal, z)
+    np.testing.assert_allclose(p[:, :2], softmax(z[:, :2] / 2.0))
+    np.testing.assert_allclose(p[:, 2:], softmax(z[:, 2:] / 0.5))
+    with pytest.raises(ValueError, match="expects 5 outputs"):
+        output_probabilities(spec, cal, z[:, :4])
+
+
+def test_std_floor_bounds_the_standardisation_of_dead_features() -> None:
+    """A feature that is 0 on every training embedding (a dead ReLU) must not scale an unseen value by 1e6."""
+    from vitalens.nets.fusion_head import EmbeddingFusionHead
+
+    rng = torch.Generator().manual_seed(0)
+    fundus, oct_ = torch.randn(50, 4, generator=rng), torch.randn(50, 3, generator=rng) * 10
+    fundus[:, 0] = 0.0
+    bare = EmbeddingFusionHead((4, 3), hidden=(8,)).fit_standardisation(fundus, oct_)
+    floored = EmbeddingFusionHead((4, 3), hidden=(8,), std_floor=0.5).fit_standardisation(fundus, oct_)
+    assert float(bare.std[0]) == pytest.approx(1e-6)
+    assert float(floored.std[0]) == pytest.approx(0.5 * float(fundus.std(0).median()), rel=1e-5)
+    assert float(floored.std[4:].min()) >= 0.5 * float(oct_.std(0).median()) - 1e-6  # per modality
+    live = fundus.std(0)[1:4]
+    torch.testing.assert_close(floored.std[1:4], live.clamp_min(float(floored.std[0])), rtol=1e-5, atol=1e-7)
+    with pytest.raises(InputError, match="std_floor"):
+        EmbeddingFusionHead((4, 3), std_floor=-1)
+
+
+def test_bench_runs_both_heads_on_the_same_pairs(models: Path, tmp_path: Path) -> None:
+    """``bench/retina_fusion.py`` on the synthetic twins: binary rows, then multiclass rows kept beside them."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_retina_fusion", Path("bench/retina_fusion.py"))
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    data, out = models.parent / "data", tmp_path / "retina_fusion.json"
+    common = ["--fundus", str(data / "fundus"), "--oct", str(data / "oct"), "--models", str(models)]
+    common += ["--n-boot", "100", "--threads", "1", "--out", str(out), "--set", "task.head.max_epochs=3"]
+    common += ["--set", "net.name=retina_fusion_test", "--set", "net.kwargs={}"]
+    assert bench.main([*common, "--head", "binary"]) == 0
+    binary = json.loads(out.read_text())
+    assert set(binary["comparison"]) == {"fusion", "fundus_only", "oct_only"} and "multiclass" not in binary
+    assert bench.main([*common, "--head", "multiclass"]) == 0
+    both = json.loads(out.read_text())
+    assert both["comparison"] == binary["comparison"]  # the binary rows are kept
+    mc = both["multiclass"]
+    assert mc["test_pairs_same_as_bundled_binary"] is True
+    assert mc["n_test_pairs"] == binary["pairs"]["test"]["pairs"]
+    assert (out.parent / mc["figure"]).is_file()
+    assert mc["comparison"]["dr_grade"]["alone"]["analyzer"] == "fundus.dr"

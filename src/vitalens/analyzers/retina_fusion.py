@@ -9,6 +9,12 @@ check; the pooled embeddings are concatenated and scored; the card's temperature
 It was trained and tested on **virtual pairs** (images of different people paired by label): every result says so.
 Explanations: Grad-CAM of the fusion logit on each encoder's target layer, the other modality's embedding held
 fixed, in each uploaded image's coordinates.
+
+An artifact trained with ``task.head.kind: multiclass`` (its card's ``output.params.groups``) instead outputs, per
+eye, the DR grade 0–4 of that photograph and the OCT class of the scan (each group's probabilities sum to 1, the
+most probable class of each marked), rendered by the generic :class:`Classes` blocks below (which show nothing for
+the binary head, as its :class:`Findings` block shows nothing for the multiclass one); its Grad-CAM targets the most
+probable DR grade through the fundus encoder and the most probable OCT class through the OCT encoder.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vitalens.analyzers._base import Analyzer
-from vitalens.analyzers._contract import Findings, Narrative, Overlays, SlotUse, Table
+from vitalens.analyzers._contract import Classes, Findings, Narrative, Overlays, SlotUse, Table
 from vitalens.analyzers._registry import register_analyzer
 from vitalens.domain import AnalysisResult, Explanation, Finding, Modality, QualityResult, StudyInputs
 from vitalens.errors import ArtifactError
@@ -35,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 FUSION_EYES: tuple[str, ...] = ("fundus_right", "fundus_left")
 _ENCODERS = {"fundus": "fundus.dr", "oct": "oct.kermany4"}
+#: The multiclass head's groups (the training task's MULTICLASS_GROUPS; the card's output.params.groups sizes them).
+_DR_GRADES = ("0", "1", "2", "3", "4")
+_OCT_CLASSES = ("CNV", "DME", "DRUSEN", "NORMAL")
+_GROUP_TITLE = {"dr_grade": "DR grade", "oct_class": "OCT class"}
 
 
 @register_analyzer(
@@ -55,10 +65,35 @@ _ENCODERS = {"fundus": "fundus.dr", "oct": "oct.kermany4"}
     quality_gates={"fundus_right": ("fundus.gradable",), "fundus_left": ("fundus.gradable",), "oct": ("oct.gradable",)},
     render=(
         Findings(title="Retinal disease, fundus + OCT combined (virtual-pair model)"),
+        Classes(
+            title="DR grade of each photograph, fundus + OCT combined (virtual-pair multiclass model)",
+            codes=_DR_GRADES,
+            ordered=True,
+            expected_key="expected_grade",
+        ),
+        Classes(
+            title="OCT class of the scan, with each photograph (virtual-pair multiclass model)",
+            codes=_OCT_CLASSES,
+            ordered=False,
+            expected_key=None,
+        ),
         Table(
             title="Fusion beside each modality alone (held-out virtual pairs)",
             key="comparison",
             columns=(("model", "Model"), ("auroc", "AUROC"), ("ci", "95 % CI"), ("ece", "ECE")),
+        ),
+        Table(
+            title="Multiclass fusion beside each modality's own analyzer (held-out virtual pairs)",
+            key="comparison_multiclass",
+            columns=(
+                ("output", "Output"),
+                ("model", "Model"),
+                ("metric", "Metric"),
+                ("value", "Value"),
+                ("ci", "95 % CI"),
+                ("ece", "Top-label ECE"),
+                ("n", "n pairs"),
+            ),
         ),
         Overlays(title="Grad-CAM of the fusion score", slots=("fundus_right", "fundus_left", "oct")),
         Narrative(),
@@ -136,10 +171,19 @@ class RetinaFusionAnalyzer(Analyzer):
             emb = net.encode(x).float()
         return emb, x, pre.geometry(image)
 
+    @property
+    def groups(self) -> dict[str, list[int]]:
+        """Softmax group → output columns for a multiclass artifact, ``{}`` for the binary head."""
+        from vitalens.artifacts.outputs import softmax_groups
+
+        return softmax_groups(self.card.output)
+
     def analyze(self, inputs: StudyInputs, *, explain: bool = True) -> AnalysisResult:
         import torch
         from scipy.special import expit
 
+        if self.groups:
+            return self._analyze_multiclass(inputs, explain=explain)
         card, head = self.card, self.model()
         temperature = (
             float(card.calibration.params.get("temperature", 1.0)) if card.calibration.method == "temperature" else 1.0
@@ -184,6 +228,117 @@ class RetinaFusionAnalyzer(Analyzer):
             result.warnings.append(f"Demonstration model trained on {card.trained_on}: not for clinical use.")
         return result
 
+    def _analyze_multiclass(self, inputs: StudyInputs, *, explain: bool) -> AnalysisResult:
+        """Per eye: the photograph's DR grade and the scan's OCT class from the pair's embeddings (two softmaxes)."""
+        import torch
+
+        from vitalens.artifacts import expected_grade, predict_probabilities
+
+        card, head, groups = self.card, self.model(), self.groups
+        for group, classes in (("dr_grade", _DR_GRADES), ("oct_class", _OCT_CLASSES)):
+            cols = groups.get(group, [])
+            if [card.labels[c] for c in cols] != list(classes):
+                raise ArtifactError(
+                    f"the card of {card.name} has softmax groups {dict(groups)} over labels {card.labels}; "
+                    f"{self.name} expects {group} = {list(classes)}"
+                )
+        oct_image = inputs.get("oct")
+        oct_emb, oct_x, oct_geo = self._embed("oct", oct_image)
+        findings: list[Finding] = []
+        explanations: list[Explanation] = []
+        expected: dict[str, float] = {}
+        lines: list[str] = []
+        for eye in FUSION_EYES:
+            image = inputs.get(eye)
+            if image is None:
+                continue
+            f_emb, f_x, f_geo = self._embed("fundus", image)
+            with torch.inference_mode():
+                raw = head(f_emb, oct_emb).double().cpu().numpy()
+            p = predict_probabilities(card, raw)[0]
+            top: dict[str, int] = {}
+            for group, cols in groups.items():
+                k = cols[int(np.argmax(p[cols]))]
+                top[group] = k
+                for j in cols:
+                    findings.append(
+                        Finding(
+                            code=card.labels[j],
+                            name=card.name_of(card.labels[j]),
+                            probability=float(np.clip(p[j], 0, 1)),
+                            positive=j == k,
+                            calibrated=card.calibration.method != "none",
+                            input_name=eye,
+                        )
+                    )
+            expected[eye] = float(expected_grade(p[groups["dr_grade"]][None])[0])
+            side = "right" if eye.endswith("right") else "left"
+            lines.append(
+                f"{side.capitalize()} eye with the scan: most probable DR grade {card.labels[top['dr_grade']]} "
+                f"(p = {p[top['dr_grade']]:.2f}, expected grade {expected[eye]:.1f}), most probable OCT class "
+                f"{card.labels[top['oct_class']]} (p = {p[top['oct_class']]:.2f})"
+            )
+            if explain:
+                explanations += self._gradcam(
+                    head,
+                    f_x,
+                    f_geo,
+                    image,
+                    oct_emb,
+                    oct_x,
+                    oct_geo,
+                    oct_image,
+                    eye,
+                    targets=(top["dr_grade"], top["oct_class"]),
+                    codes=(card.labels[top["dr_grade"]], card.labels[top["oct_class"]]),
+                )
+        notice = str(card.extra.get("virtual_pairs", ""))
+        result = self.base_result(
+            findings=findings,
+            explanations=explanations,
+            extras={
+                "virtual_pairs": notice,
+                "head": "multiclass",
+                "expected_grade": expected,
+                "comparison_multiclass": self._comparison_multiclass(),
+                "encoders": card.extra.get("encoders", {}),
+            },
+            explanation="; ".join(lines)
+            + ". The DR grade is a label of the photograph and the OCT class a label of the scan; read them beside "
+            "the fundus.dr and oct.kermany4 findings, which come from the same encoders. "
+            + notice
+            + " Decision support, not a diagnosis.",
+        )
+        result.warnings.append(notice)
+        if card.demonstration:
+            result.warnings.append(f"Demonstration model trained on {card.trained_on}: not for clinical use.")
+        return result
+
+    def _comparison_multiclass(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        metrics = {"dr_grade": ("accuracy", "quadratic_kappa"), "oct_class": ("accuracy", "macro_auroc")}
+        words = {"accuracy": "accuracy", "quadratic_kappa": "quadratic kappa", "macro_auroc": "macro AUROC"}
+        for group, res in (self.card.extra.get("comparison_multiclass_test") or {}).items():
+            for who in ("fusion", "alone"):
+                part = res.get(who) or {}
+                model = "Fundus + OCT (fusion)" if who == "fusion" else f"{part.get('analyzer', '?')} alone"
+                for metric in metrics.get(group, ("accuracy",)):
+                    m = part.get(metric) or {}
+                    lo, hi = m.get("ci_low"), m.get("ci_high")
+                    ece = (part.get("top_label_ece") or {}).get("value")
+                    rows.append(
+                        {
+                            "output": _GROUP_TITLE.get(group, group),
+                            "model": model,
+                            "metric": words[metric],
+                            "value": None if m.get("value") is None else round(float(m["value"]), 3),
+                            "ci": None if lo is None or hi is None else f"{lo:.3f}–{hi:.3f}",
+                            "ece": None if ece is None else round(float(ece), 3),
+                            "n": m.get("n"),
+                        }
+                    )
+        return rows
+
     def _comparison(self) -> list[dict[str, Any]]:
         names = {"fusion": "Fundus + OCT (fusion)", "fundus_only": "Fundus only", "oct_only": "OCT only"}
         rows = []
@@ -212,8 +367,14 @@ class RetinaFusionAnalyzer(Analyzer):
         oct_geo: Any,
         oct_image: np.ndarray,
         eye: str,
+        targets: tuple[int, int] = (0, 0),
+        codes: tuple[str, str] = ("disease", "disease"),
     ) -> list[Explanation]:
-        """Grad-CAM of the fusion logit through each encoder, the other modality's embedding held fixed."""
+        """Grad-CAM of the fusion logit through each encoder, the other modality's embedding held fixed.
+
+        ``targets``: the logit column explained through the fundus and the OCT encoder (the binary head's one logit;
+        the multiclass head's most probable DR grade and OCT class), ``codes`` their finding codes.
+        """
         import torch
         from torch import nn
 
@@ -234,21 +395,26 @@ class RetinaFusionAnalyzer(Analyzer):
                 return head(e, fixed) if self.first else head(fixed, e)
 
         out = []
-        for slot, net, x, geo, image, fixed, first in (
-            (eye, f_net, f_x, f_geo, f_image, oct_emb, True),
-            ("oct", o_net, oct_x, oct_geo, oct_image, f_emb, False),
+        for slot, net, x, geo, image, fixed, first, target, code in (
+            (eye, f_net, f_x, f_geo, f_image, oct_emb, True, targets[0], codes[0]),
+            ("oct", o_net, oct_x, oct_geo, oct_image, f_emb, False, targets[1], codes[1]),
         ):
             wrapper = _Through(net, fixed, first).eval()
-            heat = gradcam_2d(wrapper, x, target_index=0, target_layer=net.get_submodule(net.target_layer))
+            heat = gradcam_2d(wrapper, x, target_index=target, target_layer=net.get_submodule(net.target_layer))
             heat = np.asarray(geo.to_input(np.asarray(heat, dtype=np.float32)), dtype=np.float32)
             out.append(
                 Explanation(
-                    target="disease",
+                    target=code,
                     input_name=slot,
                     method="grad-cam",
                     heatmap=heat,
                     overlay_png=overlay_png(image if image.ndim == 3 else np.repeat(image[..., None], 3, 2), heat),
-                    note=f"Grad-CAM of the fusion score through the {'fundus' if first else 'OCT'} encoder"
+                    note=(
+                        "Grad-CAM of the fusion score"
+                        if code == "disease"
+                        else f"Grad-CAM of the fusion head's {'DR grade' if first else 'OCT class'} {code} logit"
+                    )
+                    + f" through the {'fundus' if first else 'OCT'} encoder"
                     + (
                         f" ({eye.replace('fundus_', '')} eye)"
                         if first

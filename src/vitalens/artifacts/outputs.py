@@ -27,6 +27,7 @@ __all__ = [
     "derived_probability",
     "expected_grade",
     "n_outputs_for",
+    "softmax_groups",
 ]
 
 
@@ -81,7 +82,10 @@ def output_probabilities(output: OutputSpec, calibration: CalibrationSpec, raw: 
     if t <= 0:
         raise ValueError(f"temperature must be positive, got {t}")
     if output.head == "softmax":
-        return softmax(z / t)
+        groups = softmax_groups(output)
+        if not groups:
+            return softmax(z / t)
+        return _grouped_softmax(z, groups, calibration, t)
     if output.head == "corn":
         return corn_probabilities(z / t)
     params = output.params
@@ -90,6 +94,39 @@ def output_probabilities(output: OutputSpec, calibration: CalibrationSpec, raw: 
     if z.shape[1] != 1:
         raise ValueError(f"regression head expects one output per sample, got {z.shape[1]}")
     return cumulative_logit_probabilities(z[:, 0], float(params["scale"]), params["cutpoints"])
+
+
+def softmax_groups(output: OutputSpec) -> dict[str, list[int]]:
+    """Name → output columns of each independent softmax of a grouped head (``output.params["groups"]``: name →
+    number of classes, in column order), ``{}`` for an ordinary single softmax.
+
+    Why groups: one net can predict two exclusive label sets at once (``retina.fusion``'s multiclass head: the DR grade
+    of the fundus photograph and the OCT class of the scan). Each group's probabilities sum to 1 on its own; a joint
+    softmax over all columns would make the two sets compete for one unit of probability.
+    """
+    raw = output.params.get("groups") or {}
+    out: dict[str, list[int]] = {}
+    start = 0
+    for name, size in dict(raw).items():
+        out[str(name)] = list(range(start, start + int(size)))
+        start += int(size)
+    return out
+
+
+def _grouped_softmax(
+    z: np.ndarray, groups: dict[str, list[int]], calibration: CalibrationSpec, default_t: float
+) -> np.ndarray:
+    width = sum(len(c) for c in groups.values())
+    if z.shape[1] != width:
+        raise ValueError(f"grouped softmax head expects {width} outputs ({dict(groups)}), got {z.shape[1]}")
+    temps = (calibration.params.get("group_temperatures") or {}) if calibration.method == "temperature" else {}
+    out = np.empty_like(z)
+    for name, cols in groups.items():
+        t = float(temps.get(name, default_t))
+        if t <= 0:
+            raise ValueError(f"temperature of group {name} must be positive, got {t}")
+        out[:, cols] = softmax(z[:, cols] / t)
+    return out
 
 
 def predict_probabilities(card: ModelCard, raw: np.ndarray) -> np.ndarray:

@@ -15,7 +15,15 @@ import lightning as L
 import torch
 from torch import nn
 
-__all__ = ["OptimConfig", "BinaryHeadModule", "pick_device", "tensor_trainer", "tensor_loader", "restore_best"]
+__all__ = [
+    "OptimConfig",
+    "BinaryHeadModule",
+    "GroupedSoftmaxHeadModule",
+    "pick_device",
+    "tensor_trainer",
+    "tensor_loader",
+    "restore_best",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +102,48 @@ class BinaryHeadModule(L.LightningModule):
             self.log("val_auroc", binary_auroc(logits, y), prog_bar=True)
 
     def configure_optimizers(self) -> dict[str, Any]:
+        return self.optim.build(self.head.parameters())
+
+
+class GroupedSoftmaxHeadModule(L.LightningModule):
+    """Trains ``head(*inputs) -> logits (B, Σ groups)`` on batches ``(*inputs, y)``, ``y (B, len(groups))`` holding
+    one class index per group: the sum of one cross-entropy per softmax group (e.g. DR grade + OCT class); logs
+    ``train_loss``, ``val_loss`` and ``val_accuracy_<k>`` per group.
+
+    Why a sum of cross-entropies: the groups are independent exclusive label sets, each is the negative
+    log-likelihood of its own softmax, and their sum is the likelihood of both under the head's factorised model.
+    """
+
+    def __init__(self, head: nn.Module, optim: OptimConfig, groups: tuple[int, ...]) -> None:
+        super().__init__()
+        self.head = head
+        self.optim = optim
+        self.groups = tuple(int(g) for g in groups)
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def _loss(self, xs: Any, y: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        logits = self.head(*xs)
+        loss = logits.new_zeros(())
+        correct = []
+        for k, part in enumerate(torch.split(logits, list(self.groups), dim=1)):
+            loss = loss + self.loss_fn(part, y[:, k].long())
+            correct.append((part.argmax(1) == y[:, k]).float().mean())
+        return loss, correct
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        *xs, y = batch
+        loss, _ = self._loss(xs, y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=y.shape[0])
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        *xs, y = batch
+        loss, correct = self._loss(xs, y)
+        self.log("val_loss", loss, on_step=False, on_epoch=True, batch_size=y.shape[0])
+        for k, c in enumerate(correct):
+            self.log(f"val_accuracy_{k}", c, on_step=False, on_epoch=True, batch_size=y.shape[0])
+
+    def configure_optimizers(self) -> dict[str, Any]:  # type: ignore[override]
         return self.optim.build(self.head.parameters())
 
 

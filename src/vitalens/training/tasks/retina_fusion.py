@@ -12,6 +12,12 @@ tested on pairs of images neither encoder nor head ever fitted on. Pairs: :mod:`
 
 The staged run (:meth:`RetinaFusionTask.run_training` → :func:`vitalens.training.fusion.train_fusion`) also trains
 the fundus-only and OCT-only heads on the same embeddings and pairs, for the comparison the card reports.
+
+``task.head.kind: multiclass`` (``--set task.head.kind=multiclass``; ``task.head: multiclass`` is shorthand) trains
+instead a head that predicts the fundus's DR grade (0–4) and the scan's OCT class (CNV/DME/DRUSEN/NORMAL) from the
+same concatenated embeddings of the same virtual pairs (two softmax groups, see
+:mod:`vitalens.nets.fusion_head`), compared with each encoder's own analyzer output on the same test pairs
+(:func:`vitalens.training.fusion.train_fusion_multiclass`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vitalens.errors import ArtifactError, InputError
 from vitalens.training.tasks._base import DataBundle, EvalSplit, TaskOptions, TrainingTask, register_task
@@ -32,7 +38,17 @@ if TYPE_CHECKING:
 
     from vitalens.artifacts import InputSpec, ModelCard, TrainingData
 
-__all__ = ["RetinaFusionTask", "RetinaFusionOptions", "HeadOptions", "EncoderRef", "VIRTUAL_PAIRS_NOTICE"]
+__all__ = [
+    "RetinaFusionTask",
+    "RetinaFusionOptions",
+    "HeadOptions",
+    "EncoderRef",
+    "VIRTUAL_PAIRS_NOTICE",
+    "DR_GRADES",
+    "OCT_CLASSES",
+    "MULTICLASS_GROUPS",
+    "MULTICLASS_STD_FLOOR",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +60,40 @@ VIRTUAL_PAIRS_NOTICE = (
 )
 
 
+#: The multiclass head's classes: the fundus's ICDR grade and the scan's Kermany class (the encoders' own labels).
+DR_GRADES: tuple[str, ...] = ("0", "1", "2", "3", "4")
+OCT_CLASSES: tuple[str, ...] = ("CNV", "DME", "DRUSEN", "NORMAL")
+#: Softmax group → its classes, in output-column order (the card's ``output.params.groups`` holds the sizes).
+MULTICLASS_GROUPS: dict[str, tuple[str, ...]] = {"dr_grade": DR_GRADES, "oct_class": OCT_CLASSES}
+#: The multiclass head's standardisation floor (× the median feature std, see :mod:`vitalens.nets.fusion_head`); the
+#: binary head keeps 0 (unless ``net.kwargs.std_floor`` says otherwise) so ``make model-retina-fusion`` still
+#: reproduces the bundled model.
+MULTICLASS_STD_FLOOR = 0.5
+_MULTICLASS_NAMES = {
+    "0": "DR grade 0: no DR (fusion)",
+    "1": "DR grade 1: mild NPDR (fusion)",
+    "2": "DR grade 2: moderate NPDR (fusion)",
+    "3": "DR grade 3: severe NPDR (fusion)",
+    "4": "DR grade 4: proliferative DR (fusion)",
+    "CNV": "OCT: choroidal neovascularisation (fusion)",
+    "DME": "OCT: diabetic macular oedema (fusion)",
+    "DRUSEN": "OCT: drusen (fusion)",
+    "NORMAL": "OCT: normal retina (fusion)",
+}
+
+
 class HeadOptions(BaseModel):
-    """Training of each head (fusion and the single-modality comparisons)."""
+    """Training of each head (fusion and the single-modality comparisons), and which head.
+
+    ``kind``: ``binary`` (normal vs disease, the bundled model) or ``multiclass`` (DR grade × OCT class as two
+    softmax groups on the same virtual pairs).
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["binary", "multiclass"] = Field(
+        default="binary", description="binary: normal vs disease; multiclass: DR grade 0–4 and OCT class."
+    )
 
     max_epochs: int = Field(default=200, ge=1)
     lr: float = Field(default=1e-3, gt=0)
@@ -66,6 +112,12 @@ class RetinaFusionOptions(TaskOptions):
     head: HeadOptions = Field(default_factory=HeadOptions)
     n_boot: int = Field(default=2000, ge=100)
     batch_size: int = Field(default=16, ge=1, description="Images per encoder forward pass.")
+
+    @field_validator("head", mode="before")
+    @classmethod
+    def _head_shorthand(cls, value: Any) -> Any:
+        """``head: multiclass`` is ``head: {kind: multiclass}`` (the other head settings at their defaults)."""
+        return {"kind": value} if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -94,12 +146,24 @@ class EncoderRef:
 class PairedEmbeddings:
     """Torch-style dataset of virtual pairs: ``{"fundus": (d_f,), "oct": (d_o,), "target": (1,), ...}``."""
 
-    def __init__(self, fundus: torch.Tensor, oct: torch.Tensor, pairs: list[Any], ids: tuple[np.ndarray, np.ndarray]):
+    def __init__(
+        self,
+        fundus: torch.Tensor,
+        oct: torch.Tensor,
+        pairs: list[Any],
+        ids: tuple[np.ndarray, np.ndarray],
+        classes: tuple[np.ndarray, np.ndarray] | None = None,
+    ):
         import torch
 
         self.fundus_index = np.asarray([p.fundus for p in pairs], dtype=int)
         self.oct_index = np.asarray([p.oct for p in pairs], dtype=int)
         self.labels = np.asarray([p.label for p in pairs], dtype=int)
+        # Each pair's fine labels: the fundus's DR grade index (DR_GRADES) and the scan's class index (OCT_CLASSES).
+        if classes is None:
+            self.classes = np.full((len(pairs), 2), -1, dtype=int)
+        else:
+            self.classes = np.stack([classes[0][self.fundus_index], classes[1][self.oct_index]], axis=1).astype(int)
         self.fundus = fundus[torch.as_tensor(self.fundus_index)] if pairs else fundus[:0]
         self.oct = oct[torch.as_tensor(self.oct_index)] if pairs else oct[:0]
         self.fundus_ids = ids[0][self.fundus_index] if pairs else ids[0][:0]
@@ -141,6 +205,26 @@ class RetinaFusionTask(TrainingTask):
     def __init__(self, recipe: Any) -> None:
         super().__init__(recipe)
         self.encoders: dict[str, EncoderRef] = {}
+        if self.multiclass:
+            self.labels = [c for classes in MULTICLASS_GROUPS.values() for c in classes]  # type: ignore[misc]
+            self.label_names = dict(_MULTICLASS_NAMES)  # type: ignore[misc]
+            self.default_intended_use = (  # type: ignore[misc]
+                "Research demonstration of late fusion: the frozen fundus.dr and oct.kermany4 encoders' embeddings of "
+                "a fundus photograph and an OCT scan → the photograph's DR grade (0–4) and the scan's OCT class "
+                "(CNV/DME/DRUSEN/NORMAL). Decision support only, shown beside the single-modality findings, never "
+                "instead of them."
+            )
+            self.default_limitations = VIRTUAL_PAIRS_NOTICE + (  # type: ignore[misc]
+                " The grade is a label of the photograph and the class a label of the scan; on virtual pairs the other "
+                "image carries only the normal/disease label the pair was aligned by (a grade-0 photograph always met "
+                "a NORMAL scan), so what it adds is that alignment, which a real eye does not guarantee. Inherits "
+                "every limitation of both encoders' cards."
+            )
+
+    @property
+    def multiclass(self) -> bool:
+        """The recipe asks for the DR grade × OCT class head (``task.head.kind: multiclass``)."""
+        return self.options.head.kind == "multiclass"
 
     # -- encoders ------------------------------------------------------------------------------------------------
     def encoder(self, modality: Literal["fundus", "oct"]) -> EncoderRef:
@@ -203,13 +287,15 @@ class RetinaFusionTask(TrainingTask):
         splits: dict[str, PairedEmbeddings] = {}
         counts: dict[str, Any] = {}
         for k, split in enumerate(("train", "val", "test")):
-            emb, ids, binary = {}, {}, {}
+            emb, ids, binary, fine = {}, {}, {}, {}
             for m in ("fundus", "oct"):
-                emb[m], ids[m], binary[m] = self._embed(
+                emb[m], ids[m], binary[m], fine[m] = self._embed(
                     refs[m], nets[m], bundles[m].split(split), bundles[m].targets[split]
                 )
             pairs = virtual_pairs(binary["fundus"], binary["oct"], seed=self.recipe.seed * 100 + k)
-            splits[split] = PairedEmbeddings(emb["fundus"], emb["oct"], pairs, (ids["fundus"], ids["oct"]))
+            splits[split] = PairedEmbeddings(
+                emb["fundus"], emb["oct"], pairs, (ids["fundus"], ids["oct"]), (fine["fundus"], fine["oct"])
+            )
             counts[split] = {
                 "pairs": len(pairs),
                 "disease_pairs": int(sum(p.label for p in pairs)),
@@ -251,9 +337,10 @@ class RetinaFusionTask(TrainingTask):
 
     def _embed(
         self, ref: EncoderRef, net: Any, ds: Any, targets: np.ndarray, ids: np.ndarray | None = None
-    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-        """One modality's split: pooled embeddings, sample ids (``ids``, else the dataset's) and the binary
-        normal/disease label of each image."""
+    ) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
+        """One modality's split: pooled embeddings, sample ids (``ids``, else the dataset's), the binary
+        normal/disease label of each image, and its fine class index (DR grade in :data:`DR_GRADES`, OCT class in
+        :data:`OCT_CLASSES`; −1 for a label outside them, which the multiclass head refuses)."""
         from vitalens.data.virtual_pairs import fundus_disease, oct_disease
         from vitalens.training.anomaly.features import extract_features
 
@@ -262,7 +349,14 @@ class RetinaFusionTask(TrainingTask):
         binary = np.asarray(
             [fundus_disease(int(n)) if ref.modality == "fundus" else oct_disease(n) for n in names], dtype=int
         )
-        return emb, np.asarray(_sample_ids(ds)) if ids is None else np.asarray(ids), binary
+        known = DR_GRADES if ref.modality == "fundus" else OCT_CLASSES
+        fine = np.asarray([known.index(str(n)) if str(n) in known else -1 for n in names], dtype=int)
+        if self.multiclass and (fine < 0).any():
+            raise ArtifactError(
+                f"the multiclass head predicts {ref.analyzer}'s classes {list(known)}, but its encoder's card "
+                f"labels are {list(ref.card.labels)}"
+            )
+        return emb, np.asarray(_sample_ids(ds)) if ids is None else np.asarray(ids), binary, fine
 
     def build_eval_split(self, data_root: Path, card: ModelCard, split: str) -> EvalSplit:
         """The virtual pairs the card recorded for ``split``: the same fundus and OCT images, paired the same way.
@@ -278,6 +372,12 @@ class RetinaFusionTask(TrainingTask):
 
         from vitalens.data.virtual_pairs import VirtualPair
 
+        if card.output.params.get("groups"):
+            raise InputError(
+                f"{card.name} is the multiclass (DR grade × OCT class) head: `vitalens evaluate` scores the binary "
+                "head only; its held-out figures are in its training report and bench/retina_fusion.py",
+                field="artifact",
+            )
         records = (card.extra or {}).get("records")
         if not isinstance(records, dict) or not {"train", "val", "test"} <= set(records):
             return super().build_eval_split(data_root, card, split)
@@ -289,6 +389,7 @@ class RetinaFusionTask(TrainingTask):
         index: dict[str, dict[str, int]] = {}
         all_ids: dict[str, np.ndarray] = {}
         binary: dict[str, np.ndarray] = {}
+        fine: dict[str, np.ndarray] = {}
         warnings: list[str] = []
         provenance: set[str] = set()
         for m in ("fundus", "oct"):
@@ -299,7 +400,7 @@ class RetinaFusionTask(TrainingTask):
             keep = np.flatnonzero(np.isin(ids, sorted(wanted[m])))
             if np.unique(ids[keep]).size != keep.size:
                 warnings.append(f"{ref.analyzer}: an image id of the recorded pairs occurs twice in {roots[m]}")
-            emb[m], all_ids[m], binary[m] = self._embed(
+            emb[m], all_ids[m], binary[m], fine[m] = self._embed(
                 ref, _encoder_net(ref), Subset(chosen.dataset, keep.tolist()), chosen.targets[keep], ids[keep]
             )
             index[m] = {str(i): k for k, i in enumerate(all_ids[m])}
@@ -311,7 +412,9 @@ class RetinaFusionTask(TrainingTask):
         mismatched = sum(binary["oct"][p.oct] != p.label for p in pairs)
         if mismatched:
             warnings.append(f"{mismatched} recorded pairs now join images of different labels (another folder?)")
-        dataset = PairedEmbeddings(emb["fundus"], emb["oct"], pairs, (all_ids["fundus"], all_ids["oct"]))
+        dataset = PairedEmbeddings(
+            emb["fundus"], emb["oct"], pairs, (all_ids["fundus"], all_ids["oct"]), (fine["fundus"], fine["oct"])
+        )
         prov: Literal["real", "synthetic"] = "synthetic" if "synthetic" in provenance else "real"
         return EvalSplit(
             dataset=dataset,
@@ -367,6 +470,9 @@ class RetinaFusionTask(TrainingTask):
         dims = getattr(self, "_dims", None)
         if dims is not None:
             kwargs.setdefault("dims", list(dims))
+        if self.multiclass:
+            kwargs["groups"] = [len(c) for c in MULTICLASS_GROUPS.values()]
+            kwargs.setdefault("std_floor", MULTICLASS_STD_FLOOR)
         return kwargs
 
     def forward(self, net: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
@@ -396,13 +502,17 @@ class RetinaFusionTask(TrainingTask):
             "virtual_pairs": VIRTUAL_PAIRS_NOTICE,
             "pairs": bundle.meta["pairs"],
             "records": bundle.meta["records"],
+            "head": self.options.head.kind,
             **getattr(self, "_card_extra", {}),
         }
 
     def run_training(self, *, data_root: Path, out: Path, resume: bool = False) -> Path | None:
-        """Train the fusion head and the single-modality comparisons (see :mod:`vitalens.training.fusion`)."""
-        from vitalens.training.fusion import train_fusion
+        """Train the fusion head and its comparisons (see :mod:`vitalens.training.fusion`): the binary head beside
+        the fundus-only and OCT-only heads, or the multiclass head beside each encoder's own analyzer."""
+        from vitalens.training.fusion import train_fusion, train_fusion_multiclass
 
+        if self.multiclass:
+            return train_fusion_multiclass(self, data_root=Path(data_root), out=Path(out), resume=resume)
         return train_fusion(self, data_root=Path(data_root), out=Path(out), resume=resume)
 
 
