@@ -84,5 +84,5 @@ def test_real_fundus_job_end_to_end(client, app, world, db_engine) -> None:
 
     text = " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(r.content)).pages)
     text = re.sub(r"\s+", " ", text)
-    assert f"risk band: {band}".lower() in text.lower(), text[:800]
+    assert f"band: {band}".lower() in text.lower(), text[:800]  # the summary line: "Eyes → heart: Band: Medium"
     assert DECISION_SUPPORT_NOTICE.split(":")[0].lower() in text.lower()
