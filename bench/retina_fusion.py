@@ -18,8 +18,9 @@ with a percentile bootstrap 95 % interval resampling OCT scans (pairs sharing a 
 difference fusion − alone, and a top-label reliability figure (``retina_fusion_multiclass_reliability.png``). What
 the other image can add on virtual pairs is only the normal/disease label the pair was aligned by.
 
-``--head multiclass`` keeps the binary rows already in ``--out`` and checks that its test pairs are the ones the
-bundled binary model (``models/retina-fusion``, whose run made those rows) was tested on.
+``--head binary`` keeps the multiclass rows already in ``--out``; ``--head multiclass`` keeps the binary rows and
+checks that its test pairs are the ones the bundled binary model (``models/retina-fusion``, whose run made those rows)
+was tested on.
 
 Usage:
     .venv/bin/python bench/retina_fusion.py [--fundus DIR] [--oct DIR] [--models models] [--n-boot 2000]
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "--head",
         choices=("both", "binary", "multiclass"),
         default="both",
-        help="which heads to run; multiclass keeps the binary rows already in --out",
+        help="which heads to run; each keeps the other head's rows already in --out",
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="extra recipe override for both heads"
@@ -180,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report = _run(args, overrides, args.from_run, "binary")
         _print_binary(report)
+        kept = json.loads(args.out.read_text()).get("multiclass") if args.out.is_file() else None
         payload = {
             "benchmark": "retina.fusion: fusion vs each modality alone on the same held-out virtual pairs",
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
@@ -195,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                 "set": args.set,
             },
         }
+        if args.head == "binary" and kept is not None:  # the multiclass rows are another run's: keep them
+            payload["multiclass"] = kept
     if args.head in ("both", "multiclass"):
         report = _run(args, {**overrides, "task.head.kind": "multiclass"}, None, "multiclass")
         comp = report["comparison_multiclass"]

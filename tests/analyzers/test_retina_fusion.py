@@ -228,7 +228,7 @@ def test_multiclass_head_trains_on_the_same_pairs_and_says_so(models: Path, mult
     assert card.labels == ["0", "1", "2", "3", "4", "CNV", "DME", "DRUSEN", "NORMAL"]
     assert card.output.problem == "multiclass" and card.output.params["groups"] == {"dr_grade": 5, "oct_class": 4}
     assert card.architecture.kwargs["groups"] == [5, 4] and card.architecture.kwargs["std_floor"] == 0.5
-    assert "std_floor" not in binary.architecture.kwargs  # the binary head is fitted as before
+    assert "std_floor" not in binary.architecture.kwargs  # a recipe without one fits the binary head without one
     assert card.extra["head"] == "multiclass" and binary.extra["head"] == "binary"
     assert card.extra["records"] == binary.extra["records"]  # the same virtual pairs as the binary head
     assert VIRTUAL_PAIRS_NOTICE in card.limitations and card.extra["virtual_pairs"] == VIRTUAL_PAIRS_NOTICE

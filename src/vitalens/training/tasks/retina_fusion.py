@@ -65,9 +65,8 @@ DR_GRADES: tuple[str, ...] = ("0", "1", "2", "3", "4")
 OCT_CLASSES: tuple[str, ...] = ("CNV", "DME", "DRUSEN", "NORMAL")
 #: Softmax group → its classes, in output-column order (the card's ``output.params.groups`` holds the sizes).
 MULTICLASS_GROUPS: dict[str, tuple[str, ...]] = {"dr_grade": DR_GRADES, "oct_class": OCT_CLASSES}
-#: The multiclass head's standardisation floor (× the median feature std, see :mod:`vitalens.nets.fusion_head`); the
-#: binary head keeps 0 (unless ``net.kwargs.std_floor`` says otherwise) so ``make model-retina-fusion`` still
-#: reproduces the bundled model.
+#: The multiclass head's standardisation floor (× the median feature std, see :mod:`vitalens.nets.fusion_head`) when
+#: the recipe sets none; the bundled recipe sets the same 0.5 for both heads (``net.kwargs.std_floor``).
 MULTICLASS_STD_FLOOR = 0.5
 _MULTICLASS_NAMES = {
     "0": "DR grade 0: no DR (fusion)",
