@@ -178,3 +178,28 @@ def test_inference_merge_keeps_other_rows_and_their_runs() -> None:
     assert merged["runs"] == [{"analyzers": ["a", "b"], "matmul_gflops": 10.0}, {"analyzers": ["c", "d"]}]
     single = inference.merge_results({"analyzers": [{"analyzer": "a"}], "matmul_gflops": 5.0}, new)
     assert single["runs"][0] == {"analyzers": ["a"], "matmul_gflops": 5.0}
+
+
+def test_aptos_paired_difference_aligns_images_by_id() -> None:
+    """``bench/aptos.py``'s paired Δ: rows in different image orders pair by id; a perfect and a chance ranker of
+    referable DR differ by exactly 0.5 AUROC; other images cannot be paired."""
+    import numpy as np
+
+    aptos = _module("aptos")
+    y = [0, 1, 2, 3, 4, 2, 0, 4]
+    ids = [f"img{i}" for i in range(8)]
+    perfect = np.eye(5)[y] * 0.9 + 0.02
+    flat = np.full((8, 5), 0.2)
+
+    def row(order: list[int], probs: np.ndarray, versus: str | None) -> dict[str, object]:
+        oof = {"labels": list("01234"), "y": [y[i] for i in order], "sample_ids": [ids[i] for i in order]}
+        return {"versus": versus, "out_of_fold": {**oof, "probs": probs[order].tolist()}}
+
+    results = {"ours": row(list(range(8)), perfect, None), "chance": row([3, 1, 7, 0, 5, 2, 6, 4], flat, "ours")}
+    paired = aptos._paired(results)
+    assert list(paired) == ["chance"] and paired["chance"]["versus"] == "ours"
+    assert paired["chance"]["RDR_auroc_difference"]["value"] == pytest.approx(-0.5)
+    assert paired["chance"]["quadratic_kappa_difference"]["value"] == pytest.approx(-1.0)
+    results["chance"]["out_of_fold"]["sample_ids"][0] = "other"
+    with pytest.raises(SystemExit, match="cannot be paired"):
+        aptos._paired(results)
