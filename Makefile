@@ -78,7 +78,7 @@ model-quality-gates: install
 
 # DR grade on the 150 real APTOS images (demonstration: 150 images). The ONNX graph is not bundled (weights + graph
 # would pass the 25 MB limit): `vitalens export models/fundus-dr --onnx` writes it, and the analyzer then uses it.
-# The bundled folder is the Lite0 run from before #13; this command now trains the recipe's Lite1 (bench/aptos.py).
+# EfficientNet-Lite1 since bench/aptos.py measured it above Lite0; retina-fusion sits on this encoder: remake both.
 model-fundus-dr: install
 	$(VENV)/bin/vitalens train fundus.dr --data $(SHARED)/fundus/aptos2019 --out runs/fundus-dr
 	bash scripts/bundle_model.sh runs/fundus-dr models/fundus-dr
