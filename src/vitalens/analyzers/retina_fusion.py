@@ -20,6 +20,7 @@ probable DR grade through the fundus encoder and the most probable OCT class thr
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,11 +194,7 @@ class RetinaFusionAnalyzer(Analyzer):
         threshold = card.threshold("disease")
         findings: list[Finding] = []
         explanations: list[Explanation] = []
-        for eye in FUSION_EYES:
-            image = inputs.get(eye)
-            if image is None:
-                continue
-            f_emb, f_x, f_geo = self._embed("fundus", image)
+        for eye, image, (f_emb, f_x, f_geo) in self._eyes(inputs):
             with torch.inference_mode():
                 logit = float(head(f_emb, oct_emb).reshape(-1)[0])
             p = float(expit(logit / temperature))
@@ -228,6 +225,14 @@ class RetinaFusionAnalyzer(Analyzer):
             result.warnings.append(f"Demonstration model trained on {card.trained_on}: not for clinical use.")
         return result
 
+    def _eyes(self, inputs: StudyInputs) -> Iterator[tuple[str, Any, tuple[Any, Any, Any]]]:
+        """Each photographed eye with its image and its fundus embedding (``_embed``): both heads pair each eye's
+        photograph with the one OCT scan."""
+        for eye in FUSION_EYES:
+            image = inputs.get(eye)
+            if image is not None:
+                yield eye, image, self._embed("fundus", image)
+
     def _analyze_multiclass(self, inputs: StudyInputs, *, explain: bool) -> AnalysisResult:
         """Per eye: the photograph's DR grade and the scan's OCT class from the pair's embeddings (two softmaxes)."""
         import torch
@@ -248,11 +253,7 @@ class RetinaFusionAnalyzer(Analyzer):
         explanations: list[Explanation] = []
         expected: dict[str, float] = {}
         lines: list[str] = []
-        for eye in FUSION_EYES:
-            image = inputs.get(eye)
-            if image is None:
-                continue
-            f_emb, f_x, f_geo = self._embed("fundus", image)
+        for eye, image, (f_emb, f_x, f_geo) in self._eyes(inputs):
             with torch.inference_mode():
                 raw = head(f_emb, oct_emb).double().cpu().numpy()
             p = predict_probabilities(card, raw)[0]
