@@ -117,3 +117,12 @@ def test_encapsulated_pdf_holds_the_signed_bytes(tmp_path: Path) -> None:
     assert _dciodvfy_errors(ds, tmp_path) == []
     with pytest.raises(ValueError, match="only a signed report"):
         build_encapsulated_pdf(_report(), pdf)
+
+
+def test_a_score_is_named_a_score_in_the_sr(tmp_path: Path) -> None:
+    from tests.reports.test_fhir import _score_report
+
+    sr = _roundtrip(build_structured_report(_score_report()))
+    meanings = {str(i.ConceptNameCodeSequence[0].CodeMeaning) for i in _items(sr) if i.ValueType == "NUM"}
+    assert meanings == {"Anomaly score of Abnormal chest radiograph"}
+    assert _dciodvfy_errors(sr, tmp_path) == []

@@ -143,3 +143,33 @@ def test_invalid_resources_are_refused_by_the_validator() -> None:
 def test_measurement_model_accepts_codes() -> None:
     m = Measurement(name="x", value=1.0, unit="ms")
     assert m.code is None and m.unit_ucum is None
+
+
+def _score_report() -> StudyReport:
+    """A report of cxr.anomaly, whose number is a distance-based score, not a probability."""
+    return StudyReport(
+        study_id="st-10",
+        pseudonym="P-7F3B",
+        study_date=date(2024, 3, 14),
+        analyses=[
+            ReportAnalysis(
+                analyzer="cxr.anomaly",
+                model_name="cxr-anomaly-lite0",
+                model_version="0.1.0",
+                demonstration=True,
+                trained_on="COVID-19 Radiography Database (real, 700 images)",
+                findings=[
+                    ReportFinding(
+                        code="anomaly", name="Abnormal chest radiograph", probability=0.8, threshold=0.74,
+                        positive=True,
+                    )
+                ],
+            )
+        ],
+    )  # fmt: skip
+
+
+def test_a_score_is_exported_as_a_score_not_a_probability() -> None:
+    fhir = validate_fhir(build_diagnostic_report(_score_report()))
+    obs = next(r for r in fhir["contained"] if r["resourceType"] == "Observation")
+    assert obs["valueQuantity"] == {"value": 0.8, "unit": "anomaly score", "system": UCUM, "code": "1"}

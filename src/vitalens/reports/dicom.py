@@ -96,6 +96,8 @@ def _group(analysis: ReportAnalysis, index: int) -> Any:
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
 
+    from vitalens.reports.sections import finding_value
+
     algorithm = hd.sr.AlgorithmIdentification(
         name=(analysis.model_name or analysis.analyzer)[:64],
         version=(analysis.model_version or "unversioned")[:64],
@@ -115,7 +117,7 @@ def _group(analysis: ReportAnalysis, index: int) -> Any:
                 name=CodedConcept(
                     value=f"P-{f.code}"[:16],
                     scheme_designator=LOCAL_SCHEME,
-                    meaning=f"Probability of {f.name}"[:64],
+                    meaning=f"{finding_value(analysis.analyzer, f.code)} of {f.name}"[:64],
                     scheme_version=analysis.analyzer,
                 ),
                 value=float(round(f.probability, 6)),

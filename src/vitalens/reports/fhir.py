@@ -75,6 +75,8 @@ def _device(index: int, analysis: ReportAnalysis) -> dict[str, Any]:
 def _finding_observation(
     obs_id: str, analysis: ReportAnalysis, finding: ReportFinding, status: str, device: str, report: StudyReport
 ) -> dict[str, Any]:
+    from vitalens.reports.sections import finding_value
+
     codings = [_coding(c) for c in finding.codes]
     codings.append({"system": local_system(analysis.analyzer), "code": finding.code, "display": finding.name})
     positive = finding.final_positive
@@ -92,7 +94,12 @@ def _finding_observation(
         "status": status,
         "category": [{"text": _title(analysis)}],
         "code": {"coding": codings, "text": finding.name},
-        "valueQuantity": {"value": round(finding.probability, 6), "unit": "probability", "system": UCUM, "code": "1"},
+        "valueQuantity": {
+            "value": round(finding.probability, 6),
+            "unit": finding_value(analysis.analyzer, finding.code).lower(),  # "anomaly score" is not a probability
+            "system": UCUM,
+            "code": "1",
+        },
         "interpretation": [{"coding": [{"system": _INTERPRETATION, "code": code, "display": display}]}],
         "device": {"reference": f"#{device}"},
         "subject": {"display": report.pseudonym},

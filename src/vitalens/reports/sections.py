@@ -233,6 +233,17 @@ def slot_title(slot: str | None) -> str:
         return slot.replace("_", " ")
 
 
+def finding_value(analyzer: str, code: str) -> str:
+    """What the number of finding ``code`` of ``analyzer`` is (its findings block's ``value``: ``Probability``, or a
+    score's name such as ``Anomaly score``), for the exports that state it in words (FHIR unit, DICOM SR concept)."""
+    blocks = analyzer_blocks(analyzer)
+    claimed = _claimed_codes(blocks)
+    for b in blocks:
+        if isinstance(b, Findings) and (code in b.codes if b.codes else code not in claimed):
+            return b.value
+    return "Probability"
+
+
 def _claimed_codes(blocks: Sequence[Block]) -> set[str]:
     """Codes some block names explicitly (a ``Findings`` without ``codes`` shows every other one)."""
     out: set[str] = set()
