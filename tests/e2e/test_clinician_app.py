@@ -117,10 +117,10 @@ def test_clinician_flow(server: str, browser: Any, tmp_path: Path, artifacts_dir
     # results: band with text, the bar chart with thresholds, the ECG intervals, the model card, the notice
     assert page.locator(".badge", has_text="Band:").count() >= 1
     fundus = page.locator("section.analyzer[data-analyzer='fundus.odir']")
-    assert fundus.locator("svg.bars rect.bar").count() == 8
-    assert fundus.locator("svg.bars line.threshold").count() == 8
+    assert fundus.locator("svg.bars-wide rect.bar").count() == 8
+    assert fundus.locator("svg.bars-wide line.threshold").count() == 8
     ecg = page.locator("section.analyzer[data-analyzer='ecg.ptbxl']")
-    assert ecg.locator("svg.bars rect.bar").count() == 5  # NORM, MI, STTC, CD, HYP
+    assert ecg.locator("svg.bars-wide rect.bar").count() == 5  # NORM, MI, STTC, CD, HYP
     assert page.locator("table.intervals").count() >= 1
     assert page.locator(".banner.demo").count() >= 1
     assert "decision support" in page.locator(".notice").inner_text().lower()
@@ -363,8 +363,8 @@ def test_pages_accessible_and_screenshots(
             assert page.locator("table.reflow td[data-label=Review] .badge").count() >= 1
         page.screenshot(path=str(artifacts_dir / f"{name}-{viewport_name}.png"), full_page=True)
         if viewport_name == "phone":
-            # usable at 390 px: the page itself never scrolls sideways (the ECG sheet and charts scroll in their
-            # own boxes), and every review button lies inside the viewport
+            # usable at 390 px: the page itself never scrolls sideways (the ECG sheet and the timeline scroll in
+            # their own boxes; the findings bars are stacked to fit), and every review button lies inside the viewport
             wide = page.evaluate("document.documentElement.scrollWidth")
             if wide > viewport["width"] + 1:
                 problems.append(f"{name}: the page is {wide} px wide at {viewport['width']} px")
@@ -372,6 +372,14 @@ def test_pages_accessible_and_screenshots(
                 if box and box["x"] + box["width"] > viewport["width"] + 1:
                     problems.append(f"{name}: a review button is clipped at x = {box['x'] + box['width']:.0f} px")
             problems += [f"{name}: {p}" for p in _reflow_problems(page, viewport["width"])]
+            for fig in page.locator("figure.chart-fig:has(svg.bars-narrow)").all():
+                shown = fig.evaluate(
+                    "f => [...f.querySelectorAll('svg')].filter(s => s.getBBox && "
+                    "getComputedStyle(s).display !== 'none').map(s => s.classList.value)"
+                )
+                scroll = fig.evaluate("f => f.scrollWidth - f.clientWidth")
+                if shown != ["chart bars stacked bars-narrow"] or scroll > 1:
+                    problems.append(f"{name}: findings chart shows {shown} and scrolls {scroll} px on a phone")
         problems += [f"{name}: {v}" for v in _axe(page, axe_source)]
         problems += [f"{name}: console: {e}" for e in errors]
         ctx.close()

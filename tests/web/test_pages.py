@@ -97,6 +97,37 @@ def test_bars_sorted_with_threshold_positions() -> None:
     assert "75% ▲" in svg and "B 75% (threshold 50%, above)" in svg
 
 
+def test_stacked_bars_put_each_label_above_a_full_width_bar() -> None:
+    """The phone layout: no label column, each label on its own line above its bar, the same scale and ticks."""
+    import re
+
+    svg = probability_bars_svg(
+        [Bar("A long finding name", 0.25, 0.5, False), Bar("B", 0.75, 0.5, True)], width=360, stacked=True
+    )
+    plot_w = 360 - 14 - 70  # a 14 px margin keeps the "0%" tick label on the chart
+    assert 'class="chart bars stacked"' in svg and svg.index(">B</text>") < svg.index(">A long finding name</text>")
+    assert f'width="{0.75 * plot_w:.1f}"' in svg and f'width="{0.25 * plot_w:.1f}"' in svg
+    labels = [float(y) for y in re.findall(r'<text class="label" x="14" y="([0-9.]+)"', svg)]
+    bars = [float(y) for y in re.findall(r'<rect class="bar [a-z]+" x="14" y="([0-9.]+)"', svg)]
+    assert len(labels) == len(bars) == 2 and all(ly < by for ly, by in zip(labels, bars, strict=True))
+    assert f'x1="{14 + 0.5 * plot_w:.1f}"' in svg and "75% ▲" in svg
+    assert '<text class="axis" x="14.0"' in svg  # the 0% tick, centred 14 px in
+
+
+def test_a_page_with_two_layouts_keeps_distinct_ids() -> None:
+    import re
+    from types import SimpleNamespace
+
+    from vitalens.web.views import findings_chart_svg
+
+    f = SimpleNamespace(label="Glaucoma", code="G", probability=0.6, threshold=0.5, positive=True, input_name=None)
+    both = findings_chart_svg([f], value="Anomaly score") or ""
+    assert 'class="chart bars bars-wide"' in both and 'class="chart bars stacked bars-narrow"' in both
+    ids = re.findall(r' id="([^"]+)"', both)
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert both.count("<title id=") == 2 and "Anomaly score of each finding" in both
+
+
 def test_timeline_links_each_point_and_handles_empty() -> None:
     assert "No analysed studies" in timeline_svg([])
     pts = [

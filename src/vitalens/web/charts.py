@@ -148,59 +148,87 @@ def _clip01(x: float) -> float:
 
 
 def probability_bars_svg(
-    bars: list[Bar], *, width: int = 600, row_h: int = 26, label_w: int = 250, value: str = "Probability"
+    bars: list[Bar],
+    *,
+    width: int = 600,
+    row_h: int = 26,
+    label_w: int = 250,
+    value: str = "Probability",
+    stacked: bool = False,
+    css_class: str = "",
 ) -> str:
     """A horizontal bar chart, highest probability first, each threshold drawn as a dark tick.
 
     Args:
         bars: the findings (any order; sorted here by probability, descending).
         width: SVG width in user units (px); the chart scales with its container.
-        row_h: height of one row, px.
-        label_w: width of the label column, px.
+        row_h: height of one row, px (a stacked row is taller: its label sits on a line of its own).
+        label_w: width of the label column, px (side-by-side layout only).
         value: what the numbers are (the findings block's ``value``: ``Probability``, ``Anomaly score``), for the
             chart's accessible title.
+        stacked: the phone layout: each label on its own line above its bar, the bar the full width, so a 390 px
+            screen shows the chart at a readable size without scrolling sideways (side by side, a 250 px label
+            column leaves a phone a third of its width for the bars).
+        css_class: extra classes of the ``<svg>`` (the page shows one layout per screen width).
 
     Returns:
-        An ``<svg>`` element as text (``role="img"`` with a textual summary in ``<title>``/``<desc>``).
+        An ``<svg>`` element as text (``role="img"`` with a textual summary in ``<title>``/``<desc>``; their ids are
+        derived from the content and layout, so several charts on one page keep distinct ids).
     """
+    import hashlib
+
     ordered = sorted(bars, key=lambda b: b.probability, reverse=True)
-    plot_w = width - label_w - 70
+    # stacked: no label column; a margin so the "0%" tick label is not cut at the left edge
+    pad = 14 if stacked else 0
+    if stacked:
+        label_w, row_h = 0, max(row_h, 40)
+    plot_w = width - label_w - pad - 70
     height = row_h * len(ordered) + 34
     summary = "; ".join(
         f"{b.label} {b.probability:.0%}"
         + (f" (threshold {b.threshold:.0%}, {'above' if b.positive else 'below'})" if b.threshold is not None else "")
         for b in ordered
     )
+    uid = hashlib.sha1(f"{stacked}|{value}|{summary}".encode()).hexdigest()[:8]
+    classes = " ".join(c for c in ("chart bars", "stacked" if stacked else "", css_class) if c)
     out = [
-        f'<svg class="chart bars" viewBox="0 0 {width} {height}" width="100%" role="img" '
-        f'aria-labelledby="bars-title bars-desc" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="bars-title">{escape(value)} of each finding, highest first, with decision thresholds</title>',
-        f'<desc id="bars-desc">{escape(summary)}</desc>',
+        f'<svg class="{classes}" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-labelledby="bars-title-{uid} bars-desc-{uid}" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="bars-title-{uid}">{escape(value)} of each finding, highest first, with decision thresholds'
+        "</title>",
+        f'<desc id="bars-desc-{uid}">{escape(summary)}</desc>',
     ]
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        x = label_w + tick * plot_w
+        x = label_w + pad + tick * plot_w
         out.append(f'<line class="grid" x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{height - 24}"/>')
         out.append(f'<text class="axis" x="{x:.1f}" y="{height - 8}" text-anchor="middle">{tick:.0%}</text>')
     for i, b in enumerate(ordered):
         y = 6 + i * row_h
         p = _clip01(b.probability)
         cls = "bar normal" if b.normal else "bar pos" if b.positive else "bar neg"
+        x0 = label_w + pad
+        bar_y, bar_h = (y + 19, row_h - 24) if stacked else (y + 3, row_h - 8)
+        if stacked:
+            out.append(f'<text class="label" x="{x0}" y="{y + 13}">{escape(b.label)}</text>')
+        else:
+            out.append(
+                f'<text class="label" x="{label_w - 8}" y="{y + row_h * 0.62:.1f}" text-anchor="end">'
+                f"{escape(b.label)}</text>"
+            )
         out.append(
-            f'<text class="label" x="{label_w - 8}" y="{y + row_h * 0.62:.1f}" text-anchor="end">'
-            f"{escape(b.label)}</text>"
-        )
-        out.append(
-            f'<rect class="{cls}" x="{label_w}" y="{y + 3}" width="{max(p * plot_w, 1.0):.1f}" height="{row_h - 8}">'
+            f'<rect class="{cls}" x="{x0}" y="{bar_y}" width="{max(p * plot_w, 1.0):.1f}" height="{bar_h}">'
             f"<title>{escape(b.label)}: {p:.1%}</title></rect>"
         )
         if b.threshold is not None:
-            tx = label_w + _clip01(b.threshold) * plot_w
+            tx = x0 + _clip01(b.threshold) * plot_w
+            top, bottom = (bar_y - 3, bar_y + bar_h + 3) if stacked else (y, y + row_h - 2)
             out.append(
-                f'<line class="threshold" x1="{tx:.1f}" y1="{y}" x2="{tx:.1f}" y2="{y + row_h - 2}">'
+                f'<line class="threshold" x1="{tx:.1f}" y1="{top}" x2="{tx:.1f}" y2="{bottom}">'
                 f"<title>threshold {b.threshold:.1%}</title></line>"
             )
         flag = " ▲" if b.positive else ""
-        out.append(f'<text class="value" x="{label_w + plot_w + 6}" y="{y + row_h * 0.62:.1f}">{p:.0%}{flag}</text>')
+        value_y = bar_y + bar_h * 0.85 if stacked else y + row_h * 0.62
+        out.append(f'<text class="value" x="{x0 + plot_w + 6}" y="{value_y:.1f}">{p:.0%}{flag}</text>')
     out.append("</svg>")
     return "".join(out)
 

@@ -139,13 +139,15 @@ class AnalyzerView:
 
 
 def findings_chart_svg(findings: list[Any], normal: str | None = None, value: str = "Probability") -> str | None:
-    """The bars of a findings part (threshold tick per bar), or None without findings; the ``normal`` code's bar is
-    drawn neutral (the absence of findings is not itself a finding); ``value`` names the numbers (the block's)."""
+    """The bars of a findings part (threshold tick per bar), side by side and stacked for a phone, or None without
+    findings; the ``normal`` code's bar is drawn neutral (the absence of findings is not itself a finding); ``value``
+    names the numbers (the block's)."""
     if not findings:
         return None
-    return probability_bars_svg(
-        [Bar(_finding_label(f), f.probability, f.threshold, f.positive, normal=f.code == normal) for f in findings],
-        value=value,
+    bars = [Bar(_finding_label(f), f.probability, f.threshold, f.positive, normal=f.code == normal) for f in findings]
+    # both layouts; the stylesheet shows the stacked one on a phone and the side-by-side one elsewhere
+    return probability_bars_svg(bars, value=value, css_class="bars-wide") + probability_bars_svg(
+        bars, value=value, width=360, stacked=True, css_class="bars-narrow"
     )
 
 
