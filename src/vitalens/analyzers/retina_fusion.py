@@ -29,6 +29,8 @@ import numpy as np
 from vitalens.analyzers._base import Analyzer
 from vitalens.analyzers._contract import Classes, Findings, Narrative, Overlays, SlotUse, Table
 from vitalens.analyzers._registry import register_analyzer
+from vitalens.data.aptos import DR_GRADES
+from vitalens.data.kermany import KERMANY_LABELS
 from vitalens.domain import AnalysisResult, Explanation, Finding, Modality, QualityResult, StudyInputs
 from vitalens.errors import ArtifactError
 from vitalens.slots import ImageLimits
@@ -42,9 +44,6 @@ logger = logging.getLogger(__name__)
 
 FUSION_EYES: tuple[str, ...] = ("fundus_right", "fundus_left")
 _ENCODERS = {"fundus": "fundus.dr", "oct": "oct.kermany4"}
-#: The multiclass head's groups (the training task's MULTICLASS_GROUPS; the card's output.params.groups sizes them).
-_DR_GRADES = ("0", "1", "2", "3", "4")
-_OCT_CLASSES = ("CNV", "DME", "DRUSEN", "NORMAL")
 _GROUP_TITLE = {"dr_grade": "DR grade", "oct_class": "OCT class"}
 
 
@@ -68,13 +67,13 @@ _GROUP_TITLE = {"dr_grade": "DR grade", "oct_class": "OCT class"}
         Findings(title="Retinal disease, fundus + OCT combined (virtual-pair model)"),
         Classes(
             title="DR grade of each photograph, fundus + OCT combined (virtual-pair multiclass model)",
-            codes=_DR_GRADES,
+            codes=DR_GRADES,
             ordered=True,
             expected_key="expected_grade",
         ),
         Classes(
             title="OCT class of the scan, with each photograph (virtual-pair multiclass model)",
-            codes=_OCT_CLASSES,
+            codes=KERMANY_LABELS,
             ordered=False,
             expected_key=None,
         ),
@@ -240,7 +239,7 @@ class RetinaFusionAnalyzer(Analyzer):
         from vitalens.artifacts import expected_grade, predict_probabilities
 
         card, head, groups = self.card, self.model(), self.groups
-        for group, classes in (("dr_grade", _DR_GRADES), ("oct_class", _OCT_CLASSES)):
+        for group, classes in (("dr_grade", DR_GRADES), ("oct_class", KERMANY_LABELS)):
             cols = groups.get(group, [])
             if [card.labels[c] for c in cols] != list(classes):
                 raise ArtifactError(

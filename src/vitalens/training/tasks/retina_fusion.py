@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vitalens.data.aptos import DR_GRADES
+from vitalens.data.kermany import KERMANY_LABELS
 from vitalens.errors import ArtifactError, InputError
 from vitalens.training.tasks._base import DataBundle, EvalSplit, TaskOptions, TrainingTask, register_task
 
@@ -61,8 +63,7 @@ VIRTUAL_PAIRS_NOTICE = (
 
 
 #: The multiclass head's classes: the fundus's ICDR grade and the scan's Kermany class (the encoders' own labels).
-DR_GRADES: tuple[str, ...] = ("0", "1", "2", "3", "4")
-OCT_CLASSES: tuple[str, ...] = ("CNV", "DME", "DRUSEN", "NORMAL")
+OCT_CLASSES: tuple[str, ...] = KERMANY_LABELS
 #: Softmax group → its classes, in output-column order (the card's ``output.params.groups`` holds the sizes).
 MULTICLASS_GROUPS: dict[str, tuple[str, ...]] = {"dr_grade": DR_GRADES, "oct_class": OCT_CLASSES}
 #: The multiclass head's standardisation floor (× the median feature std, see :mod:`vitalens.nets.fusion_head`) when
