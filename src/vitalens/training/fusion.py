@@ -212,14 +212,14 @@ def fit_multiclass_head(task: RetinaFusionTask, bundle: Any, *, out: Path) -> tu
         tensor_loader,
         tensor_trainer,
     )
-    from vitalens.training.tasks.retina_fusion import MULTICLASS_GROUPS, MULTICLASS_STD_FLOOR
+    from vitalens.training.tasks.retina_fusion import MULTICLASS_GROUPS
 
     cfg, ho = task.recipe, task.options.head
     names = HEADS["fusion"]
     groups = tuple(len(c) for c in MULTICLASS_GROUPS.values())
     dims = [bundle.meta["dims"][n] for n in names]
-    kwargs = {"std_floor": MULTICLASS_STD_FLOOR, **cfg.net.kwargs, "dims": dims, "modalities": list(names)}
-    kwargs["groups"] = list(groups)
+    # the task's kwargs (the recipe's, the groups, the std floor's default), sized by this bundle's embeddings
+    kwargs = {**task.net_kwargs(), "dims": dims, "modalities": list(names)}
     torch.manual_seed(cfg.seed)
     head = create_net(cfg.net.name, pretrained=False, **kwargs)
     head.fit_standardisation(*_inputs(bundle.train, names))
@@ -247,29 +247,22 @@ def _raw(head: Any, ds: Any) -> np.ndarray:
 
 def fit_softmax_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """``T`` in [0.05, 20] minimising the NLL of ``softmax(logits / T)`` for class indices ``y`` (1 when ``y`` holds
-    one class: nothing to fit)."""
-    from scipy.optimize import minimize_scalar
-
-    from vitalens.artifacts.outputs import softmax
+    one class: nothing to fit) — the softmax heads' own validation fit (:func:`vitalens.training.problems.fit_output`)
+    applied to one group's columns."""
+    from vitalens.training.problems import Problem, fit_output
 
     z, t = np.asarray(logits, dtype=float), np.asarray(y, dtype=int)
-    if t.size == 0 or np.unique(t).size < 2:
+    if t.size == 0:
         return 1.0
-
-    def nll(log_t: float) -> float:
-        p = softmax(z / np.exp(log_t))
-        return float(-np.mean(np.log(np.clip(p[np.arange(t.size), t], 1e-12, 1.0))))
-
-    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    return float(np.exp(res.x))
+    k = z.shape[1]
+    calibration, _ = fit_output(Problem("multiclass", "softmax", k), "temperature", z, np.eye(k)[t])
+    return float(calibration.params.get("temperature", 1.0))
 
 
 def _macro_auroc(y: np.ndarray, p: np.ndarray) -> float:
-    """Mean one-vs-rest AUROC over the classes with both positives and negatives here (as multiclass_metrics)."""
-    from sklearn.metrics import roc_auc_score
+    from vitalens.training.multiclass_metrics import macro_auroc_ovr
 
-    aucs = [float(roc_auc_score(y == c, p[:, c])) for c in range(p.shape[1]) if 0 < int((y == c).sum()) < int(y.size)]
-    return float(np.mean(aucs)) if aucs else float("nan")
+    return macro_auroc_ovr(y, p)[0]
 
 
 def _accuracy(y: np.ndarray, p: np.ndarray) -> float:
@@ -372,9 +365,8 @@ def train_fusion_multiclass(task: RetinaFusionTask, *, data_root: Path, out: Pat
     The pairs are the binary run's (same rule, same seeds). The head's two temperatures are fitted on the validation
     pairs, one per softmax group; each group is scored once on the test pairs beside its encoder's own analyzer.
     """
-    from scipy.special import softmax as _softmax
-
     from vitalens.artifacts import CalibrationSpec, OutputSpec, save_artifact
+    from vitalens.artifacts.outputs import output_probabilities, softmax_groups
     from vitalens.training.engine import build_card
     from vitalens.training.metrics import nan_to_none
     from vitalens.training.report import report_head, write_report
@@ -405,17 +397,21 @@ def train_fusion_multiclass(task: RetinaFusionTask, *, data_root: Path, out: Pat
     clusters = np.asarray(bundle.test.oct_ids).astype(str)  # pairs sharing one OCT scan resample together
     modality = {"dr_grade": "fundus", "oct_class": "oct"}
     encoder_of = {"dr_grade": "fundus.dr", "oct_class": "oct.kermany4"}
-    temperatures: dict[str, float] = {}
+    output = OutputSpec(
+        problem="multiclass", head="softmax", params={"groups": {g: len(c) for g, c in MULTICLASS_GROUPS.items()}}
+    )
+    columns = softmax_groups(output)
+    temperatures = {
+        group: fit_softmax_temperature(zv[:, columns[group]], yv[:, k]) for k, group in enumerate(MULTICLASS_GROUPS)
+    }
+    calibration = CalibrationSpec(method="temperature", params={"group_temperatures": temperatures}, fitted_on="val")
+    # the test probabilities through the card's own output link, as the analyzer will compute them
+    probs_test = output_probabilities(output, calibration, zt)
+    raw_test = output_probabilities(output, CalibrationSpec(), zt)
     results: dict[str, Any] = {}
-    probs_test = np.zeros_like(zt)
-    start = 0
     for k, (group, classes) in enumerate(MULTICLASS_GROUPS.items()):
-        cols = slice(start, start + len(classes))
-        start += len(classes)
-        t = fit_softmax_temperature(zv[:, cols], yv[:, k])
-        temperatures[group] = t
-        pt = _softmax(zt[:, cols] / t, axis=1)
-        probs_test[:, cols] = pt
+        cols, t = columns[group], temperatures[group]
+        pt = probs_test[:, cols]
         ordinal = group == "dr_grade"
         alone = _alone(task, modality[group], getattr(bundle.test, modality[group]), classes)
         common = {"ordinal": ordinal, "clusters": clusters, "n_boot": opts.n_boot, "seed": cfg.seed}
@@ -427,7 +423,7 @@ def train_fusion_multiclass(task: RetinaFusionTask, *, data_root: Path, out: Pat
                 yt[:, k],
                 pt,
                 list(classes),
-                raw_probs=_softmax(zt[:, cols], axis=1),
+                raw_probs=raw_test[:, cols],
                 **common,  # type: ignore[arg-type]
             ),
             "alone": {
@@ -460,14 +456,10 @@ def train_fusion_multiclass(task: RetinaFusionTask, *, data_root: Path, out: Pat
         bundle=bundle,
         thresholds={},
         threshold_method="the most probable class of each group (DR grade, OCT class); no threshold",
-        calibration=CalibrationSpec(method="temperature", params={"group_temperatures": temperatures}, fitted_on="val"),
+        calibration=calibration,
         metrics=metrics,
         subgroups={},
-        output=OutputSpec(
-            problem="multiclass",
-            head="softmax",
-            params={"groups": {g: len(c) for g, c in MULTICLASS_GROUPS.items()}},
-        ),
+        output=output,
     )
     artifact = out / "artifact"
     card = save_artifact(artifact, head.cpu().eval(), card)

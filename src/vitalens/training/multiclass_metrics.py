@@ -45,6 +45,17 @@ def top_label_ece(probs: np.ndarray, y_true: np.ndarray, n_bins: int = 10) -> fl
     return float(total)
 
 
+def macro_auroc_ovr(y: np.ndarray, probs: np.ndarray) -> tuple[float, int]:
+    """Mean one-vs-rest AUROC over the classes that have both positives and negatives among class indices ``y``,
+    and how many classes that is (NaN, 0 when none has)."""
+    aucs = [
+        float(skm.roc_auc_score(y == c, probs[:, c]))
+        for c in range(probs.shape[1])
+        if 0 < int((y == c).sum()) < int(y.size)
+    ]
+    return (float(np.mean(aucs)) if aucs else float("nan")), len(aucs)
+
+
 def multiclass_metrics(
     y_onehot: np.ndarray, probs: np.ndarray, labels: Sequence[str], *, ordinal: bool = False, n_bins: int = 10
 ) -> dict[str, Any]:
@@ -76,14 +87,9 @@ def multiclass_metrics(
     out["accuracy"] = float((pred == y).mean())
     recalls = [float((pred[y == c] == c).mean()) for c in present]
     out["balanced_accuracy"] = float(np.mean(recalls))
-    aucs = []
-    for c in range(k):
-        pos = y == c
-        if 0 < pos.sum() < y.size:
-            aucs.append(float(skm.roc_auc_score(pos, p[:, c])))
-    out["macro_auroc_ovr"] = float(np.mean(aucs)) if aucs else float("nan")
-    if len(aucs) < k:
-        out["notes"].append(f"macro AUROC over the {len(aucs)} of {k} classes present in this split")
+    out["macro_auroc_ovr"], n_scored = macro_auroc_ovr(y, p)
+    if n_scored < k:
+        out["notes"].append(f"macro AUROC over the {n_scored} of {k} classes present in this split")
     prec, rec, f1, support = skm.precision_recall_fscore_support(y, pred, labels=list(range(k)), zero_division=np.nan)
     out["per_class"] = {
         lab: {
