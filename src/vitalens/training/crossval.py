@@ -81,6 +81,15 @@ def predict_split(
     ``flips``: the mean of the calibrated probabilities over the four flips of :data:`FLIPS` (test-time
     augmentation; averaged after the card's link, so an ordinal CORN head stays a distribution).
     """
+    runs, y, meta = _predict_views(artifact, data, split, FLIPS if flips else ((),))
+    return np.mean(runs, axis=0), y, meta
+
+
+def _predict_views(
+    artifact: Path, data: Path, split: str, views: tuple[tuple[int, ...], ...]
+) -> tuple[list[np.ndarray], np.ndarray, dict[str, list[Any]]]:
+    """:func:`predict_split`'s calibrated probabilities of each flip in ``views`` (``()``: the image as it is), the
+    model loaded and the split built once."""
     import torch
 
     from vitalens.artifacts import load_model, predict_probabilities
@@ -94,7 +103,7 @@ def predict_split(
     bundle = task.build_data(Path(data))
     runs: list[np.ndarray] = []
     with torch.inference_mode():
-        for dims in FLIPS if flips else ((),):
+        for dims in views:
             model = _Flipped(net, dims) if dims else net
             raw, y, meta = predict_dataset(
                 model,  # type: ignore[arg-type]
@@ -104,7 +113,7 @@ def predict_split(
                 batch_size=recipe.train.batch_size,
             )
             runs.append(predict_probabilities(card, raw))
-    return np.mean(runs, axis=0), y, meta
+    return runs, y, meta
 
 
 def cross_validate(
@@ -136,10 +145,11 @@ def cross_validate(
         artifact = train(analyzer, data=data, out=out, recipe=recipe, overrides=sets)
         seconds = time.perf_counter() - t0
         card = ModelCard.read(artifact)
-        probs, y, meta = predict_split(artifact, data, "test")
-        parts.append((probs, y, meta))
+        # the plain view is FLIPS[0]: one load and one split build give both the plain and the flip-averaged scores
+        runs, y, meta = _predict_views(artifact, data, "test", FLIPS if flips else ((),))
+        parts.append((runs[0], y, meta))
         if flips:
-            flipped.append(predict_split(artifact, data, "test", flips=True)[0])
+            flipped.append(np.mean(runs, axis=0))
         report = json.loads((out / "report.json").read_text())
         records.append(
             {
