@@ -38,25 +38,24 @@ def net_vessel_probability(
         flip_average: average the probabilities of the image and its horizontal mirror (test-time augmentation;
             vessels have no preferred handedness).
         session: an onnxruntime session of the net's exported graph (input ``(B, 1, H, W)``, any H and W); when
-            given it runs instead of ``net`` (the image and its mirror as one batch of 2).
+            given it runs instead of ``net``, on the same views with the same sigmoid and averaging.
     """
+    image = np.ascontiguousarray(channel, dtype=np.float32)[None, None]
+    views = [image, np.ascontiguousarray(image[..., ::-1])] if flip_average else [image]
     if session is not None:
-        image = np.ascontiguousarray(channel, dtype=np.float32)[None, None]
-        batch = np.concatenate([image, image[..., ::-1]]) if flip_average else image
-        logits = np.asarray(session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(batch)})[0])
-        p = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-        return np.asarray(0.5 * (p[0, 0] + p[1, 0, :, ::-1]) if flip_average else p[0, 0], dtype=np.float32)
-    if net is None:
+        name = session.get_inputs()[0].name
+        logits = [np.asarray(session.run(None, {name: v})[0]) for v in views]
+    elif net is None:
         raise ValueError("net_vessel_probability needs a net or an onnxruntime session")
-    import torch
+    else:
+        import torch
 
-    was_training = net.training
-    net.eval()
-    x = torch.from_numpy(np.ascontiguousarray(channel, dtype=np.float32))[None, None].to(device)
-    with torch.inference_mode():
-        prob = torch.sigmoid(net(x))
-        if flip_average:
-            prob = 0.5 * (prob + torch.sigmoid(net(x.flip(-1))).flip(-1))
-    if was_training:
-        net.train()
-    return prob[0, 0].float().cpu().numpy()
+        was_training = net.training
+        net.eval()
+        with torch.inference_mode():
+            logits = [net(torch.from_numpy(v).to(device)).float().cpu().numpy() for v in views]
+        if was_training:
+            net.train()
+    probs = [1.0 / (1.0 + np.exp(-z[0, 0].astype(np.float64))) for z in logits]
+    prob = 0.5 * (probs[0] + probs[1][:, ::-1]) if flip_average else probs[0]
+    return np.asarray(prob, dtype=np.float32)
