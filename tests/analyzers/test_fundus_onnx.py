@@ -9,6 +9,7 @@ probabilities / vessel maps on ONNX Runtime as on PyTorch, saying which ran.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,21 +42,30 @@ def _eyes(seed: int, size: int = 256) -> dict[str, np.ndarray]:
     }
 
 
-def _fit_odir(folder: Path, steps: int = 4) -> Path:
-    """A few Adam steps of the tiny bilateral net on synthetic pairs; every threshold low so Grad-CAM runs."""
-    net, card = load_model(folder)
+def _adam_steps(net: torch.nn.Module, loss: Callable[[], torch.Tensor], steps: int) -> None:
+    """``steps`` seeded Adam steps on ``loss()`` (fresh random batch each call), then eval mode."""
     torch.manual_seed(0)
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     net.train()
     for _ in range(steps):
-        left, right = torch.randn(4, 3, 64, 64) * 0.5 + 0.2, torch.randn(4, 3, 64, 64) * 0.5 - 0.1
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            net(left, right, torch.randn(4)), (torch.rand(4, 8) > 0.5).float()
-        )
+        value = loss()
         opt.zero_grad()
-        loss.backward()
+        value.backward()
         opt.step()
     net.eval()
+
+
+def _fit_odir(folder: Path, steps: int = 4) -> Path:
+    """A few Adam steps of the tiny bilateral net on synthetic pairs; every threshold low so Grad-CAM runs."""
+    net, card = load_model(folder)
+
+    def loss() -> torch.Tensor:
+        left, right = torch.randn(4, 3, 64, 64) * 0.5 + 0.2, torch.randn(4, 3, 64, 64) * 0.5 - 0.1
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            net(left, right, torch.randn(4)), (torch.rand(4, 8) > 0.5).float()
+        )
+
+    _adam_steps(net, loss, steps)
     fitted = card.model_copy(update={"thresholds": dict.fromkeys(card.labels, 0.01), "files": {}})
     save_artifact(folder, net, fitted)
     return folder
@@ -64,16 +74,12 @@ def _fit_odir(folder: Path, steps: int = 4) -> Path:
 def _fit_vessels(folder: Path, steps: int = 4) -> Path:
     """A few Adam steps of the tiny U-Net on odd-sized random crops (target: the brighter pixels)."""
     net, card = load_model(folder)
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    net.train()
-    for _ in range(steps):
+
+    def loss() -> torch.Tensor:
         x = torch.randn(2, 1, 45, 51)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), (x > 0.8).float())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    net.eval()
+        return torch.nn.functional.binary_cross_entropy_with_logits(net(x), (x > 0.8).float())
+
+    _adam_steps(net, loss, steps)
     save_artifact(folder, net, card.model_copy(update={"files": {}}))
     return folder
 
