@@ -153,13 +153,13 @@ def run_named(
 
 
 def findings_value(analyzer: str) -> str:
-    """What the analyzer's findings' numbers are, from its contract's findings blocks (``Probability``, or a
-    score's name such as ``Anomaly score``); ``Probability or score`` where its blocks differ."""
-    from vitalens.analyzers import Findings, get_contract, is_analyzer
+    """What the analyzer's findings' numbers are, from the findings blocks the page and the PDF draw
+    (:func:`vitalens.reports.sections.analyzer_blocks`: ``Probability``, or a score's name such as ``Anomaly
+    score``); ``Probability or score`` where its blocks differ."""
+    from vitalens.analyzers import Findings
+    from vitalens.reports.sections import analyzer_blocks
 
-    if not is_analyzer(analyzer):
-        return "Probability"
-    values = {b.value for b in get_contract(analyzer).blocks if isinstance(b, Findings)}
+    values = {b.value for b in analyzer_blocks(analyzer) if isinstance(b, Findings)}
     return values.pop() if len(values) == 1 else "Probability" if not values else "Probability or score"
 
 
