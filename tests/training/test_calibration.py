@@ -10,6 +10,7 @@ from vitalens.artifacts import CalibrationSpec
 from vitalens.training.calibration import (
     apply_calibration,
     crossfit_calibration,
+    ece_consistency,
     expected_calibration_error,
     fit_calibration,
     fit_isotonic,
@@ -139,3 +140,102 @@ def test_crossfit_scores_each_fold_with_parameters_from_the_others() -> None:
     assert expected_calibration_error(out, y) < expected_calibration_error(sigmoid(z), y)
     with pytest.raises(ValueError, match="two folds"):
         crossfit_calibration("platt", z, y, np.zeros(600))
+
+
+# --- consistency resampling (Bröcker & Smith 2007) ---------------------------------------------------------------
+
+
+def test_consistency_two_coins_at_one_half_hand_computed() -> None:
+    # two decisions at p = 0.5 (one bin): y* ∈ {00, 01, 10, 11} → ECE* 0.5, 0, 0, 0.5, so P(ECE* = 0.5) = 1/2,
+    # mean 0.25, 95 % range [0, 0.5]; observed 0/1 has ECE 0 → every resample ≥ it → p = (1 + R) / (1 + R) = 1
+    r = ece_consistency(np.array([0.5, 0.5]), np.array([0, 1]), n_resamples=4000, seed=3)
+    assert r.observed == 0.0 and r.p_value == 1.0
+    assert set(np.unique(r.samples)) == {0.0, 0.5}
+    assert r.mean == pytest.approx(0.25, abs=0.02)
+    assert (r.low, r.high) == (0.0, 0.5)
+    # observed 1/1 has ECE 0.5: the resamples tied with it (half of them) count → p ≈ 0.5
+    r11 = ece_consistency(np.array([0.5, 0.5]), np.array([1, 1]), n_resamples=4000, seed=3)
+    assert r11.observed == 0.5
+    assert r11.p_value == pytest.approx(0.5, abs=0.03)
+    assert r11.p_value == (1 + np.count_nonzero(r11.samples == 0.5)) / 4001
+
+
+def test_consistency_one_bin_hand_computed() -> None:
+    # one bin, p = (0.2, 0.8): mean p 0.5; S* = 0 or 2 with probability 0.2·0.8 each → ECE* 0.5 w.p. 0.32, else 0
+    r = ece_consistency(np.array([0.2, 0.8]), np.array([0, 1]), n_bins=1, n_resamples=5000, seed=0)
+    assert r.observed == 0.0 and r.n_bins == 1 and r.n == 2
+    assert np.mean(r.samples == 0.5) == pytest.approx(0.32, abs=0.02)
+    assert r.mean == pytest.approx(0.16, abs=0.01)
+    assert r.band_low.tolist() == [0.0] and r.band_high.tolist() == [1.0]
+
+
+def test_consistency_saturated_probabilities_are_exact() -> None:
+    # p exactly 0 or 1: y* = p in every resample, so a calibrated model's ECE is exactly 0
+    p = np.array([0.0, 1.0, 1.0, 0.0])
+    r = ece_consistency(p, p, n_resamples=200, seed=1)
+    assert (r.observed, r.mean, r.low, r.high, r.p_value) == (0.0, 0.0, 0.0, 0.0, 1.0)
+    # the labels the other way round: ECE 1 (bin 0 all positive, bin 9 all negative), no resample reaches it
+    flipped = ece_consistency(p, 1 - p, n_resamples=200, seed=1)
+    assert flipped.observed == 1.0
+    assert flipped.p_value == 1 / 201
+    assert flipped.band_low[0] == flipped.band_high[0] == 0.0 and flipped.band_low[9] == flipped.band_high[9] == 1.0
+    assert np.isnan(flipped.band_low[1:9]).all()
+
+
+def test_consistency_is_seeded_and_matches_the_reported_ece() -> None:
+    rng = np.random.default_rng(7)
+    p = rng.random((50, 8))
+    y = (rng.random(p.shape) < p).astype(int)
+    a = ece_consistency(p, y, n_resamples=500, seed=11)
+    b = ece_consistency(p, y, n_resamples=500, seed=11, max_elements=1000)  # other chunking, same draws
+    c = ece_consistency(p, y, n_resamples=500, seed=12)
+    assert a.observed == expected_calibration_error(p, y)  # the same ECE definition, to the bit
+    np.testing.assert_array_equal(a.samples, b.samples)
+    assert a.summary() == b.summary()
+    assert not np.array_equal(a.samples, c.samples)
+    assert set(a.summary()) == {"mean", "low", "high", "p_value", "n_resamples", "seed"}
+    assert 0.0 < a.p_value <= 1.0 and a.low <= a.mean <= a.high
+
+
+def test_consistency_resampled_ece_equals_expected_calibration_error_of_the_draw() -> None:
+    # R = 1 with a known generator stream: the single resample is the ECE of the labels that stream draws
+    rng = np.random.default_rng(2)
+    p = rng.random((30, 3))
+    r = ece_consistency(p, np.zeros_like(p), n_resamples=1, seed=5)
+    drawn = np.random.default_rng(5).random((1, p.size)) < p.ravel()
+    assert r.samples[0] == pytest.approx(expected_calibration_error(p.ravel(), drawn[0].astype(float)), abs=1e-15)
+
+
+def test_consistency_calibrated_labels_are_usually_not_significant() -> None:
+    # labels drawn from p are calibrated: over 40 data sets the p-value is roughly uniform, so few fall under 0.05
+    rng = np.random.default_rng(0)
+    pvals = []
+    for k in range(40):
+        p = rng.random((50, 8))
+        y = (rng.random(p.shape) < p).astype(int)
+        pvals.append(ece_consistency(p, y, n_resamples=400, seed=k).p_value)
+    assert np.mean(np.asarray(pvals) < 0.05) <= 0.15
+    assert 0.3 < float(np.median(pvals)) < 0.7
+
+
+def test_consistency_grossly_miscalibrated_is_significant() -> None:
+    # probabilities pushed towards the extremes (over-confident): true rate sigmoid(z), reported sigmoid(3 z)
+    rng = np.random.default_rng(4)
+    z = rng.normal(0.0, 1.0, size=(50, 8))
+    y = (rng.random(z.shape) < sigmoid(z)).astype(int)
+    r = ece_consistency(sigmoid(3.0 * z), y, n_resamples=2000, seed=0)
+    assert r.observed > r.high
+    assert r.p_value < 0.01
+
+
+def test_consistency_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="differ in size"):
+        ece_consistency(np.array([0.1, 0.2]), np.array([1]))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        ece_consistency(np.array([1.2]), np.array([1]))
+    with pytest.raises(ValueError, match="at least one"):
+        ece_consistency(np.array([]), np.array([]))
+    with pytest.raises(ValueError, match="n_resamples"):
+        ece_consistency(np.array([0.5]), np.array([1]), n_resamples=0)
+    with pytest.raises(ValueError, match="level"):
+        ece_consistency(np.array([0.5]), np.array([1]), level=1.0)

@@ -4,7 +4,8 @@ Why: a clinician reads "0.82" as "82 % likely"; networks trained with BCE on sma
 Calibration is fitted on the validation split only, stored in the model card (``CalibrationSpec``), and applied
 by :func:`apply_calibration` at inference — numpy only, so analyzers can use it without the training stack.
 References: Guo et al., 2017, "On Calibration of Modern Neural Networks" (temperature, ECE);
-Platt, 1999 (sigmoid fit with prior-corrected targets); Zadrozny & Elkan, 2002 (isotonic).
+Platt, 1999 (sigmoid fit with prior-corrected targets); Zadrozny & Elkan, 2002 (isotonic); Bröcker & Smith, 2007
+(consistency resampling: the ECE and reliability bands a perfectly calibrated model would show at the same n).
 
 Why per-label Platt for multi-label: one temperature shares a single slope across labels and cannot move a label's
 intercept, so a label whose base rate the loss's ``pos_weight`` shifted stays mis-calibrated (ODIR: ECE 0.21 after
@@ -16,6 +17,7 @@ the others.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,8 @@ __all__ = [
     "apply_calibration",
     "expected_calibration_error",
     "reliability_curve",
+    "ece_consistency",
+    "EceConsistency",
     "sigmoid",
     "logit",
     "MIN_PLATT_SLOPE",
@@ -287,3 +291,178 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = 1
         return float("nan")
     gap = np.abs(np.nan_to_num(np.asarray(curve["frac_positive"])) - np.nan_to_num(np.asarray(curve["mean_prob"])))
     return float((count / n * gap).sum())
+
+
+def _bins(p: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin index of each probability, exactly as :func:`reliability_curve` assigns it (last bin includes 1.0)."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return np.clip(np.digitize(p, edges[1:-1], right=False), 0, n_bins - 1)
+
+
+def _ece_from_sums(sum_y: np.ndarray, count: np.ndarray, sum_p: np.ndarray) -> np.ndarray:
+    """ECE of each row of per-bin positive sums ``sum_y`` ``(R, B)`` over fixed bins (``count``, ``sum_p`` ``(B,)``),
+    by the arithmetic of :func:`expected_calibration_error` (empty bins contribute 0)."""
+    n = count.sum()
+    safe = np.where(count > 0, count, 1.0)
+    gap = np.abs(np.where(count > 0, sum_y / safe, 0.0) - np.where(count > 0, sum_p / safe, 0.0))
+    return np.asarray((count / n * gap).sum(axis=-1), dtype=float)
+
+
+@dataclass(frozen=True)
+class EceConsistency:
+    """Result of :func:`ece_consistency`.
+
+    Attributes:
+        observed: the ECE of the observed labels (equal to :func:`expected_calibration_error`).
+        mean: mean ECE over the resamples (the ECE a perfectly calibrated model shows at this n and these bins).
+        low: lower percentile of the resampled ECEs (``(1 - level) / 2``).
+        high: upper percentile of the resampled ECEs.
+        p_value: Monte Carlo p-value of ``observed`` under perfect calibration, ``(1 + #{ECE* ≥ observed}) / (1 + R)``.
+        n_resamples: ``R``.
+        n_bins: equal-width bins over [0, 1].
+        seed: seed of the generator the labels were drawn from.
+        level: coverage of ``[low, high]`` and of the per-bin bands.
+        n: number of decisions pooled (rows × labels).
+        samples: ``(R,)`` the resampled ECEs.
+        band_low: ``(n_bins,)`` lower percentile of each bin's resampled fraction positive (NaN: empty bin).
+        band_high: ``(n_bins,)`` upper percentile of each bin's resampled fraction positive (NaN: empty bin).
+    """
+
+    observed: float
+    mean: float
+    low: float
+    high: float
+    p_value: float
+    n_resamples: int
+    n_bins: int
+    seed: int
+    level: float
+    n: int
+    samples: np.ndarray
+    band_low: np.ndarray
+    band_high: np.ndarray
+
+    def summary(self) -> dict[str, float | int]:
+        """The figures a report stores beside ``ece``: ``{mean, low, high, p_value, n_resamples, seed}``."""
+        return {
+            "mean": self.mean,
+            "low": self.low,
+            "high": self.high,
+            "p_value": self.p_value,
+            "n_resamples": self.n_resamples,
+            "seed": self.seed,
+        }
+
+
+def ece_consistency(
+    probs: np.ndarray,
+    y: np.ndarray,
+    n_bins: int = 10,
+    *,
+    n_resamples: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    max_elements: int = 4_000_000,
+) -> EceConsistency:
+    """The ECE a perfectly calibrated model would show on these probabilities, by consistency resampling.
+
+    Why: the binned ECE is biased upwards: even a perfectly calibrated model shows a positive ECE on a finite
+    sample (a bin of 5 decisions at p = 0.3 cannot have a positive fraction of 0.3), and the smaller the set the
+    larger it is, so "ECE 0.062 on 400 decisions" cannot be told apart from sampling noise without knowing the ECE
+    a calibrated model would show at the same n. Consistency resampling (Bröcker & Smith, 2007, "Increasing the
+    reliability of reliability diagrams", Weather and Forecasting 22:651–661) answers it: draw surrogate labels
+    ``y* ~ Bernoulli(p)`` from the model's own (calibrated) probabilities, so that the model is calibrated by
+    construction, and recompute the ECE with the same bins; the resampled ECEs are its distribution under perfect
+    calibration at this n, and the share at least as large as the observed ECE is a p-value. The per-bin percentiles
+    of the surrogate positive fractions are the consistency bands of the reliability diagram.
+
+    The ECE is exactly :func:`expected_calibration_error`'s: equal-width bins over [0, 1] (lower edge inclusive, the
+    last bin includes 1.0), all labels of a multi-label output pooled as independent decisions. The forecasts are
+    held fixed (Bröcker & Smith also resample them): the bins, their counts and mean probabilities are those of the
+    observed set, so the null distribution is conditional on the probabilities the reported ECE was computed on.
+    Labels are drawn independently, including the labels of one patient; under calibration each one is a Bernoulli
+    of its own probability whatever their dependence, but a dependence between them would widen the null range.
+
+    Args:
+        probs: ``(N,)`` or ``(N, L)`` calibrated probabilities in [0, 1].
+        y: observed 0/1 labels of the same size.
+        n_bins: equal-width bins (as for the reported ECE).
+        n_resamples: surrogate label sets ``R`` (≥ 1).
+        level: coverage of the ECE range and of the per-bin bands, in (0, 1).
+        seed: seed of the ``numpy.random.Generator`` the surrogate labels come from (the only randomness).
+        max_elements: surrogate labels drawn at once (memory bound; the result does not depend on it).
+
+    Returns:
+        :class:`EceConsistency`; ``p_value`` is ``(1 + #{ECE* ≥ observed}) / (1 + R)`` (never 0: the observed set
+        counts as one draw; Davison & Hinkley, 1997, §4.2), comparing with a tolerance of 1e-12 so that resamples
+        tied with the observed ECE count.
+
+    Raises:
+        ValueError: sizes differ, the input is empty, a probability lies outside [0, 1], ``n_resamples < 1``, or
+            ``level`` is not in (0, 1).
+
+    Example:
+        >>> r = ece_consistency(np.full(400, 0.3), np.r_[np.ones(120), np.zeros(280)], n_resamples=500, seed=0)
+        >>> round(r.observed, 6), r.p_value  # observed 120 of 400 at p = 0.3: as calibrated as it gets
+        (0.0, 1.0)
+    """
+    p = np.asarray(probs, dtype=float).ravel()
+    t = np.asarray(y, dtype=float).ravel()
+    if p.shape != t.shape:
+        raise ValueError(f"probs ({p.size}) and targets ({t.size}) differ in size")
+    if p.size == 0:
+        raise ValueError("consistency resampling needs at least one probability")
+    if not np.all((p >= 0.0) & (p <= 1.0)):
+        raise ValueError(f"probabilities must lie in [0, 1], got range [{np.nanmin(p)}, {np.nanmax(p)}]")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be ≥ 1, got {n_resamples}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    idx = _bins(p, n_bins)
+    count = np.bincount(idx, minlength=n_bins).astype(float)
+    sum_p = np.bincount(idx, weights=p, minlength=n_bins)
+    onehot = np.zeros((p.size, n_bins))
+    onehot[np.arange(p.size), idx] = 1.0
+    observed = float(_ece_from_sums(np.bincount(idx, weights=t, minlength=n_bins)[None, :], count, sum_p)[0])
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(n_resamples, max_elements // p.size))
+    sums = np.empty((n_resamples, n_bins))
+    for start in range(0, n_resamples, chunk):
+        stop = min(start + chunk, n_resamples)
+        # u < p: exactly 1 where p = 1 and exactly 0 where p = 0 (u ∈ [0, 1)), so saturated forecasts are honoured
+        draws = (rng.random((stop - start, p.size)) < p).astype(float)
+        sums[start:stop] = draws @ onehot
+    samples = _ece_from_sums(sums, count, sum_p)
+    alpha = (1.0 - level) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(count > 0, sums / np.where(count > 0, count, 1.0), np.nan)
+    band_low = np.where(count > 0, np.quantile(np.nan_to_num(frac), alpha, axis=0), np.nan)
+    band_high = np.where(count > 0, np.quantile(np.nan_to_num(frac), 1.0 - alpha, axis=0), np.nan)
+    exceed = int(np.count_nonzero(samples >= observed - 1e-12))
+    result = EceConsistency(
+        observed=observed,
+        mean=float(samples.mean()),
+        low=float(np.quantile(samples, alpha)),
+        high=float(np.quantile(samples, 1.0 - alpha)),
+        p_value=(1.0 + exceed) / (1.0 + n_resamples),
+        n_resamples=int(n_resamples),
+        n_bins=int(n_bins),
+        seed=int(seed),
+        level=float(level),
+        n=int(p.size),
+        samples=samples,
+        band_low=band_low,
+        band_high=band_high,
+    )
+    logger.debug(
+        "ECE consistency (n = %d, %d bins, R = %d): observed %.4f, calibrated %.4f [%.4f, %.4f], p = %.4f",
+        result.n,
+        n_bins,
+        n_resamples,
+        observed,
+        result.mean,
+        result.low,
+        result.high,
+        result.p_value,
+    )
+    return result
