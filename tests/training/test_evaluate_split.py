@@ -103,6 +103,13 @@ def test_ecg_fold10_only_folder_scores_like_the_full_twin(tmp_path: Path) -> Non
     assert reports["full"]["evaluated_on"]["n_records"] == reports["full"]["splits"]["test"]["n"]
     assert "strat_fold [10]" in reports["only10"]["evaluated_on"]["selection"]
     assert "warning" not in reports["only10"]
+    test = reports["full"]["splits"]["test"]
+    c = test["ece_if_calibrated"]
+    assert set(c) == {"mean", "low", "high", "p_value", "n_resamples", "seed"} and c["n_resamples"] == 2000
+    assert 0.0 <= c["low"] <= c["mean"] <= c["high"] and 1 / 2001 <= c["p_value"] <= 1.0
+    assert {"ece", "ece_uncalibrated", "reliability"} <= set(test)  # the existing keys stay
+    md = (tmp_path / "eval-full" / "report.md").read_text(encoding="utf-8")
+    assert "ECE a perfectly calibrated model would show at this n:" in md
 
 
 def test_ecg_evaluate_without_out_writes_nothing(tmp_path: Path) -> None:
@@ -251,3 +258,26 @@ def test_odir_card_without_records_recomputes_and_warns(odir_run: tuple[Path, Pa
     trained = json.loads((artifact.parent / "report.json").read_text(encoding="utf-8"))["splits"]["test"]
     assert report["splits"]["test"]["n"] == trained["n"]
     assert "lists no split records" in report["warning"]
+
+
+def test_ece_if_calibrated_is_the_consistency_summary_and_reads_in_the_markdown() -> None:
+    from vitalens.training.calibration import ece_consistency
+    from vitalens.training.evaluate import ece_if_calibrated
+    from vitalens.training.report import render_markdown
+
+    # saturated forecasts, labels the other way round: a calibrated model's ECE is exactly 0, observed ECE 1
+    p = np.array([[0.0, 1.0], [1.0, 0.0]])
+    c = ece_if_calibrated(p, 1 - p, n_bins=10, seed=0, n_resamples=100)
+    assert c == {"mean": 0.0, "low": 0.0, "high": 0.0, "p_value": 1 / 101, "n_resamples": 100, "seed": 0}
+    rng = np.random.default_rng(0)
+    q = rng.random((20, 3))
+    t = (rng.random(q.shape) < q).astype(int)
+    assert ece_if_calibrated(q, t, n_bins=10, seed=4) == ece_consistency(q, t, 10, n_resamples=2000, seed=4).summary()
+    split = {"n": 2, "per_label": {}, "ece": 1.0, "ece_if_calibrated": c}
+    md = render_markdown({"analyzer": "x", "splits": {"test": split}})
+    assert (
+        "ECE a perfectly calibrated model would show at this n: 0.000 [0.000, 0.000] (consistency resampling, "
+        "100 label sets); p = 0.010 for the observed ECE"
+    ) in md
+    split["ece_if_calibrated"] = {**c, "p_value": 1 / 2001, "n_resamples": 2000}
+    assert "p < 0.001 for the observed ECE" in render_markdown({"analyzer": "x", "splits": {"test": split}})

@@ -73,6 +73,13 @@ def print_summary(report: dict[str, Any], split: str, console: Console | None = 
     if "odir_score" in m:
         line += f" · ODIR score {_fmt(m['odir_score']['final'])}"
     console.print(line)
+    c = m.get("ece_if_calibrated")
+    if c:
+        console.print(
+            f"ECE if perfectly calibrated (n = {m.get('n')}): {_fmt(c['mean'])} [{_fmt(c['low'])}, "
+            f"{_fmt(c['high'])}] · p {'< 0.001' if c['p_value'] < 0.001 else '= ' + _fmt(c['p_value'])} "
+            "for the observed ECE"
+        )
     mc = m.get("multiclass")
     if mc:
         extra = f"accuracy {_fmt(mc.get('accuracy'))} · balanced accuracy {_fmt(mc.get('balanced_accuracy'))}"

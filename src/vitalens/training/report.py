@@ -143,6 +143,22 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _consistency_line(c: dict[str, Any]) -> str:
+    """The ECE a perfectly calibrated model would show at this n, and the p-value of the observed ECE."""
+    return (
+        f"ECE a perfectly calibrated model would show at this n: {_fmt(c.get('mean'))} "
+        f"[{_fmt(c.get('low'))}, {_fmt(c.get('high'))}] (consistency resampling, {c.get('n_resamples')} label sets); "
+        f"p {_fmt_p(c.get('p_value'))} for the observed ECE"
+    )
+
+
+def _fmt_p(p: Any) -> str:
+    """``= 0.460``, or ``< 0.001`` where the Monte Carlo p-value is below what three decimals show."""
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    return f"= {p:.3f}" if p >= 0.001 else "< 0.001"
+
+
 def _multiclass_lines(m: dict[str, Any], names: dict[str, str]) -> list[str]:
     """Exclusive-class part of a split: accuracy, kappa, per-class P/R/F1, confusion matrix, derived findings."""
     mc = m["multiclass"]
@@ -228,6 +244,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"macro AP {_fmt(m.get('macro_ap'))} · macro F1 {_fmt(m.get('macro_f1'))} · "
             f"ECE {_fmt(m.get('ece'))} (uncalibrated {_fmt(m.get('ece_uncalibrated'))})",
         ]
+        if m.get("ece_if_calibrated"):
+            lines.append(_consistency_line(m["ece_if_calibrated"]))
         if m.get("odir_score"):
             s = m["odir_score"]
             lines.append(
