@@ -203,3 +203,33 @@ def test_aptos_paired_difference_aligns_images_by_id() -> None:
     results["chance"]["out_of_fold"]["sample_ids"][0] = "other"
     with pytest.raises(SystemExit, match="cannot be paired"):
         aptos._paired(results)
+
+
+def test_calibration_consistency_skips_without_shared_data(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cc = _module("calibration_consistency")
+    out = tmp_path / "cc.json"
+    assert cc.main(["--shared", str(tmp_path / "absent"), "--out", str(out)]) == 0
+    assert not out.exists()
+    assert "shared/data absent" in caplog.text
+
+
+def test_calibration_consistency_analyse_on_hand_made_split() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from vitalens.training.calibration import expected_calibration_error
+
+    cc = _module("calibration_consistency")
+    # 4 patients × 2 labels at saturated forecasts, labels the other way round: ECE 1, a calibrated model's exactly 0
+    probs = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    y = 1 - probs
+    card = SimpleNamespace(analyzer="x", calibration=SimpleNamespace(method="platt"), metrics={"ece": 1.0})
+    split = {"card": card, "y": y, "probs": probs, "patients": None, "n_bins": 10, "selection": "all"}
+    r = cc.analyse("x", {**split, "n_patients": 4, "seconds": 0.0}, resamples=99, seed=0, aim=0.05)
+    assert r["ece"]["value"] == expected_calibration_error(probs, y) == 1.0
+    assert r["card_ece_abs_diff"] == 0.0 and r["n_decisions"] == 8
+    c = r["ece_if_calibrated"]
+    assert (c["mean"], c["low"], c["high"], c["p_value"], c["share_above_aim"]) == (0.0, 0.0, 0.0, 0.01, 0.0)
+    assert r["reliability"]["band_low"][0] == 0.0 and r["reliability"]["band_high"][9] == 1.0
+    assert r["reliability"]["band_low"][1] is None  # empty bin
