@@ -141,9 +141,14 @@ def test_calibrate_rewrites_the_card_and_keeps_every_auroc(tiny: tuple[Path, Pat
     assert card.metrics["ece"] == pytest.approx(test["ece_after"]["value"])
     lo, hi = card.metrics["ece_ci95"]
     assert lo <= test["ece_after"]["value"] <= hi
+    c = test["ece_if_calibrated"]  # reported beside the test ECE, not stored in the card
+    assert c["n_resamples"] == 2000 and 1 / 2001 <= c["p_value"] <= 1.0 and c["low"] <= c["mean"] <= c["high"]
+    assert "ece_if_calibrated" not in card.metrics and "would show ECE" in result.output
     assert set(card.thresholds) == set(card.labels) and all(0.0 <= t <= 1.0 for t in card.thresholds.values())
     report = json.loads((artifact / "report.json").read_text(encoding="utf-8"))
     assert report["calibration"]["method"] == "platt" and report["recalibration"]["method"] == "platt"
+    assert report["splits"]["test"]["ece_if_calibrated"] == c
+    assert "ECE a perfectly calibrated model would show" in (artifact / "report.md").read_text(encoding="utf-8")
     assert (artifact / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -209,6 +209,13 @@ def register(app: typer.Typer) -> None:
             f"[{_fmt(t['ece_after']['low'])}, {_fmt(t['ece_after']['high'])}], macro AUROC "
             f"{_fmt(t['macro_auroc_before'])} → {_fmt(t['macro_auroc_after'])}"
         )
+        c = t.get("ece_if_calibrated")
+        if c:
+            console.print(
+                f"A perfectly calibrated model would show ECE {_fmt(c['mean'])} [{_fmt(c['low'])}, "
+                f"{_fmt(c['high'])}] at this n; p {'< 0.001' if c['p_value'] < 0.001 else '= ' + _fmt(c['p_value'])} "
+                "for the test ECE."
+            )
         if not t["reproduces_card_test_auroc"]:
             console.print("[bold yellow]Warning[/]: the test split read here does not reproduce the card's AUROC.")
         console.print(

@@ -158,7 +158,7 @@ def recalibrate_artifact(
     from vitalens.artifacts import WEIGHTS_FILE, load_model
     from vitalens.training.calibration import apply_calibration, fit_calibration, sigmoid
     from vitalens.training.engine import _card_metrics, choose_thresholds
-    from vitalens.training.evaluate import task_for_card
+    from vitalens.training.evaluate import ece_if_calibrated, task_for_card
     from vitalens.training.predict import predict_dataset
     from vitalens.training.report import evaluate_split, plot_reliability, write_report
 
@@ -238,6 +238,9 @@ def recalibrate_artifact(
     old_pos, new_pos = old_test_probs >= old_thr, test_probs >= thr
     ece_before = _ece_ci(test_y, old_test_probs, n_bins=n_bins, n_boot=n_boot, seed=seed)
     ece_after = _ece_ci(test_y, test_probs, n_bins=n_bins, n_boot=n_boot, seed=seed)
+    # what a perfectly calibrated model would show on these test patients: reported, never stored in the card
+    if len(test_y):
+        after["ece_if_calibrated"] = ece_if_calibrated(test_probs, test_y, n_bins=n_bins, seed=seed)
     result: dict[str, Any] = {
         "artifact": str(artifact),
         "data": str(data),
@@ -255,6 +258,7 @@ def recalibrate_artifact(
             "reproduces_card_test_auroc": bool(reproduces),
             "ece_before": ece_before,
             "ece_after": ece_after,
+            "ece_if_calibrated": after.get("ece_if_calibrated"),
             "ece_uncalibrated": float(after["ece_uncalibrated"]),
             "brier_before": _brier(old_test_probs, test_y),
             "brier_after": _brier(test_probs, test_y),
