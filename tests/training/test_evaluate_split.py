@@ -121,6 +121,7 @@ def test_ecg_evaluate_without_out_writes_nothing(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["evaluate", str(artifact), "--data", str(root), "--folds", "10"])
     assert result.exit_code == 0, result.output
     assert "Scored" in result.output and "not a diagnosis" in result.output.lower()
+    assert "ECE if perfectly calibrated (n = " in " ".join(result.output.split())
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 

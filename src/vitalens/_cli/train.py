@@ -76,7 +76,8 @@ def print_summary(report: dict[str, Any], split: str, console: Console | None = 
     c = m.get("ece_if_calibrated")
     if c:
         console.print(
-            f"ECE if perfectly calibrated (n = {m.get('n')}): {_fmt(c['mean'])} [{_fmt(c['low'])}, "
+            f"ECE if perfectly calibrated (n = {m.get('n')} × {len(m.get('per_label') or {})} labels): "
+            f"{_fmt(c['mean'])} [{_fmt(c['low'])}, "
             f"{_fmt(c['high'])}] · p {'< 0.001' if c['p_value'] < 0.001 else '= ' + _fmt(c['p_value'])} "
             "for the observed ECE"
         )
