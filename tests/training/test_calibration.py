@@ -1,5 +1,5 @@
-"""Calibration: ECE and reliability on hand-made bins, temperature and Platt recovery, isotonic, cross-fitting, the
-card spec round trip."""
+"""Calibration: ECE and reliability on hand-made bins, temperature and Platt recovery (per-label and shared-slope),
+isotonic, cross-fitting, the card spec round trip."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from vitalens.artifacts import CalibrationSpec
 from vitalens.training.calibration import (
+    MIN_PLATT_SLOPE,
     apply_calibration,
     crossfit_calibration,
     ece_consistency,
@@ -15,6 +16,7 @@ from vitalens.training.calibration import (
     fit_calibration,
     fit_isotonic,
     fit_platt,
+    fit_platt_shared_slope,
     fit_temperature,
     logit,
     reliability_curve,
@@ -125,6 +127,46 @@ def test_platt_prior_correction_keeps_a_separable_label_finite() -> None:
     # Platt targets for 2 positives and 2 negatives: 3/4 and 1/4; the fit cannot be more confident than the data
     assert np.isfinite(params["a"][0]) and 0.0 < params["a"][0] < 5.0
     assert p[0] > 0.05 and p[-1] < 0.95
+
+
+def test_shared_slope_hand_computed() -> None:
+    # label 1: at z = +1 three of four positive, at z = −1 one of four: σ(a + b) = 3/4, σ(−a + b) = 1/4, so a = ln 3,
+    # b = 0; label 2 is the same patients with every logit shifted by +1, so the one slope fits both exactly and its
+    # intercept is b = 0 − a·1 = −ln 3 (0/1 targets: the maximum-likelihood solution of the pooled problem)
+    z1 = np.r_[np.ones(4), -np.ones(4)]
+    y1 = np.array([1, 1, 1, 0, 1, 0, 0, 0])
+    params = fit_platt_shared_slope(np.column_stack([z1, z1 + 1.0]), np.column_stack([y1, y1]), prior_correction=False)
+    assert params["a"][0] == params["a"][1]
+    assert params["a"][0] == pytest.approx(np.log(3.0), abs=1e-5)
+    assert params["b"][0] == pytest.approx(0.0, abs=1e-5)
+    assert params["b"][1] == pytest.approx(-np.log(3.0), abs=1e-5)
+    p = sigmoid(params["a"][1] * (z1 + 1.0) + params["b"][1])
+    np.testing.assert_allclose(p, np.r_[np.full(4, 0.75), np.full(4, 0.25)], atol=1e-5)
+
+
+def test_shared_slope_with_one_label_is_per_label_platt() -> None:
+    rng = np.random.default_rng(7)
+    z = rng.normal(0.0, 2.0, size=(50, 1))
+    y = (rng.random(z.shape) < sigmoid(0.5 * z - 1.0)).astype(int)
+    shared, single = fit_platt_shared_slope(z, y), fit_platt(z, y)
+    assert shared["a"][0] == pytest.approx(single["a"][0], rel=1e-12)
+    assert shared["b"][0] == pytest.approx(single["b"][0], rel=1e-12)
+
+
+def test_shared_slope_floor_single_class_identity_and_card_spec() -> None:
+    rng = np.random.default_rng(8)
+    z = rng.normal(0.0, 2.0, size=(400, 3))
+    y = (rng.random(z.shape) < sigmoid(-1.5 * z + np.array([-1.0, 0.5, 0.0]))).astype(int)  # ranked the wrong way
+    y[:, 2] = 0  # one class only: identity, left out of the pooled fit
+    params = fit_platt_shared_slope(z, y)
+    assert params["a"][:2] == [MIN_PLATT_SLOPE, MIN_PLATT_SLOPE]
+    assert (params["a"][2], params["b"][2]) == (1.0, 0.0)
+    spec = fit_calibration("platt-shared-slope", z, y)
+    assert spec.method == "platt" and spec.params == params  # ordinary per-label Platt for the card and analyzers
+    p = apply_calibration(spec, z)
+    for j in range(2):  # at the floor each label's probabilities stay at its base rate, ranking not turned round
+        assert abs(float(p[:, j].mean()) - float(y[:, j].mean())) < 0.01
+        assert np.all(np.diff(p[np.argsort(z[:, j]), j]) >= 0.0)
 
 
 def test_crossfit_scores_each_fold_with_parameters_from_the_others() -> None:

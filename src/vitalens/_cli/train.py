@@ -175,7 +175,12 @@ def register(app: typer.Typer) -> None:
         artifact: Path = typer.Argument(..., help="Multi-label model artifact folder (card.json + weights)."),
         data: Path = typer.Option(..., "--data", help="The dataset root the artifact was trained on."),
         method: str = typer.Option(
-            "auto", "--method", help="auto (Platt or isotonic, chosen on validation), platt, isotonic, temperature."
+            "auto",
+            "--method",
+            help=(
+                "auto (per-label Platt, shared-slope Platt or isotonic, chosen on validation), platt, "
+                "platt-shared-slope, isotonic, temperature."
+            ),
         ),
         json_out: Path | None = typer.Option(None, "--json", help="Also write the result JSON here."),
         plot_out: Path | None = typer.Option(None, "--plot", help="Also write the reliability plot here."),

@@ -1,16 +1,17 @@
 """``vitalens calibrate``: refit a multi-label artifact's calibration on its own validation split, weights untouched.
 
 Why a step of its own: the probability the API and the UI show is ``card.calibration`` applied to the net's logits
-(:func:`vitalens.artifacts.apply_calibration`), so a better calibration needs no retraining. A single temperature
-shares one slope across labels and cannot move a label's intercept, which left ``fundus.odir`` at ECE 0.22 on its
-test split; per-label Platt (``σ(a·z + b)``, ``a > 0``) or isotonic regression can. Which of the two is chosen *on
-the validation split*: each is cross-fitted over folds of the validation patients (fitted on the other folds,
-applied to the held-out one) and the lower pooled Brier score wins (a proper score; ties go to Platt, which keeps
-every label's ranking and so its AUROC exactly, where isotonic's flat steps tie scores). The chosen method is then
-fitted on the whole validation split, the operating thresholds are re-derived on the calibrated validation
-probabilities by the card's own threshold rule (the thresholds are probability thresholds), and the untouched test
-split is scored once, before and after, with a patient-bootstrap interval for the ECE. The test split is never
-used to fit or to choose anything.
+(:func:`vitalens.artifacts.apply_calibration`), so a better calibration needs no retraining. A single temperature shares
+one slope across labels and cannot move a label's intercept, which left ``fundus.odir`` at ECE 0.22 on its test split;
+per-label Platt (``σ(a·z + b)``, ``a > 0``), Platt with one slope shared by all labels (a per-label intercept; fewer
+parameters where a label has a handful of validation positives) or isotonic regression can. Which is chosen *on the
+validation split*: each is cross-fitted over folds of the validation patients (fitted on the other folds, applied to the
+held-out one) and the lowest pooled Brier score wins (a proper score; ties go to per-label Platt, which keeps every
+label's ranking and so its AUROC exactly, where isotonic's flat steps tie scores). The chosen method is then fitted on
+the whole validation split, the operating thresholds are re-derived on the calibrated validation probabilities by the
+card's own threshold rule (the thresholds are probability thresholds), and the untouched test split is scored once,
+before and after, with a patient-bootstrap interval for the ECE. The test split is never used to fit or to choose
+anything.
 
 Written into the artifact: the card (calibration, thresholds, test metrics, subgroup metrics, a ``calibration_step``
 provenance record in ``extra``, the patch version bumped when the calibration changed), ``report.json``/``.md``
@@ -34,7 +35,7 @@ __all__ = ["CANDIDATES", "choose_method", "recalibrate_artifact"]
 logger = logging.getLogger(__name__)
 
 #: Methods ``--method auto`` chooses between, in order of preference on a tie.
-CANDIDATES: tuple[str, ...] = ("platt", "isotonic")
+CANDIDATES: tuple[str, ...] = ("platt", "isotonic", "platt-shared-slope")
 #: Folds of the validation patients for choosing the method.
 CHOICE_FOLDS = 5
 
@@ -137,8 +138,8 @@ def recalibrate_artifact(
     Args:
         artifact: a multi-label (sigmoid) model artifact folder.
         data: the dataset root the artifact was trained on (its validation split is read from it).
-        method: ``auto`` (choose among :data:`CANDIDATES` on validation), ``platt``, ``isotonic`` or
-            ``temperature``.
+        method: ``auto`` (choose among :data:`CANDIDATES` on validation), ``platt``, ``platt-shared-slope``,
+            ``isotonic`` or ``temperature``.
         device: torch device; CUDA when available by default.
         n_boot: bootstrap resamples of the test ECE interval.
         seed: fold and bootstrap seed.
@@ -207,7 +208,7 @@ def recalibrate_artifact(
         choice = {
             "rule": (
                 f"lowest pooled Brier score of calibrations cross-fitted over {CHOICE_FOLDS} label-stratified folds "
-                "of the validation patients (ties: Platt)"
+                "of the validation patients (ties: per-label Platt)"
             ),
             "candidates": table,
         }
