@@ -18,7 +18,7 @@ CI, and the per-study ratio of ``study_one_forward`` to ``bare_fwd_bwd``. The ma
 times are noisy; the ratios within a study are what to read.
 
 Run (from the repository root):
-    nice -n 10 .venv/bin/python bench/study_cost.py [--studies 20] [--repeats 3] [--threads 1]
+    nice -n 10 .venv/bin/python bench/study_cost.py [--studies 20] [--repeats 3] [--threads 1] [--fullres]
 
 Prints a table and writes ``bench/results/study_cost.json``. Skips (exit 0 with a message) when
 ``../shared/data`` or a bundled model is absent.
@@ -42,8 +42,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 ODIR = DATA / "fundus" / "odir"
+FULLRES = ODIR / "fullres"
 PTBXL = DATA / "ecg" / "ptb-xl"
 RESULT = REPO / "bench" / "results" / "study_cost.json"
+RESULT_FULLRES = REPO / "bench" / "results" / "study_cost-fullres.json"
 ROWS = ("bare_forward", "bare_fwd_bwd", "study_no_explain", "study_one_forward", "study_per_target")
 
 logger = logging.getLogger("bench.study_cost")
@@ -68,6 +70,34 @@ def _studies(n: int) -> list[Any]:
                 fundus_right=read_image(ODIR / "images" / row["Right-Fundus"]),
                 age_years=float(row["Patient Age"]),
                 ecg=read_ecg(PTBXL / f"{rec}.hea"),
+            )
+        )
+    return out
+
+
+def _fullres_studies(n: int) -> list[Any]:
+    """``n`` studies of the full-resolution ODIR photographs (1470-2592 px, as a camera writes them) in manifest
+    order, two consecutive files as the left and right eye (they are not one patient's pair: this measures cost,
+    not accuracy), the first file's patient age from the annotation sheet, beside PTB-XL fold-10 records."""
+    import pandas as pd
+
+    from vitalens.domain import StudyInputs
+    from vitalens.io.ecg import read_ecg
+    from vitalens.io.images import read_image
+
+    files = pd.read_csv(FULLRES / "manifest.csv")["file"].tolist()
+    ages = pd.read_csv(ODIR / "full_df.csv").drop_duplicates("ID").set_index("ID")["Patient Age"]
+    subset = pd.read_csv(PTBXL / "SUBSET.csv")
+    records = subset[subset["strat_fold"] == 10]["filename_lr"].tolist()
+    out = []
+    for k in range(min(n, len(files) // 2)):
+        left, right = files[2 * k], files[2 * k + 1]
+        out.append(
+            StudyInputs(
+                fundus_left=read_image(FULLRES / left),
+                fundus_right=read_image(FULLRES / right),
+                age_years=float(ages.loc[int(Path(left).name.split("_")[0])]),
+                ecg=read_ecg(PTBXL / f"{records[k]}.hea"),
             )
         )
     return out
@@ -174,10 +204,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--studies", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=RESULT)
+    parser.add_argument(
+        "--fullres",
+        action="store_true",
+        help="the full-resolution ODIR photographs (fullres/) instead of the 256 px sample; writes "
+        f"{RESULT_FULLRES.relative_to(REPO)}",
+    )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    args.out = args.out or (RESULT_FULLRES if args.fullres else RESULT)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if not (ODIR / "labels.csv").is_file() or not (PTBXL / "SUBSET.csv").is_file():
+    needed = FULLRES / "manifest.csv" if args.fullres else ODIR / "labels.csv"
+    if not needed.is_file() or not (PTBXL / "SUBSET.csv").is_file():
         print(f"skipped: real data absent under {DATA}")
         return 0
     import torch
@@ -190,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         print("skipped: bundled fundus-odir or ecg-ptbxl model absent")
         return 0
     per_study: list[dict[str, Any]] = []
-    for i, study in enumerate(_studies(args.studies)):
+    studies = _fullres_studies(args.studies) if args.fullres else _studies(args.studies)
+    for i, study in enumerate(studies):
         shown = fundus.analyze(study, explain=True)
         e_shown = ecg.analyze(study, explain=True)
         k_fundus = len({e.target for e in shown.explanations})
@@ -241,7 +280,13 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "threads": args.threads,
         "models": {"fundus.odir": fundus.card.name, "ecg.ptbxl": ecg.card.name},
-        "data": "ODIR-5K patients (labels.csv order) + PTB-XL fold-10 records (SUBSET.csv order), real",
+        "data": (
+            "full-resolution ODIR-5K photographs (fullres/manifest.csv order, consecutive files as left/right), "
+            if args.fullres
+            else "ODIR-5K patients (labels.csv order), "
+        )
+        + "PTB-XL fold-10 records (SUBSET.csv order), real",
+        "fundus_image_px": sorted({f"{s.fundus_left.shape[1]}x{s.fundus_left.shape[0]}" for s in studies}),
         "explained_per_study": {
             "fundus_findings_mean": float(np.mean([r["fundus_findings_explained"] for r in per_study])),
             "fundus_maps_mean": float(np.mean(maps)),

@@ -49,3 +49,28 @@ def test_grayscale_image_nan_heat_and_errors() -> None:
         overlay_png(np.zeros((10, 10, 3), dtype=np.uint8), np.zeros((2, 5, 5)))
     with pytest.raises(UnknownNameError, match="Did you mean 'jet'"):
         overlay_png(np.zeros((10, 10, 3), dtype=np.uint8), np.zeros((5, 5)), cmap="jett")
+
+
+def test_colours_are_exactly_matplotlibs() -> None:
+    import matplotlib
+
+    x = np.concatenate([np.linspace(0.0, 1.0, 4097, dtype=np.float32), np.array([1 / 256, 255 / 256, np.nan])])
+    for cmap in ("jet", "gray", "YlOrRd"):
+        expected = (matplotlib.colormaps[cmap](np.nan_to_num(x))[..., :3] * 255.0 + 0.5).astype(np.uint8)
+        np.testing.assert_array_equal(colorize(x, cmap), expected)
+
+
+def test_large_images_are_shown_downscaled_with_their_aspect() -> None:
+    from vitalens.explain.overlay import OVERLAY_MAX_SIDE, heatmap_png
+
+    image = np.zeros((1000, 2 * OVERLAY_MAX_SIDE, 3), dtype=np.uint8)
+    image[:, OVERLAY_MAX_SIDE:] = 200  # right half bright
+    heat = np.zeros((10, 20), dtype=np.float32)
+    out = _decode(overlay_png(image, heat, alpha=0.0))
+    assert out.shape == (500, OVERLAY_MAX_SIDE, 3)
+    assert out[250, 10, 0] == 0 and out[250, OVERLAY_MAX_SIDE - 10, 0] == 200
+    assert _decode(overlay_png(image, heat, max_side=None)).shape == (1000, 2 * OVERLAY_MAX_SIDE, 3)
+    assert _decode(overlay_png(image[:300, :400], heat)).shape == (300, 400, 3)  # smaller: untouched
+    assert _decode(heatmap_png(np.zeros((1000, 2 * OVERLAY_MAX_SIDE)))).shape == (500, OVERLAY_MAX_SIDE, 3)
+    with pytest.raises(InputError, match="max_side is 0"):
+        overlay_png(image, heat, max_side=0)

@@ -85,3 +85,30 @@ def test_attribution_rows_may_name_their_leads(record):
     assert (np.abs(plain - shaded).sum(axis=2) > 30).any()
     with pytest.raises(InputError, match=r"expected \(8, 5000\)"):
         plot_12lead(eight, attribution=attr)
+
+
+def test_zero_attribution_shades_nothing_and_the_paper_is_shared(record):
+    from vitalens.plots import ecg
+
+    plain = np.asarray(_image(plot_12lead(record)).convert("RGB"), dtype=np.int16)
+    zero = np.asarray(_image(plot_12lead(record, attribution=np.zeros(record.signal.shape))).convert("RGB"))
+    _, height_mm = SHEET_SIZE_MM
+    grid = slice(0, int(plain.shape[0] * (height_mm - 14) / height_mm))  # above the footer legend
+    np.testing.assert_array_equal(plain[grid], zero[grid])
+    paper = ecg._paper(True)
+    assert paper is ecg._paper(True) and not paper.flags.writeable
+
+
+def test_short_record_draws_only_the_columns_it_has(record):
+    short = ECGRecord(record.signal[:, :1000], 500.0, STANDARD_LEADS)  # 2 s: the first column only
+    plain = np.asarray(_image(plot_12lead(short)).convert("RGB"), dtype=np.int16)
+    full = np.asarray(_image(plot_12lead(record)).convert("RGB"), dtype=np.int16)
+    width_mm, height_mm = SHEET_SIZE_MM
+    grid = slice(int(plain.shape[0] * 12 / height_mm), int(plain.shape[0] * (height_mm - 14) / height_mm))
+    second_column = int(plain.shape[1] * (8 + 10 + 2.5 * 25 + 1) / width_mm)
+
+    def ink(sheet: np.ndarray) -> np.ndarray:  # dark trace and label pixels on the grid, title and footer left out
+        return sheet[grid].sum(axis=2) < 200
+
+    assert ink(plain)[:, :second_column].any() and not ink(plain)[:, second_column:].any()
+    assert ink(full)[:, second_column:].any()

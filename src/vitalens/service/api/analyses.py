@@ -287,7 +287,7 @@ def explanation_overlay(explanation_id: str, session: SessionDep, user: CurrentU
     "/explanations/{explanation_id}/heatmap.png",
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}, 404: {"description": "No map, or not an image map"}},
-    summary="The explanation's heat map alone (colour-coded, in the input image's pixels)",
+    summary="The explanation's heat map alone (colour-coded, over the input's field of view, at most 1024 px a side)",
     openapi_extra=permission("analysis.read"),
 )
 def explanation_heatmap(explanation_id: str, session: SessionDep, user: CurrentUser, blobs: BlobsDep) -> Response:
