@@ -129,13 +129,12 @@ def _grid_box(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 
 def _blend(base: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> None:
-    """Paint ``rgb`` (uint8, broadcastable to ``base``) with straight opacity ``alpha`` (uint8, 0–255, one value per
+    """Paint ``rgb`` (uint8, the shape of ``base``) with straight opacity ``alpha`` (uint8, 0–255, one value per
     pixel of ``base``) over uint8 RGB ``base``, in place; only pixels with some opacity are touched (the traces and
-    the shaded stretches are a small part of the sheet)."""
+    labels are a small part of the sheet)."""
     mask = alpha > 0
     if not mask.any():
         return
-    rgb = np.broadcast_to(rgb, (*alpha.shape, 3))
     a = alpha[mask].astype(np.uint16)[:, None]
     base[mask] = ((base[mask] * (255 - a) + rgb[mask] * a + 127) // 255).astype(np.uint8)
 
@@ -204,9 +203,11 @@ def _shade(
             continue
         sample = np.clip(np.rint(x_mm[in_x] / PAPER_SPEED_MM_PER_S * std.fs_hz).astype(int), a, b - 1)
         strength = np.clip(attr_rows[STANDARD_LEADS.index(lead), sample], 0.0, 1.0).astype(np.float32)
-        alpha = np.rint(255.0 * _ATTRIBUTION_MAX_ALPHA * strength).astype(np.uint8)
+        alpha = np.rint(255.0 * _ATTRIBUTION_MAX_ALPHA * strength).astype(np.uint16)[None, :, None]
+        colour = colorize(strength, _ATTRIBUTION_CMAP).astype(np.uint16)[None, :, :]
         band = sheet[top + in_y[0] : top + in_y[-1] + 1, left + in_x[0] : left + in_x[-1] + 1]
-        _blend(band, colorize(strength, _ATTRIBUTION_CMAP)[None, :, :], np.broadcast_to(alpha, band.shape[:2]))
+        # dense: an attribution is non-zero almost everywhere, and one value per pixel column spans the band
+        band[...] = ((band * (255 - alpha) + colour * alpha + 127) // 255).astype(np.uint8)
 
 
 def plot_12lead(
