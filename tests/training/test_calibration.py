@@ -1,4 +1,4 @@
-"""Calibration: ECE and reliability on hand-made bins, temperature and Platt recovery (per-label and shared-slope),
+"""Calibration: ECE and reliability on hand-made bins, temperature and Platt recovery (per-label, shared-slope, shrunk),
 isotonic, cross-fitting, the card spec round trip."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import pytest
 from vitalens.artifacts import CalibrationSpec
 from vitalens.training.calibration import (
     MIN_PLATT_SLOPE,
+    SHRINK_STRENGTHS,
     apply_calibration,
+    choose_shrinkage,
     crossfit_calibration,
     ece_consistency,
     expected_calibration_error,
@@ -17,6 +19,7 @@ from vitalens.training.calibration import (
     fit_isotonic,
     fit_platt,
     fit_platt_shared_slope,
+    fit_platt_shrunk,
     fit_temperature,
     logit,
     reliability_curve,
@@ -163,10 +166,48 @@ def test_shared_slope_floor_single_class_identity_and_card_spec() -> None:
     assert (params["a"][2], params["b"][2]) == (1.0, 0.0)
     spec = fit_calibration("platt-shared-slope", z, y)
     assert spec.method == "platt" and spec.params == params  # ordinary per-label Platt for the card and analyzers
+    shrunk = fit_platt_shrunk(z, y, strength=10.0)  # pulled toward the floored shared slope: floored too
+    assert shrunk["a"][:2] == [MIN_PLATT_SLOPE, MIN_PLATT_SLOPE] and (shrunk["a"][2], shrunk["b"][2]) == (1.0, 0.0)
     p = apply_calibration(spec, z)
     for j in range(2):  # at the floor each label's probabilities stay at its base rate, ranking not turned round
         assert abs(float(p[:, j].mean()) - float(y[:, j].mean())) < 0.01
         assert np.all(np.diff(p[np.argsort(z[:, j]), j]) >= 0.0)
+
+
+def test_shrunk_platt_hand_computed_where_per_label_and_shared_agree() -> None:
+    # the ln 3 set-up above: each label's own Platt optimum is the shared-slope one, so the pull costs nothing and any
+    # strength returns a = ln 3 and b = 0 and −ln 3
+    z1 = np.r_[np.ones(4), -np.ones(4)]
+    y1 = np.array([1, 1, 1, 0, 1, 0, 0, 0])
+    z, y = np.column_stack([z1, z1 + 1.0]), np.column_stack([y1, y1])
+    for strength in (0.0, 3.0, 1e6):
+        params = fit_platt_shrunk(z, y, strength=strength, prior_correction=False)
+        np.testing.assert_allclose(params["a"], [np.log(3.0), np.log(3.0)], atol=1e-4)
+        np.testing.assert_allclose(params["b"], [0.0, -np.log(3.0)], atol=1e-4)
+
+
+def test_shrunk_platt_runs_from_per_label_to_shared_slope() -> None:
+    rng = np.random.default_rng(9)
+    z = rng.normal(0.0, 2.0, size=(60, 3))
+    y = (rng.random(z.shape) < sigmoid(np.array([0.3, 1.0, 2.0]) * z - 1.0)).astype(int)
+    y[:, 2] = 0  # one class only: identity at every strength
+    assert fit_platt_shrunk(z, y, strength=0.0) == fit_platt(z, y)  # strength 0 is per-label Platt, exactly
+    shared, per_label = fit_platt_shared_slope(z, y), fit_platt(z, y)
+    far = fit_platt_shrunk(z, y, strength=1e9)
+    np.testing.assert_allclose(far["a"][:2], shared["a"][:2], atol=1e-4)
+    np.testing.assert_allclose(far["b"][:2], shared["b"][:2], atol=1e-4)
+    mid = fit_platt_shrunk(z, y, strength=20.0)
+    for j in range(2):  # the pulled slope lies between the label's own and the shared one
+        lo, hi = sorted((per_label["a"][j], shared["a"][0]))
+        assert lo < mid["a"][j] < hi
+    assert (mid["a"][2], mid["b"][2]) == (1.0, 0.0)
+    spec = fit_calibration("platt-shrunk", z, y)
+    assert spec.method == "platt"
+    strength, table = choose_shrinkage(z, y)
+    assert set(table) == set(SHRINK_STRENGTHS) and table[strength] == min(table.values())
+    assert spec.params == fit_platt_shrunk(z, y, strength=strength)
+    with pytest.raises(ValueError, match="≥ 0"):
+        fit_platt_shrunk(z, y, strength=-1.0)
 
 
 def test_crossfit_scores_each_fold_with_parameters_from_the_others() -> None:

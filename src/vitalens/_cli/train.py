@@ -178,8 +178,8 @@ def register(app: typer.Typer) -> None:
             "auto",
             "--method",
             help=(
-                "auto (per-label Platt, shared-slope Platt or isotonic, chosen on validation), platt, "
-                "platt-shared-slope, isotonic, temperature."
+                "auto (per-label, shared-slope or shrunk Platt, or isotonic, chosen on validation), platt, "
+                "platt-shared-slope, platt-shrunk, isotonic, temperature."
             ),
         ),
         json_out: Path | None = typer.Option(None, "--json", help="Also write the result JSON here."),

@@ -4,7 +4,8 @@ Why a step of its own: the probability the API and the UI show is ``card.calibra
 (:func:`vitalens.artifacts.apply_calibration`), so a better calibration needs no retraining. A single temperature shares
 one slope across labels and cannot move a label's intercept, which left ``fundus.odir`` at ECE 0.22 on its test split;
 per-label Platt (``σ(a·z + b)``, ``a > 0``), Platt with one slope shared by all labels (a per-label intercept; fewer
-parameters where a label has a handful of validation positives) or isotonic regression can. Which is chosen *on the
+parameters where a label has a handful of validation positives), per-label Platt shrunk toward that shared fit or
+isotonic regression can. Which is chosen *on the
 validation split*: each is cross-fitted over folds of the validation patients (fitted on the other folds, applied to the
 held-out one) and the lowest pooled Brier score wins (a proper score; ties go to per-label Platt, which keeps every
 label's ranking and so its AUROC exactly, where isotonic's flat steps tie scores). The chosen method is then fitted on
@@ -35,7 +36,7 @@ __all__ = ["CANDIDATES", "choose_method", "recalibrate_artifact"]
 logger = logging.getLogger(__name__)
 
 #: Methods ``--method auto`` chooses between, in order of preference on a tie.
-CANDIDATES: tuple[str, ...] = ("platt", "isotonic", "platt-shared-slope")
+CANDIDATES: tuple[str, ...] = ("platt", "isotonic", "platt-shared-slope", "platt-shrunk")
 #: Folds of the validation patients for choosing the method.
 CHOICE_FOLDS = 5
 
@@ -139,7 +140,7 @@ def recalibrate_artifact(
         artifact: a multi-label (sigmoid) model artifact folder.
         data: the dataset root the artifact was trained on (its validation split is read from it).
         method: ``auto`` (choose among :data:`CANDIDATES` on validation), ``platt``, ``platt-shared-slope``,
-            ``isotonic`` or ``temperature``.
+            ``platt-shrunk``, ``isotonic`` or ``temperature``.
         device: torch device; CUDA when available by default.
         n_boot: bootstrap resamples of the test ECE interval.
         seed: fold and bootstrap seed.
@@ -213,6 +214,11 @@ def recalibrate_artifact(
             "candidates": table,
         }
     spec = fit_calibration(method, val_z, val_y, per_label=True, fitted_on="val")
+    if method == "platt-shrunk":  # the strength fit_calibration chose on the validation rows, for the record
+        from vitalens.training.calibration import choose_shrinkage
+
+        strength, by_strength = choose_shrinkage(val_z, val_y)
+        choice["shrinkage"] = {"strength": strength, "crossfitted_brier": {str(k): v for k, v in by_strength.items()}}
     val_probs = apply_calibration(spec, val_z)
     thresholds, threshold_method = choose_thresholds(recipe.thresholds, labels, val_y, val_probs)
     thr = np.asarray([thresholds[lab] for lab in labels])
