@@ -66,3 +66,54 @@ def test_cache_is_reused_per_view_and_invalidated_by_a_changed_image(twin: OdirD
     torch.manual_seed(1)
     changed = extract_features(twin, views=("id",), **kw)
     assert not np.allclose(changed.feats[:, :, 0], first.feats[:, :, 0])
+
+
+def test_pooled_stages_append_the_blocks_mean_outputs_and_leave_the_default_unchanged(
+    twin: OdirDataset, tmp_path: Path
+) -> None:
+    from vitalens.data.torch_odir import load_rgb
+    from vitalens.data.transforms import FundusPreprocess
+    from vitalens.nets.bilateral import BilateralFusionNet
+    from vitalens.nets.pretrained import normalization_for
+
+    kw = {"backbone": "test_efficientnet", "pretrained": "none", "size": 48, "views": ("id",)}
+    torch.manual_seed(0)
+    plain = extract_features(twin, cache_dir=None, **kw)
+    torch.manual_seed(0)
+    staged = extract_features(twin, cache_dir=tmp_path, pool_stages=(3, 4), **kw)
+    torch.manual_seed(0)
+    net = BilateralFusionNet("test_efficientnet", pretrained="none").eval()
+    enc = net.encoder
+    width = enc.num_features
+    c3, c4 = enc.blocks[3][-1].conv_pwl.out_channels, enc.blocks[4][-1].conv_pwl.out_channels
+    assert plain.feats.shape == (len(twin), 2, 1, width)
+    assert staged.feats.shape == (len(twin), 2, 1, width + c3 + c4)
+    assert staged.pool_stages == (3, 4) and plain.pool_stages == ()
+    # the leading columns are exactly the default vectors (the bundled net's encoder output)
+    np.testing.assert_array_equal(staged.feats[..., :width], plain.feats)
+    # the appended columns are the spatial means of blocks[3] and blocks[4], by hand
+    prep = FundusPreprocess(48, *normalization_for("test_efficientnet", "none"))
+    x = prep(load_rgb(twin.records[2].left))[None]
+    with torch.no_grad():
+        h = enc.bn1(enc.conv_stem(x))
+        means = []
+        for k, block in enumerate(enc.blocks):
+            h = block(h)
+            if k in (3, 4):
+                means.append(h.mean(dim=(-2, -1))[0].numpy())
+    np.testing.assert_allclose(staged.feats[2, 0, 0, width:], np.concatenate(means), rtol=1e-4, atol=1e-5)
+    # its own cache file, plus the default's under the default key (a later default call is a cache hit)
+    names = sorted(p.name for p in tmp_path.glob("*.npy"))
+    assert len(names) == 2 and sum("-s3.4-" in n for n in names) == 1
+    torch.manual_seed(1)  # another random trunk: only cache hits give the first numbers back
+    np.testing.assert_array_equal(extract_features(twin, cache_dir=tmp_path, **kw).feats, plain.feats)
+    np.testing.assert_array_equal(
+        extract_features(twin, cache_dir=tmp_path, pool_stages=(3, 4), **kw).feats, staged.feats
+    )
+
+
+def test_pooled_stage_out_of_range_is_refused(twin: OdirDataset) -> None:
+    with pytest.raises(ValueError, match=r"pool_stages \[9\] out of range: the encoder has blocks 0..4"):
+        extract_features(
+            twin, backbone="test_efficientnet", pretrained="none", size=48, views=("id",), pool_stages=(9,)
+        )
