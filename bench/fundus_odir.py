@@ -20,9 +20,16 @@ offline) is trained end to end by the engine on the same folds and image size, u
 fold that ours used (trunk features + heads). Latency: one analysis of the bundled artifact, with and without
 Grad-CAM.
 
+Extras (``--extras``, on the kept head recipe): the other trunks, the trunks' features concatenated, and with
+``--pool-stages`` the multi-stage features (the pooled outputs of intermediate encoder blocks appended to each trunk's
+vector: finer scales, where small lesions live), each with paired deltas against the kept Lite0 row and the
+Lite0+Lite1 concatenation.
+
 Usage:
     nice -n 10 .venv/bin/python bench/fundus_odir.py                     # levers + calibration + seed + latency
     nice -n 10 .venv/bin/python bench/fundus_odir.py --skip-seed --skip-latency
+    nice -n 10 .venv/bin/python bench/fundus_odir.py --skip-cv --skip-split --skip-seed --skip-latency --extras \
+        --merge --views id --backbones lite0,lite1,lite2 --pool-stages 4,6   # add extras rows, keep the rest
 Writes ``bench/results/fundus_odir.json``. Demonstration figures; decision support, not a diagnosis.
 """
 
@@ -74,6 +81,15 @@ def _paired_delta(y: np.ndarray, a: np.ndarray, b: np.ndarray, ids: list[str]) -
     return bootstrap_ci(lambda t, s, r: _macro_auroc(t, s) - _macro_auroc(t, r), y, a, b, clusters=ids, n_boot=500)
 
 
+def _deltas(row: dict[str, Any]) -> str:
+    """The row's paired deltas, "Δ name +x.xxx [lo, hi]" each."""
+    out = []
+    for key, value in row.items():
+        if key.startswith("delta_vs_"):
+            out.append(f"Δ {key[9:]} {value['value']:+.3f} [{value['low']:+.3f}, {value['high']:+.3f}]")
+    return "  ".join(out)
+
+
 def _short(score: dict[str, Any]) -> str:
     m = score["macro_auroc"]
     return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
@@ -101,7 +117,9 @@ def load_data(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def features_for(data: dict[str, Any], args: argparse.Namespace, backbone: str) -> tuple[Any, float]:
+def features_for(
+    data: dict[str, Any], args: argparse.Namespace, backbone: str, pool_stages: tuple[int, ...] = ()
+) -> tuple[Any, float]:
     from vitalens.training.odir_features import extract_features
 
     t0 = time.perf_counter()
@@ -112,10 +130,22 @@ def features_for(data: dict[str, Any], args: argparse.Namespace, backbone: str) 
         size=args.image_size,
         views=args.views,
         cache_dir=args.cache,
+        pool_stages=pool_stages,
     )
     seconds = time.perf_counter() - t0
-    print(f"features {backbone} {feats.feats.shape} in {seconds:.0f} s", flush=True)
+    stages = f" + pooled blocks {list(pool_stages)}" if pool_stages else ""
+    print(f"features {backbone}{stages} {feats.feats.shape} in {seconds:.0f} s", flush=True)
     return feats, seconds
+
+
+def features_timed(
+    data: dict[str, Any], args: argparse.Namespace, backbone: str, pool_stages: tuple[int, ...] = ()
+) -> tuple[Any, float | None]:
+    """:func:`features_for`, with ``None`` for the seconds when every view came from the cache (a cache read is not
+    an extraction time)."""
+    before = set(args.cache.glob("*.npy")) if args.cache.is_dir() else set()
+    feats, seconds = features_for(data, args, backbone, pool_stages)
+    return feats, (None if set(args.cache.glob("*.npy")) == before else seconds)
 
 
 def run_levers(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -180,8 +210,9 @@ def run_levers(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
 
 
 def run_extras(data: dict[str, Any], args: argparse.Namespace, cv: dict[str, Any]) -> dict[str, Any]:
-    """On the kept head recipe of an earlier ladder: the other trunks, the trunks' features concatenated, and the
-    smaller head that keeps k fold heads inside the 25 MB bundle limit."""
+    """On the kept head recipe of an earlier ladder: the other trunks, the trunks' features concatenated (every
+    prefix of ``--backbones`` from two trunks on), the smaller head that keeps k fold heads inside the 25 MB bundle
+    limit, and with ``--pool-stages`` each trunk and concatenation again on multi-stage features."""
     from dataclasses import replace
 
     from vitalens.training.odir_features import EyeFeatures
@@ -195,6 +226,14 @@ def run_extras(data: dict[str, Any], args: argparse.Namespace, cv: dict[str, Any
         oof = crossval_heads(features, data["ages"], y, data["folds"], cfg, eye_y=data["eye_y"])
         return score_oof(oof.logits, y, data["folds"], labels=labels, patient_ids=ids, n_boot=args.n_boot), oof.logits
 
+    # with pooled stages the leading columns are the plain vectors and are cached too, so extract those first
+    staged: dict[str, Any] = {}
+    stage_seconds: dict[str, float] = {}  # extraction times; cache reads are left out
+    if args.pool_stages:
+        for backbone in args.backbones:
+            staged[backbone], seconds = features_timed(data, args, backbone, args.pool_stages)
+            if seconds is not None:
+                stage_seconds[backbone] = seconds
     base, _ = features_for(data, args, "lite0")
     ref_score, ref = evaluate(base, kept)
     extras: dict[str, Any] = {"reference": {"config": kept.to_dict(), "score": ref_score}}
@@ -204,24 +243,94 @@ def run_extras(data: dict[str, Any], args: argparse.Namespace, cv: dict[str, Any
     extras["head_128_64"] = {"score": score, "delta_vs_kept": _paired_delta(y, logits, ref, ids)}
     print(f"{'head (128, 64) for the bundle':48s} {_short(score)}", flush=True)
     trunk_feats = {"lite0": base}
+    trunk_logits = {"lite0": ref}
     for backbone in args.backbones:
         if backbone == "lite0":
             continue
-        feats, seconds = features_for(data, args, backbone)
+        feats, seconds = features_timed(data, args, backbone)
         trunk_feats[backbone] = feats
         score, logits = evaluate(feats, kept)
+        trunk_logits[backbone] = logits
         delta = _paired_delta(y, logits, ref, ids)
-        extras[f"trunk_{backbone}"] = {"score": score, "feature_seconds": seconds, "delta_vs_lite0": delta}
+        extras[f"trunk_{backbone}"] = {"score": score, "delta_vs_lite0": delta}
+        if seconds is not None:
+            extras[f"trunk_{backbone}"]["feature_seconds"] = seconds
         print(f"{'trunk ' + backbone:48s} {_short(score)}  Δ {delta['value']:+.3f}", flush=True)
-    if len(trunk_feats) > 1:
-        views = [feats.view_index(kept.train_views) for feats in trunk_feats.values()]
-        joined = np.concatenate([f.feats[:, :, v] for f, v in zip(trunk_feats.values(), views, strict=True)], -1)
-        cat = EyeFeatures(joined, base.patient_ids, tuple(kept.train_views), "+".join(trunk_feats), "mixed", 256)
-        score, logits = evaluate(cat, replace(kept, test_views=kept.train_views))
-        delta = _paired_delta(y, logits, ref, ids)
-        extras["trunks_concatenated"] = {"score": score, "delta_vs_lite0": delta, "trunks": list(trunk_feats)}
-        print(f"{'trunks concatenated ' + '+'.join(trunk_feats):48s} {_short(score)}  Δ {delta['value']:+.3f}")
+
+    def concatenated(parts: dict[str, Any]) -> Any:
+        views = [feats.view_index(kept.train_views) for feats in parts.values()]
+        joined = np.concatenate([f.feats[:, :, v] for f, v in zip(parts.values(), views, strict=True)], -1)
+        return EyeFeatures(joined, base.patient_ids, tuple(kept.train_views), "+".join(parts), "mixed", 256)
+
+    # every prefix of --backbones with two trunks or more: Lite0+Lite1 (the row "trunks_concatenated"), then
+    # Lite0+Lite1+Lite2; deltas against Lite0 alone and against the two-trunk row
+    combos = [list(args.backbones[:n]) for n in range(2, len(args.backbones) + 1)] if "lite0" in trunk_feats else []
+    two: np.ndarray | None = None
+    for combo in combos:
+        score, logits = evaluate(
+            concatenated({b: trunk_feats[b] for b in combo}), replace(kept, test_views=kept.train_views)
+        )
+        trunk_logits["+".join(combo)] = logits
+        row: dict[str, Any] = {"score": score, "delta_vs_lite0": _paired_delta(y, logits, ref, ids), "trunks": combo}
+        if two is None:
+            two = logits
+            key = "trunks_concatenated"
+        else:
+            key = "trunks_concatenated_" + "_".join(combo)
+            row["delta_vs_two_trunks"] = _paired_delta(y, logits, two, ids)
+        extras[key] = row
+        print(f"{'trunks concatenated ' + '+'.join(combo):48s} {_short(score)}  {_deltas(row)}", flush=True)
+    if two is not None:
+        for backbone in args.backbones:
+            if backbone != "lite0" and f"trunk_{backbone}" in extras:
+                logits = trunk_logits[backbone]
+                extras[f"trunk_{backbone}"]["delta_vs_two_trunks"] = _paired_delta(y, logits, two, ids)
+    # the multi-stage lever: each trunk and each concatenation again with the pooled intermediate blocks appended
+    groups = [[b] for b in staged] + ([c for c in combos if all(b in staged for b in c)] if staged else [])
+    scales = ["raw", "matched"] if args.stage_scale == "both" else [args.stage_scale]
+    for scale, group in ((sc, g) for sc in scales for g in groups):
+        name = "+".join(group)
+        source = staged if scale == "raw" else {b: _match_scale(staged[b], trunk_feats[b]) for b in group}
+        feats = source[group[0]] if len(group) == 1 else concatenated({b: source[b] for b in group})
+        cfg = kept if len(group) == 1 else replace(kept, test_views=kept.train_views)
+        score, logits = evaluate(feats, cfg)
+        row = {
+            "score": score,
+            "trunks": group,
+            "pool_stages": list(args.pool_stages),
+            "stage_scale": scale,
+            "n_features": int(feats.feats.shape[-1]),
+            "delta_vs_lite0": _paired_delta(y, logits, ref, ids),
+            "delta_vs_same_trunks_without_stages": _paired_delta(y, logits, trunk_logits[name], ids),
+        }
+        if len(group) == 1 and group[0] in stage_seconds:
+            row["feature_seconds"] = stage_seconds[group[0]]
+        if two is not None:
+            row["delta_vs_two_trunks"] = _paired_delta(y, logits, two, ids)
+        stage_set = ".".join(str(k) for k in args.pool_stages)
+        key = f"stages_{stage_set}_" + "_".join(group) + ("" if scale == "raw" else "_matched")
+        extras[key] = row
+        print(f"{'stages ' + scale + ' ' + name:48s} {_short(score)}  {_deltas(row)}", flush=True)
     return extras
+
+
+def _match_scale(staged: Any, plain: Any) -> Any:
+    """``staged`` with its appended stage columns multiplied by one scalar so that their mean per-column SD equals
+    that of the trunk's own vector (``plain``'s columns).
+
+    Why: the pooled block outputs are BN outputs (per-column SD ~0.7-0.8 over patients on Lite0) while the
+    ReLU6-pooled head vector's is ~0.13, so unscaled they dominate the head's first layer. The scalar uses no label
+    and is computed over all patients' features (a fixed, unsupervised preprocessing constant per trunk)."""
+    from dataclasses import replace
+
+    width = plain.feats.shape[-1]
+    if not np.array_equal(staged.feats[..., :width], plain.feats):
+        raise ValueError("staged features do not start with the plain vectors")
+    rows = staged.feats.reshape(-1, staged.feats.shape[-1])
+    factor = float(rows[:, :width].std(axis=0).mean() / max(rows[:, width:].std(axis=0).mean(), 1e-12))
+    feats = staged.feats.copy()
+    feats[..., width:] *= factor
+    return replace(staged, feats=feats)
 
 
 def _plot_reliability(calibration: dict[str, Any], path: Path) -> None:
@@ -391,7 +500,21 @@ def print_table(payload: dict[str, Any]) -> None:
             print(f"{row['step'][:47]:48s} {_short(s):24s} {per}  {'kept' if row['kept'] else 'dropped'}")
         for name, t in cv["trunks"].items():
             print(f"{'trunk ' + name:48s} {_short(t['score'])}")
-    if "seed" in payload:
+        extras = {k: v for k, v in (cv.get("extras") or {}).items() if isinstance(v, dict) and "score" in v}
+        if extras:
+            print(
+                "\nextras (kept recipe, 1 head per fold)"
+                + " " * 11
+                + "macro-AUROC [95% CI]     "
+                + " ".join(f"{lab:>5s}" for lab in labels)
+            )
+            for name, row in extras.items():
+                s = row["score"]
+                per = " ".join(f"{s['per_label_auroc'][lab]['value']:5.2f}" for lab in labels)
+                print(f"{name[:47]:48s} {_short(s):24s} {per}")
+                if _deltas(row):
+                    print(f"{'':50s}{_deltas(row)}")
+    if "macro_auroc" in payload.get("seed", {}):  # a merged file may hold only a note on why the seed was not run
         s = payload["seed"]["macro_auroc"]
         print(f"{'seed recipe, same budget':48s} {s['value']:.3f} [{s['low']:.3f}, {s['high']:.3f}]")
 
@@ -413,6 +536,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-runs", type=int, default=20)
     parser.add_argument("--skip-cv", action="store_true", help="reuse the ladder of --out")
     parser.add_argument("--extras", action="store_true", help="other trunks, bundle-size head on the kept recipe")
+    parser.add_argument(
+        "--pool-stages", default="", help="with --extras: encoder blocks pooled and appended, e.g. 4,6 (Lite s16, s32)"
+    )
+    parser.add_argument(
+        "--stage-scale",
+        choices=("raw", "matched", "both"),
+        default="raw",
+        help="pooled stage columns as extracted, rescaled to the trunk vector's spread, or both rows",
+    )
+    parser.add_argument(
+        "--merge", action="store_true", help="update --out in place: keep every section and extras row not rerun"
+    )
     parser.add_argument("--skip-seed", action="store_true")
     parser.add_argument("--skip-split", action="store_true", help="skip the 50-patient test split comparison")
     parser.add_argument("--skip-latency", action="store_true")
@@ -420,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.views = tuple(v.strip() for v in args.views.split(",") if v.strip())
     args.backbones = [b.strip() for b in args.backbones.split(",") if b.strip()]
+    args.pool_stages = tuple(int(k) for k in args.pool_stages.split(",") if k.strip())
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     import torch
 
@@ -446,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "notice": "Demonstration figures on 304 patients; decision support, not a diagnosis.",
     }
+    if args.merge:  # the previous file's sections (settings, decisions) stay; those rerun below replace theirs
+        payload = {**previous, "machine": payload["machine"]}
     data = load_data(args)
     if not args.skip_cv:
         payload["cv"] = run_levers(data, args)
@@ -456,7 +594,21 @@ def main(argv: list[str] | None = None) -> int:
     elif "bundled_split" in previous:
         payload["bundled_split"] = previous["bundled_split"]
     if args.extras and "cv" in payload:
-        payload["cv"]["extras"] = run_extras(data, args, payload["cv"])
+        extras = run_extras(data, args, payload["cv"])
+        extras["run_settings"] = {
+            "views": list(args.views),
+            "backbones": args.backbones,
+            "pool_stages": list(args.pool_stages),
+            "stage_scale": args.stage_scale,
+            "n_boot": args.n_boot,
+            "cache": str(args.cache),
+        }
+        kept_rows = payload["cv"].get("extras", {}) if args.merge else {}
+        for key, row in extras.items():  # a rerun from the cache keeps the extraction time measured before
+            old = kept_rows.get(key)
+            if isinstance(row, dict) and isinstance(old, dict) and "feature_seconds" in old:
+                row.setdefault("feature_seconds", old["feature_seconds"])
+        payload["cv"]["extras"] = {**kept_rows, **extras}
     if not args.skip_seed:
         minutes = args.seed_minutes
         if minutes is None:
@@ -468,9 +620,9 @@ def main(argv: list[str] | None = None) -> int:
         payload["latency"] = run_latency(args.artifact, args.data, args.latency_runs)
     elif "latency" in previous:
         payload["latency"] = previous["latency"]
-    print_table(payload)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    print_table(payload)
     print(f"\nwrote {args.out}")
     return 0
 
