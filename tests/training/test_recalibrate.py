@@ -165,6 +165,29 @@ def test_calibrate_rewrites_the_card_and_keeps_every_auroc(tiny: tuple[Path, Pat
     assert (artifact / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_shrunk_platt_at_strength_zero_is_recorded_as_per_label_platt(
+    tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vitalens.cli import app
+    from vitalens.training import calibration, recalibrate
+
+    def run(method: str, name: str) -> dict[str, object]:
+        out_json = tmp_path / f"{name}.json"
+        args = ["calibrate", str(tiny[0]), "--data", str(tiny[1]), "--method", method, "--dry-run", "--json"]
+        result = CliRunner().invoke(app, [*args, str(out_json)])
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(out_json.read_text(encoding="utf-8")))
+
+    platt = run("platt", "platt")
+    table = {m: {"brier": 0.1, "ece": 0.0} for m in CANDIDATES}
+    monkeypatch.setattr(recalibrate, "choose_method", lambda *a, **k: ("platt-shrunk", table))
+    monkeypatch.setattr(calibration, "choose_shrinkage", lambda *a, **k: (0.0, {0.0: 0.1, 1.0: 0.2}))
+    auto = run("auto", "auto")
+    assert auto["method"] == "platt" and auto["params"] == platt["params"]
+    shrinkage = auto["choice"]["shrinkage"]  # type: ignore[index]
+    assert shrinkage["strength"] == 0.0 and "per-label Platt" in shrinkage["resolved"]
+
+
 def test_the_analyzer_shows_the_platt_probability(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     import shutil
 

@@ -213,12 +213,16 @@ def recalibrate_artifact(
             ),
             "candidates": table,
         }
-    spec = fit_calibration(method, val_z, val_y, per_label=True, fitted_on="val")
-    if method == "platt-shrunk":  # the strength fit_calibration chose on the validation rows, for the record
+    if method == "platt-shrunk":  # the strength fit_calibration chooses on the whole validation split, for the record
         from vitalens.training.calibration import choose_shrinkage
 
         strength, by_strength = choose_shrinkage(val_z, val_y)
         choice["shrinkage"] = {"strength": strength, "crossfitted_brier": {str(k): v for k, v in by_strength.items()}}
+        if strength == 0.0:
+            # strength 0 fits exactly per-label Platt: the card gets the same parameters, and says so (ties: Platt)
+            method = "platt"
+            choice["shrinkage"]["resolved"] = "strength 0 on the whole validation split: per-label Platt"
+    spec = fit_calibration(method, val_z, val_y, per_label=True, fitted_on="val")
     val_probs = apply_calibration(spec, val_z)
     thresholds, threshold_method = choose_thresholds(recipe.thresholds, labels, val_y, val_probs)
     thr = np.asarray([thresholds[lab] for lab in labels])
