@@ -275,6 +275,18 @@ class Run:
     stop_new: float  # no new workflow after this (monotonic)
     hard_stop: float  # nothing at all after this
     poll_s: float = 0.5
+    honour_retry_after: bool = True
+
+
+def _poll_wait(run: Run, response: httpx.Response | None) -> float:
+    """Seconds before the next poll: the server's ``Retry-After`` when it sends one (and the run honours it, as the
+    web app does), else the fixed ``poll_s``."""
+    if run.honour_retry_after and response is not None:
+        try:
+            return min(max(float(response.headers.get("Retry-After", "")), run.poll_s), 30.0)
+        except ValueError:
+            pass
+    return run.poll_s
 
 
 _RETRY = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError, httpx.ConnectTimeout)
@@ -372,13 +384,15 @@ async def workflow(client: httpx.AsyncClient, run: Run, i: int, n: int) -> bool:
     stats.accepted["analyses"].add(analysis_id)
     submitted = time.monotonic()
     analysis: dict[str, Any] = {}
+    wait_s = _poll_wait(run, r)
     while time.monotonic() < run.hard_stop:
-        await asyncio.sleep(run.poll_s)
+        await asyncio.sleep(wait_s)
         r = await call(client, run, "GET", f"/api/v1/analyses/{analysis_id}", "GET /analyses/{id}")
         if not _ok(r):
             return False
         assert r is not None
         analysis = r.json()
+        wait_s = _poll_wait(run, r)
         if analysis["status"] in FINAL:
             stats.analysis_latency.append(time.monotonic() - submitted)
             stats.analysis_final[analysis["status"]] += 1
@@ -672,6 +686,13 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="Start-up model warm-up on (the default; the load starts once /health says it is done) or off (cold).",
     )
+    parser.add_argument(
+        "--retry-after",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Clients wait as the server's Retry-After says while an analysis runs (the default, as the web app "
+        "does) or poll every 0.5 s regardless (--no-retry-after, the earlier clients).",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore", "lightning", "lightning.pytorch", "lightning.fabric"):
@@ -760,7 +781,15 @@ def main(argv: list[str] | None = None) -> int:
             kills.append((worker, args.kill_worker_at, "worker"))
         stats = LoadStats()
         t0 = time.monotonic()
-        run = Run(base, stats, images, start=t0, stop_new=t0 + args.seconds, hard_stop=t0 + args.seconds + args.grace)
+        run = Run(
+            base,
+            stats,
+            images,
+            start=t0,
+            stop_new=t0 + args.seconds,
+            hard_stop=t0 + args.seconds + args.grace,
+            honour_retry_after=args.retry_after,
+        )
         asyncio.run(drive(run, emails, kills, server))
         elapsed = time.monotonic() - t0
         logger.info("load finished after %.1f s; checking the database", elapsed)
@@ -784,6 +813,7 @@ def main(argv: list[str] | None = None) -> int:
                 "model": model_desc,
                 "warm_models": args.warm,
                 "warmup_wait_s": warm_wait,
+                "clients_honour_retry_after": args.retry_after,
             },
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
             "elapsed_s": round(elapsed, 1),

@@ -47,9 +47,12 @@ def _run(client, app, study_id, headers, analyzers):
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["job_id"] == body["id"] and body["status"] == "PENDING"
+    if "retry-after" in r.headers:  # the poll hint, unless the fast fake already finished when it was computed
+        assert 1 <= int(r.headers["retry-after"]) <= 30
     assert app.state.jobs.wait(30)
     r = client.get(body["href"], headers=headers)
     assert r.status_code == 200, r.text
+    assert "retry-after" not in r.headers  # final: nothing to wait for
     return r.json()
 
 

@@ -31,6 +31,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: OpenAPI description of the poll hint sent with a queued or running analysis.
+_RETRY_AFTER_HEADER = {
+    "description": "while the analysis is PENDING or RUNNING: seconds after which asking again is worth it "
+    "(half the expected remaining time, 1-30 s); absent once it is final",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 30},
+}
+
 router = APIRouter(prefix="/api/v1", tags=["analyses"])
 
 
@@ -196,11 +203,12 @@ def _public(a: Any) -> AnalysisPublic:
     "/studies/{study_id}/analyses",
     status_code=202,
     response_model=AnalysisAccepted,
+    responses={202: {"headers": {"Retry-After": _RETRY_AFTER_HEADER}}},
     summary="Queue an analysis of the study (202 + job id)",
     openapi_extra=permission("analysis.create"),
 )
 def create_analysis(
-    study_id: str, body: AnalysisCreate, request: Request, session: SessionDep, user: CurrentUser
+    study_id: str, body: AnalysisCreate, request: Request, response: Response, session: SessionDep, user: CurrentUser
 ) -> AnalysisAccepted:
     from vitalens.service import metrics
 
@@ -219,6 +227,9 @@ def create_analysis(
                 status_code=503, detail=f"job queue unavailable; analysis {analysis.id} is queued again when it is back"
             ) from None
         metrics.ANALYSES_SUBMITTED.labels(backend=runner.backend).inc()
+    wait = ops.poll_after_s(session=session, analysis=analysis)
+    if wait is not None:
+        response.headers["Retry-After"] = str(wait)
     return AnalysisAccepted(
         id=analysis.id,
         job_id=analysis.id,
@@ -258,11 +269,17 @@ def list_analyses(study_id: str, session: SessionDep, user: CurrentUser) -> list
 @router.get(
     "/analyses/{analysis_id}",
     response_model=AnalysisPublic,
+    responses={200: {"headers": {"Retry-After": _RETRY_AFTER_HEADER}}},
     summary="An analysis with stages, timings, findings, measurements and explanations",
     openapi_extra=permission("analysis.read"),
 )
-def get_analysis(analysis_id: str, session: SessionDep, user: CurrentUser) -> AnalysisPublic:
-    return _public(ops.get_analysis(session=session, user=user, analysis_id=analysis_id))
+def get_analysis(analysis_id: str, session: SessionDep, user: CurrentUser, response: Response) -> AnalysisPublic:
+    """While it is queued or running, ``Retry-After`` says when asking again is worth it (``ops.poll_after_s``)."""
+    analysis = ops.get_analysis(session=session, user=user, analysis_id=analysis_id)
+    wait = ops.poll_after_s(session=session, analysis=analysis)
+    if wait is not None:
+        response.headers["Retry-After"] = str(wait)
+    return _public(analysis)
 
 
 @router.get(

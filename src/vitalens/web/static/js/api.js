@@ -71,6 +71,7 @@ export async function api(path, opts = {}) {
   } catch (err) {
     throw new ApiError(0, 'The server could not be reached: check the connection and retry.', null);
   }
+  if (opts.onResponse) opts.onResponse(res);
   if (res.status === 204) return null;
   const type = res.headers.get('content-type') || '';
   const data = type.includes('json') ? await res.json().catch(() => null) : null;

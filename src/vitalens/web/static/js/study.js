@@ -85,9 +85,17 @@ if (analyse) {
 
 if (root.dataset.running === 'true' && root.dataset.analysisId) {
   const list = document.getElementById('stages');
+  // The server says when asking again is worth it (Retry-After, 1-30 s) while the analysis is queued or running;
+  // every read is audited, so polling faster only takes time from the analyses themselves.
+  let waitMs = 800;
   const poll = async () => {
     try {
-      const a = await api(`/api/v1/analyses/${root.dataset.analysisId}`);
+      const a = await api(`/api/v1/analyses/${root.dataset.analysisId}`, {
+        onResponse: (res) => {
+          const hint = Number(res.headers.get('Retry-After'));
+          waitMs = Number.isFinite(hint) && hint > 0 ? Math.min(hint, 30) * 1000 : 800;
+        },
+      });
       list.replaceChildren(...a.stages.map((s) => {
         const li = document.createElement('li');
         li.textContent = `${s.title || s.name}: ${s.status.toLowerCase()}${s.error ? ` — ${s.error}` : ''}`;
@@ -95,7 +103,7 @@ if (root.dataset.running === 'true' && root.dataset.analysisId) {
       }));
       if (['COMPLETE', 'PARTIAL', 'FAILED'].includes(a.status)) { window.location.reload(); return; }
     } catch (err) { /* shown on reload */ }
-    setTimeout(poll, 800);
+    setTimeout(poll, waitMs);
   };
   poll();
 }
