@@ -209,9 +209,12 @@ async def create_study(
         registry=getattr(request.app.state, "registry", None),
         submission_key=str(key).strip() or None if key is not None else None,
     )
+    # built in the threadpool: it loads the study's inputs, and a query on the event loop stalls every request
+    # while the pool is busy (bench/load.py --clients 50: 30 s stalls and QueuePool timeouts, 500s)
+    public = await run_in_threadpool(study_public, study)
     if not created:
-        return JSONResponse(study_public(study).model_dump(mode="json"), status_code=200)
-    return study_public(study)
+        return JSONResponse(public.model_dump(mode="json"), status_code=200)
+    return public
 
 
 @router.get("", response_model=StudyPage, openapi_extra=permission("study.read"))
@@ -294,7 +297,7 @@ async def add_inputs(
         uploads=uploads,
         registry=getattr(request.app.state, "registry", None),
     )
-    return [InputPublic.model_validate(r) for r in rows]
+    return await run_in_threadpool(lambda: [InputPublic.model_validate(r) for r in rows])  # no query on the loop
 
 
 @router.get("/{study_id}/inputs/{input_id}/content", openapi_extra=permission("input.read"))
