@@ -163,6 +163,23 @@ def test_calibrate_rewrites_the_card_and_keeps_every_auroc(tiny: tuple[Path, Pat
     assert report["splits"]["test"]["ece_if_calibrated"] == c
     assert "ECE a perfectly calibrated model would show" in (artifact / "report.md").read_text(encoding="utf-8")
     assert (artifact / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the same command again fits the same calibration: the card keeps its version
+    again = CliRunner().invoke(app, ["calibrate", str(artifact), "--data", str(tiny[1]), "--method", "platt"])
+    assert again.exit_code == 0, again.output
+    assert load_model(artifact, device="cpu")[1].version == "0.1.1"
+
+
+def test_same_within_compares_numbers_with_a_tolerance() -> None:
+    from vitalens.training.recalibrate import CALIBRATION_ATOL, same_within
+
+    a = {"method": "platt", "params": {"a": [1.0, 0.5], "b": [0.0, -2.0]}}
+    assert CALIBRATION_ATOL == 1e-5
+    assert same_within(a, {"method": "platt", "params": {"a": [1.0 + 9e-7, 0.5], "b": [0.0, -2.0 - 9e-6]}})
+    assert not same_within(a, {"method": "platt", "params": {"a": [1.0 + 2e-5, 0.5], "b": [0.0, -2.0]}})
+    assert not same_within(a, {"method": "isotonic", "params": a["params"]})
+    assert not same_within(a, {"method": "platt", "params": {"a": [1.0], "b": [0.0, -2.0]}})
+    assert not same_within(a, {"method": "platt", "params": {"a": [1.0, 0.5]}})
+    assert not same_within(True, 1) and same_within(None, None) and not same_within(1, "1")
 
 
 def test_shrunk_platt_at_strength_zero_is_recorded_as_per_label_platt(

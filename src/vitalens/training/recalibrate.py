@@ -114,6 +114,24 @@ def _per_label_auroc(labels: list[str], y: np.ndarray, probs: np.ndarray) -> dic
     return out
 
 
+#: Parameters closer than this are the same calibration (a rerun on recomputed validation logits moves Platt
+#: parameters by ~1e-6 through float arithmetic alone, and must not bump the card's version).
+CALIBRATION_ATOL = 1e-5
+
+
+def same_within(a: Any, b: Any, atol: float = CALIBRATION_ATOL) -> bool:
+    """Whether two JSON-like values are equal, numbers within ``atol`` (same keys, lengths and strings)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return abs(float(a) - float(b)) <= atol
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_within(a[k], b[k], atol) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same_within(x, y, atol) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
 def _bump_patch(version: str) -> str:
     parts = version.split(".")
     if len(parts) == 3 and parts[2].isdigit():
@@ -321,7 +339,7 @@ def recalibrate_artifact(
 
     metrics = _card_metrics(after)
     metrics["ece_ci95"] = [ece_after["low"], ece_after["high"]]
-    changed = spec.model_dump(mode="json") != card.calibration.model_dump(mode="json")
+    changed = not same_within(spec.model_dump(mode="json"), card.calibration.model_dump(mode="json"))
     step = {k: result[k] for k in ("method", "retrained", "weights_sha256", "command")}
     step.update(
         {
