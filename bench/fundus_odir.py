@@ -344,10 +344,14 @@ def _plot_reliability(calibration: dict[str, Any], path: Path) -> None:
 def run_bundled_split(data: dict[str, Any], args: argparse.Namespace, cv: dict[str, Any]) -> dict[str, Any]:
     """The bundled model's own held-out measure: the 50 test patients of the 0.7/0.15/0.15 split (seed 0) that the
     current card reports. The current artifact is re-scored on them here; the kept head recipe is trained as the
-    bundled recipe would be (k fold heads on the other 254 patients, averaged) and scored on the same 50."""
+    bundled recipe would be (k fold heads on the other 254 patients, averaged, per-label Platt fitted on their
+    out-of-fold logits) and scored on the same 50: macro-AUROC, the paired difference, and each one's ECE beside
+    the ECE a perfectly calibrated model shows at this n (consistency resampling)."""
+    from vitalens.artifacts import CalibrationSpec
     from vitalens.data.splits import patient_split
     from vitalens.data.torch_odir import age_stats
     from vitalens.training.bootstrap import bootstrap_ci
+    from vitalens.training.calibration import apply_calibration, fit_platt
     from vitalens.training.crossval import predict_split
     from vitalens.training.odir_heads import HeadConfig, _macro_auroc, head_logits, train_head
 
@@ -363,30 +367,64 @@ def run_bundled_split(data: dict[str, Any], args: argparse.Namespace, cv: dict[s
     z_age = (data["ages"] - mean) / std
     rest = np.flatnonzero(~test)
     inner = np.arange(rest.size) % args.folds
-    heads = [
-        train_head(
-            feats.feats[rest[inner != k]][:, :, views],
-            z_age[rest[inner != k]],
-            y[rest[inner != k]],
-            cfg,
-            eye_y=data["eye_y"][rest[inner != k]],
-            seed=cfg.seed + k,
+    heads = []
+    inner_oof = np.zeros((rest.size, y.shape[1]))
+    test_views = feats.view_index(cfg.test_views)
+    for k in range(args.folds):
+        fit = rest[inner != k]
+        head = train_head(
+            feats.feats[fit][:, :, views], z_age[fit], y[fit], cfg, eye_y=data["eye_y"][fit], seed=cfg.seed + k
         )
-        for k in range(args.folds)
-    ]
-    ours = head_logits(heads, feats.feats[test][:, :, feats.view_index(cfg.test_views)], z_age[test])
+        heads.append(head)
+        held = rest[inner == k]
+        inner_oof[inner == k] = head_logits([head], feats.feats[held][:, :, test_views], z_age[held])
+    ours = head_logits(heads, feats.feats[test][:, :, test_views], z_age[test])
+    # the recipe's calibration: per-label Platt on the out-of-fold logits of the 254 training patients, applied
+    # to the averaged fold heads on the 50 (what the bundled frozen net would show)
+    platt = CalibrationSpec(method="platt", params=fit_platt(inner_oof, y[rest]), fitted_on="out-of-fold")
+    ours_p = apply_calibration(platt, ours)
     kw = {"clusters": list(ids[test]), "n_boot": args.n_boot}
     out: dict[str, Any] = {"n_test": int(test.sum()), "frozen_heads": bootstrap_ci(_macro_auroc, y[test], ours, **kw)}
+    out["frozen_heads_calibration"] = _calibration_on(y[test], ours_p, kw)
     if (args.artifact / "card.json").is_file():
         probs, y_cur, meta = predict_split(args.artifact, args.data, "test")
         order = {pid: i for i, pid in enumerate(meta["patient_id"])}
         if set(order) == set(ids[test]):
             cur = np.asarray(probs)[[order[p] for p in ids[test]]]
             out["current_artifact"] = bootstrap_ci(_macro_auroc, y[test], cur, **kw)
+            out["current_artifact_calibration"] = _calibration_on(y[test], cur, kw)
+            out["frozen_minus_current_auroc"] = bootstrap_ci(
+                lambda t, s, r: _macro_auroc(t, s) - _macro_auroc(t, r), y[test], ours_p, cur, **kw
+            )
     for name, v in out.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and "value" in v:
             print(f"50-patient test split, {name:28s} {v['value']:.3f} [{v['low']:.3f}, {v['high']:.3f}]", flush=True)
+        elif isinstance(v, dict):
+            e, c = v["ece"], v["ece_if_calibrated"]
+            print(
+                f"50-patient test split, {name:28s} ECE {e['value']:.3f} [{e['low']:.3f}, {e['high']:.3f}]; a "
+                f"calibrated model {c['mean']:.3f} [{c['low']:.3f}, {c['high']:.3f}], p = {c['p_value']:.3f}",
+                flush=True,
+            )
     return out
+
+
+def _calibration_on(y: np.ndarray, probs: np.ndarray, kw: dict[str, Any]) -> dict[str, Any]:
+    """ECE of ``probs`` (patient-bootstrap CI) beside the ECE a perfectly calibrated model shows at this n."""
+    from vitalens.training.bootstrap import bootstrap_ci
+    from vitalens.training.calibration import ece_consistency, expected_calibration_error
+
+    c = ece_consistency(probs, y)
+    return {
+        "ece": bootstrap_ci(lambda t, s: expected_calibration_error(s, t), y, probs, **kw),
+        "ece_if_calibrated": {
+            "mean": c.mean,
+            "low": c.low,
+            "high": c.high,
+            "p_value": c.p_value,
+            "n_resamples": c.n_resamples,
+        },
+    }
 
 
 def run_seed(data: dict[str, Any], args: argparse.Namespace, minutes: float) -> dict[str, Any]:
