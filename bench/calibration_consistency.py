@@ -216,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
             skipped[name] = f"model {artifact} absent"
         elif not data.is_dir():
             skipped[name] = f"data {data} absent"
+        elif json.loads((artifact / "card.json").read_text(encoding="utf-8")).get("metrics", {}).get("split") == (
+            "out-of-fold"
+        ):  # a k-fold card (frozen-trunk fundus.odir): every patient here was seen in fitting, none is held out
+            skipped[name] = (
+                "every patient of this sample was seen in fitting (the card's figures are out of fold, its ECE "
+                "cross-fitted); the same recipe's held-out calibration: bench/results/fundus_odir.json bundled_split"
+            )
         if name in skipped:
             logger.warning("skipping %s: %s", name, skipped[name])
             continue

@@ -391,6 +391,8 @@ def run_bundled_split(data: dict[str, Any], args: argparse.Namespace, cv: dict[s
         order = {pid: i for i, pid in enumerate(meta["patient_id"])}
         if set(order) == set(ids[test]):
             cur = np.asarray(probs)[[order[p] for p in ids[test]]]
+            card = json.loads((args.artifact / "card.json").read_text())
+            out["current_artifact_card"] = f"{card['name']} {card['version']}"
             out["current_artifact"] = bootstrap_ci(_macro_auroc, y[test], cur, **kw)
             out["current_artifact_calibration"] = _calibration_on(y[test], cur, kw)
             out["frozen_minus_current_auroc"] = bootstrap_ci(

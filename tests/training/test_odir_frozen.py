@@ -69,3 +69,18 @@ def test_the_analyzer_runs_the_bundled_ensemble(run: tuple[Path, Path]) -> None:
     assert len(probs) == 8 and all(0.0 <= p <= 1.0 for p in probs)
     assert np.isfinite(probs).all()
     assert result.demonstration
+
+
+def test_the_train_command_prints_the_out_of_fold_summary(run: tuple[Path, Path], tmp_path: Path) -> None:
+    """A frozen-trunk run has no test split: ``vitalens train`` prints the out-of-fold table instead of failing."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from vitalens.cli import app
+
+    root, _ = run
+    sets = [f"--set={k}={json.dumps(v) if isinstance(v, dict) else v}" for k, v in FROZEN.items()]
+    result = CliRunner().invoke(app, ["train", "fundus.odir", "--data", str(root), "--out", str(tmp_path), *sets])
+    assert result.exit_code == 0, result.output
+    assert "out-of-fold split (n = 18)" in result.output and "macro AUROC" in result.output

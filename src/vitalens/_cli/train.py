@@ -123,7 +123,9 @@ def register(app: typer.Typer) -> None:
             analyzer, data=data, out=out, recipe=recipe_path, overrides=parse_overrides(overrides), resume=resume
         )
         report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-        print_summary(report, "test")
+        # a frozen-trunk run scores every patient out of fold and has no test split
+        splits = report.get("splits") or {}
+        print_summary(report, "test" if "test" in splits else next(iter(splits), "test"))
         Console().print(f"Artifact: {artifact}\nReport: {out / 'report.md'}")
 
     @app.command("evaluate")
