@@ -494,20 +494,12 @@ def reliability_curve(probs: np.ndarray, y: np.ndarray, n_bins: int = 10) -> dic
     Returns:
         ``{"edges" (n_bins+1), "count", "mean_prob", "frac_positive"}``; empty bins have NaN means.
     """
-    p = np.asarray(probs, dtype=float).ravel()
-    t = np.asarray(y, dtype=float).ravel()
-    if p.shape != t.shape:
-        raise ValueError(f"probs ({p.size}) and targets ({t.size}) differ in size")
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    idx = np.clip(np.digitize(p, edges[1:-1], right=False), 0, n_bins - 1)
-    count = np.bincount(idx, minlength=n_bins).astype(float)
-    sum_p = np.bincount(idx, weights=p, minlength=n_bins)
-    sum_y = np.bincount(idx, weights=t, minlength=n_bins)
+    _, count, sum_p, sum_y = _bin_sums(*_pooled(probs, y), n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_p = np.where(count > 0, sum_p / count, np.nan)
         frac = np.where(count > 0, sum_y / count, np.nan)
     return {
-        "edges": edges.tolist(),
+        "edges": np.linspace(0.0, 1.0, n_bins + 1).tolist(),
         "count": count.tolist(),
         "mean_prob": mean_p.tolist(),
         "frac_positive": frac.tolist(),
@@ -519,27 +511,38 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, n_bins: int = 1
 
     Returns NaN for empty input.
     """
-    curve = reliability_curve(probs, y, n_bins)
-    count = np.asarray(curve["count"])
-    n = count.sum()
-    if n == 0:
+    _, count, sum_p, sum_y = _bin_sums(*_pooled(probs, y), n_bins)
+    if count.sum() == 0:
         return float("nan")
-    gap = np.abs(np.nan_to_num(np.asarray(curve["frac_positive"])) - np.nan_to_num(np.asarray(curve["mean_prob"])))
-    return float((count / n * gap).sum())
+    return float(_ece_from_sums(sum_y[None, :], count, sum_p)[0])
 
 
-def _bins(p: np.ndarray, n_bins: int) -> np.ndarray:
-    """Bin index of each probability, exactly as :func:`reliability_curve` assigns it (last bin includes 1.0)."""
+def _pooled(probs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and targets flattened (every label of a multi-label output one decision), sizes checked."""
+    p = np.asarray(probs, dtype=float).ravel()
+    t = np.asarray(y, dtype=float).ravel()
+    if p.shape != t.shape:
+        raise ValueError(f"probs ({p.size}) and targets ({t.size}) differ in size")
+    return p, t
+
+
+def _bin_sums(p: np.ndarray, t: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(bin index per decision, count, sum of p, sum of y)`` over equal-width bins of [0, 1] (lower edge inclusive,
+    the last bin includes 1.0): the one binning of the reliability curve, the ECE and its consistency resampling."""
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    return np.clip(np.digitize(p, edges[1:-1], right=False), 0, n_bins - 1)
+    idx = np.clip(np.digitize(p, edges[1:-1], right=False), 0, n_bins - 1)
+    count = np.bincount(idx, minlength=n_bins).astype(float)
+    return idx, count, np.bincount(idx, weights=p, minlength=n_bins), np.bincount(idx, weights=t, minlength=n_bins)
 
 
 def _ece_from_sums(sum_y: np.ndarray, count: np.ndarray, sum_p: np.ndarray) -> np.ndarray:
-    """ECE of each row of per-bin positive sums ``sum_y`` ``(R, B)`` over fixed bins (``count``, ``sum_p`` ``(B,)``),
-    by the arithmetic of :func:`expected_calibration_error` (empty bins contribute 0)."""
+    """ECE of each row of per-bin positive sums ``sum_y`` ``(R, B)`` over fixed bins (``count``, ``sum_p`` ``(B,)``):
+    Σ_b (n_b / n) · |frac_positive_b − mean_prob_b|, empty bins contributing 0."""
     n = count.sum()
     safe = np.where(count > 0, count, 1.0)
-    gap = np.abs(np.where(count > 0, sum_y / safe, 0.0) - np.where(count > 0, sum_p / safe, 0.0))
+    gap = np.abs(
+        np.nan_to_num(np.where(count > 0, sum_y / safe, 0.0)) - np.nan_to_num(np.where(count > 0, sum_p / safe, 0.0))
+    )
     return np.asarray((count / n * gap).sum(axis=-1), dtype=float)
 
 
@@ -641,10 +644,7 @@ def ece_consistency(
         >>> round(r.observed, 6), r.p_value  # observed 120 of 400 at p = 0.3: as calibrated as it gets
         (0.0, 1.0)
     """
-    p = np.asarray(probs, dtype=float).ravel()
-    t = np.asarray(y, dtype=float).ravel()
-    if p.shape != t.shape:
-        raise ValueError(f"probs ({p.size}) and targets ({t.size}) differ in size")
+    p, t = _pooled(probs, y)
     if p.size == 0:
         raise ValueError("consistency resampling needs at least one probability")
     if not np.all((p >= 0.0) & (p <= 1.0)):
@@ -653,12 +653,10 @@ def ece_consistency(
         raise ValueError(f"n_resamples must be ≥ 1, got {n_resamples}")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie in (0, 1), got {level}")
-    idx = _bins(p, n_bins)
-    count = np.bincount(idx, minlength=n_bins).astype(float)
-    sum_p = np.bincount(idx, weights=p, minlength=n_bins)
+    idx, count, sum_p, sum_y = _bin_sums(p, t, n_bins)
     onehot = np.zeros((p.size, n_bins))
     onehot[np.arange(p.size), idx] = 1.0
-    observed = float(_ece_from_sums(np.bincount(idx, weights=t, minlength=n_bins)[None, :], count, sum_p)[0])
+    observed = float(_ece_from_sums(sum_y[None, :], count, sum_p)[0])
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n_resamples, max_elements // p.size))
     sums = np.empty((n_resamples, n_bins))
