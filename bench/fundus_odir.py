@@ -416,16 +416,9 @@ def _calibration_on(y: np.ndarray, probs: np.ndarray, kw: dict[str, Any]) -> dic
     from vitalens.training.bootstrap import bootstrap_ci
     from vitalens.training.calibration import ece_consistency, expected_calibration_error
 
-    c = ece_consistency(probs, y)
     return {
         "ece": bootstrap_ci(lambda t, s: expected_calibration_error(s, t), y, probs, **kw),
-        "ece_if_calibrated": {
-            "mean": c.mean,
-            "low": c.low,
-            "high": c.high,
-            "p_value": c.p_value,
-            "n_resamples": c.n_resamples,
-        },
+        "ece_if_calibrated": ece_consistency(probs, y).summary(),
     }
 
 

@@ -43,6 +43,11 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None or (isinstance(v, float) and v != v) else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
 
+def _p_text(p: float) -> str:
+    """A p-value as the summaries print it: ``< 0.001`` below the resampling's resolution, else ``= 0.006``."""
+    return "< 0.001" if p < 0.001 else f"= {_fmt(p)}"
+
+
 def print_summary(report: dict[str, Any], split: str, console: Console | None = None) -> None:
     """A rich table of one split's per-label metrics, the averages and the notice."""
     console = console or Console()
@@ -78,7 +83,7 @@ def print_summary(report: dict[str, Any], split: str, console: Console | None = 
         console.print(
             f"ECE if perfectly calibrated (n = {m.get('n')} × {len(m.get('per_label') or {})} labels): "
             f"{_fmt(c['mean'])} [{_fmt(c['low'])}, "
-            f"{_fmt(c['high'])}] · p {'< 0.001' if c['p_value'] < 0.001 else '= ' + _fmt(c['p_value'])} "
+            f"{_fmt(c['high'])}] · p {_p_text(c['p_value'])} "
             "for the observed ECE"
         )
     mc = m.get("multiclass")
@@ -221,7 +226,7 @@ def register(app: typer.Typer) -> None:
         if c:
             console.print(
                 f"A perfectly calibrated model would show ECE {_fmt(c['mean'])} [{_fmt(c['low'])}, "
-                f"{_fmt(c['high'])}] at this n; p {'< 0.001' if c['p_value'] < 0.001 else '= ' + _fmt(c['p_value'])} "
+                f"{_fmt(c['high'])}] at this n; p {_p_text(c['p_value'])} "
                 "for the test ECE."
             )
         if not t["reproduces_card_test_auroc"]:

@@ -51,16 +51,22 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     raise InputError(f"image shape is {image.shape}; expected (H, W), (H, W, 3) or (H, W, 4)", field="image")
 
 
+def _capped_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
+    """``(height, width)`` scaled (aspect kept) so the longest side is at most ``max_side``; unchanged when smaller."""
+    if max_side is None or max(height, width) <= max_side:
+        return height, width
+    scale = max_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def _capped(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
     """``rgb`` downscaled (area-preserving) so its longest side is at most ``max_side``; unchanged when smaller."""
     from PIL import Image
 
-    height, width = rgb.shape[:2]
-    if max_side is None or max(height, width) <= max_side:
+    height, width = _capped_size(rgb.shape[0], rgb.shape[1], max_side)
+    if (height, width) == rgb.shape[:2]:
         return rgb
-    scale = max_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize(size, Image.Resampling.BOX))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((width, height), Image.Resampling.BOX))
 
 
 def _resized_heat(heat: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -140,8 +146,7 @@ def heatmap_png(heat: np.ndarray, cmap: str = "jet", *, max_side: int | None = O
     heat = np.asarray(heat, dtype=np.float32)
     if heat.ndim != 2:
         raise InputError(f"heat map shape is {heat.shape}; expected (h, w)", field="heat")
-    height, width = heat.shape
-    if max_side is not None and max(height, width) > max_side:
-        scale = max_side / max(height, width)
-        heat = _resized_heat(heat, max(1, round(height * scale)), max(1, round(width * scale)))
+    height, width = _capped_size(heat.shape[0], heat.shape[1], max_side)
+    if (height, width) != heat.shape:
+        heat = _resized_heat(heat, height, width)
     return png_bytes(colorize(heat, cmap))

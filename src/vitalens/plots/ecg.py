@@ -51,7 +51,6 @@ SHEET_SIZE_MM: tuple[float, float] = (
     _MARGIN_MM["bottom"] + _GRID_H_MM + _MARGIN_MM["top"],
 )
 _DPI = 150
-_PX_PER_MM = _DPI / 25.4
 #: Where the grid's axes sit in the figure, as (left, bottom, width, height) fractions.
 _AXES_RECT = (
     _MARGIN_MM["left"] / SHEET_SIZE_MM[0],

@@ -199,6 +199,13 @@ def _public(a: Any) -> AnalysisPublic:
     )
 
 
+def _poll_hint(response: Response, session: Any, analysis: Any) -> None:
+    """``Retry-After`` on ``response`` while ``analysis`` is queued or running (``ops.poll_after_s``)."""
+    wait = ops.poll_after_s(session=session, analysis=analysis)
+    if wait is not None:
+        response.headers["Retry-After"] = str(wait)
+
+
 @router.post(
     "/studies/{study_id}/analyses",
     status_code=202,
@@ -227,9 +234,7 @@ def create_analysis(
                 status_code=503, detail=f"job queue unavailable; analysis {analysis.id} is queued again when it is back"
             ) from None
         metrics.ANALYSES_SUBMITTED.labels(backend=runner.backend).inc()
-    wait = ops.poll_after_s(session=session, analysis=analysis)
-    if wait is not None:
-        response.headers["Retry-After"] = str(wait)
+    _poll_hint(response, session, analysis)
     return AnalysisAccepted(
         id=analysis.id,
         job_id=analysis.id,
@@ -276,9 +281,7 @@ def list_analyses(study_id: str, session: SessionDep, user: CurrentUser) -> list
 def get_analysis(analysis_id: str, session: SessionDep, user: CurrentUser, response: Response) -> AnalysisPublic:
     """While it is queued or running, ``Retry-After`` says when asking again is worth it (``ops.poll_after_s``)."""
     analysis = ops.get_analysis(session=session, user=user, analysis_id=analysis_id)
-    wait = ops.poll_after_s(session=session, analysis=analysis)
-    if wait is not None:
-        response.headers["Retry-After"] = str(wait)
+    _poll_hint(response, session, analysis)
     return _public(analysis)
 
 

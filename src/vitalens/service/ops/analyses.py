@@ -253,7 +253,9 @@ def poll_after_s(*, session: Session, analysis: Analysis, now: datetime | None =
         .order_by(Analysis.finished_at.desc())
         .limit(RECENT_JOBS)
     ).all()
-    durations = [(end - start).total_seconds() for start, end in recent if end >= start]
+    durations = [
+        (end - start).total_seconds() for start, end in recent if start is not None and end is not None and end >= start
+    ]
     job_s = statistics.median(durations) if durations else DEFAULT_JOB_S
     if analysis.status == "RUNNING":
         elapsed = (now - analysis.started_at).total_seconds() if analysis.started_at is not None else 0.0
